@@ -1,0 +1,1 @@
+"""One adapter per channel kind behind one interface (see channels.base)."""

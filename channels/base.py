@@ -1,0 +1,76 @@
+"""The channel interface every adapter implements.
+
+To add a provider: subclass ``Channel``, set ``kind`` and the capability flags, implement
+``send`` (a recall notice for one escalation step) and ``send_text`` (a follow-up: a
+confirmation, an acknowledgement, an agent's answer), and classify every provider error as
+transient or permanent. Business rules — which channel, when, how often — stay out of the
+adapter; they live in ``pipeline``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipeline.models import Case
+
+
+class ChannelKind(StrEnum):
+    SMS = "sms"
+    EMAIL = "email"
+    VOICE = "voice"
+
+
+class FailureKind(StrEnum):
+    TRANSIENT = "transient"  # retry later: 429, 5xx, timeouts
+    PERMANENT = "permanent"  # record and move on: invalid number, unsubscribed, bad address
+
+
+@dataclass(frozen=True)
+class SendFailure:
+    kind: FailureKind
+    code: str
+    reason: str
+
+    @property
+    def transient(self) -> bool:
+        return self.kind is FailureKind.TRANSIENT
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What a send produced: the provider's id and cost, or why it failed."""
+
+    provider_id: str | None = None
+    cost_units: float = 0.0
+    failure: SendFailure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+class ChannelError(Exception):
+    """Raised by adapters only for a transient failure the caller should retry."""
+
+    def __init__(self, failure: SendFailure) -> None:
+        super().__init__(f"{failure.code}: {failure.reason}")
+        self.failure = failure
+
+
+class Channel(ABC):
+    kind: ChannelKind
+    # Capability flags: what the pipeline may ask of this adapter.
+    supports_replies: bool = True  # can carry a free-text follow-up
+    supports_status_callbacks: bool = True
+
+    @abstractmethod
+    def send(self, case: Case, step: int) -> SendResult:
+        """Send the campaign's notice for ``step`` to the case's recipient."""
+
+    @abstractmethod
+    def send_text(self, case: Case, body: str) -> SendResult:
+        """Send a follow-up (confirmation, acknowledgement, agent's answer)."""

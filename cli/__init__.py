@@ -1,0 +1,1 @@
+"""The `recall` command: the admin script and the long-running processes."""

@@ -1,0 +1,219 @@
+"""The stored data (see docs/DESIGN: recipient, campaign, case, attempt, inbound event,
+response, audit event, metric snapshot). Timestamps are UTC everywhere."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from pipeline.clock import as_utc, utcnow
+
+# SQLite wants INTEGER PRIMARY KEY for autoincrement; PostgreSQL gets a BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware UTC datetimes and always returns them aware, on SQLite too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Recipient(Base):
+    __tablename__ = "recipient"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str] = mapped_column(String(256), default="")
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    locale: Mapped[str] = mapped_column(String(16), default="en")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    risk_tier: Mapped[int] = mapped_column(Integer, default=2)
+    # Suppression list: a STOP on one channel holds for every campaign.
+    sms_opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    email_opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    voice_opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    erased_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Campaign(Base):
+    __tablename__ = "campaign"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    reason: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text)
+    remedy: Mapped[str] = mapped_column(Text)
+    help_text: Mapped[str] = mapped_column(Text, default="")
+    # The validated campaign file as launched: templates, tiers, quiet hours, waves.
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The escalation policy frozen at launch: {"default": [step...], "tiers": {"1": [...]}}.
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    quiet_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    completion: Mapped[str] = mapped_column(String(16), default="on_agree")
+    deadline: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    # Highest case id handed to the pipeline; lets fan-out resume after a crash.
+    fan_out_cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    launched_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+
+class Case(Base):
+    """One recipient in one campaign: the unit the completion rate counts."""
+
+    __tablename__ = "recall_case"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "recipient_id", name="uq_case_campaign_recipient"),
+        Index("ix_case_campaign_state", "campaign_id", "state"),
+        Index("ix_case_due", "next_due_at"),
+        Index("ix_case_recipient_notified", "recipient_id", "last_notified_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipient.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(24), default="pending")
+    # Index into the recipient's escalation ladder (the tier's steps) of the current step.
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    # When the pipeline must next look at this case (send the step, escalate); null = nothing due.
+    next_due_at: Mapped[datetime | None]
+    # When work for this case was last handed to the broker; the sweep re-enqueues stale ones.
+    enqueued_at: Mapped[datetime | None]
+    last_response: Mapped[str | None] = mapped_column(String(16))
+    last_response_at: Mapped[datetime | None]
+    answered_channel: Mapped[str | None] = mapped_column(String(8))
+    answered_step: Mapped[int | None]
+    first_notified_at: Mapped[datetime | None]
+    last_notified_at: Mapped[datetime | None]
+    reached_at: Mapped[datetime | None]
+    query_due_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    campaign: Mapped[Campaign] = relationship(lazy="joined")
+    recipient: Mapped[Recipient] = relationship(lazy="joined")
+
+
+class Attempt(Base):
+    """One send on one channel for one escalation step. (case, channel, step) is unique,
+    which is what makes a redelivered message unable to text anyone twice."""
+
+    __tablename__ = "attempt"
+    __table_args__ = (
+        UniqueConstraint("case_id", "channel", "step", name="uq_attempt_key"),
+        Index("ix_attempt_provider_id", "provider_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("recall_case.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(8))
+    step: Mapped[int] = mapped_column(Integer)
+    # claimed → sent → (queued/sending/sent) → delivered | undelivered | failed;
+    # permanent_failure when the provider refused it outright.
+    status: Mapped[str] = mapped_column(String(24), default="claimed")
+    provider_id: Mapped[str | None] = mapped_column(String(64))
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_reason: Mapped[str | None] = mapped_column(Text)
+    status_history: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    cost_units: Mapped[float] = mapped_column(Float, default=0.0)
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class InboundEvent(Base):
+    """Every webhook exactly as received. The provider's event id is unique, so a retried
+    webhook inserts nothing and enqueues nothing."""
+
+    __tablename__ = "inbound_event"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(24))
+    provider_event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    handled_at: Mapped[datetime | None] = mapped_column(index=True)
+    outcome: Mapped[str | None] = mapped_column(String(64))
+
+
+class Response(Base):
+    """A classified answer. case_id is null when it matched no case: kept for operations."""
+
+    __tablename__ = "response"
+    __table_args__ = (Index("ix_response_case", "case_id", "received_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("recall_case.id", ondelete="CASCADE"), index=False
+    )
+    inbound_event_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_event.id"))
+    channel: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(16))
+    raw_text: Mapped[str] = mapped_column(Text, default="")
+    sender: Mapped[str | None] = mapped_column(String(320))
+    step: Mapped[int | None]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Append-only and hash-chained: each row's hash covers its content and the previous
+    row's hash, so `recall audit verify` finds any edit, insertion or deletion."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class MetricSnapshot(Base):
+    """A campaign's counters at a moment, for drawing the completion rate over time."""
+
+    __tablename__ = "metric_snapshot"
+    __table_args__ = (Index("ix_snapshot_campaign_at", "campaign_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    completion: Mapped[float] = mapped_column(Float)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,0 +1,60 @@
+"""The one settings object. Read from the environment (prefix ``RECALL_``) and ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RECALL_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///recall.db"
+    # Unset: an in-process broker (demo, unit tests). Set: Dramatiq's RedisBroker.
+    broker_url: str | None = None
+    # Keeps several deployments (or test runs) apart on one Redis.
+    broker_namespace: str = "recall"
+    public_url: str = "http://127.0.0.1:8000"
+
+    twilio_account_sid: str = "AC00000000000000000000000000000000"
+    twilio_auth_token: str = "sandbox-auth-token"
+    twilio_from: str | None = "+15005550006"
+    twilio_messaging_service_sid: str | None = None
+    twilio_api_base: str | None = None
+    sendgrid_api_key: str = "SG.sandbox"
+    sendgrid_from: str = "recall@example.com"
+    sendgrid_api_base: str | None = None
+    sendgrid_webhook_public_key: str | None = None
+
+    secret_key: str = "change-me-in-production"
+    dashboard_users: str = "admin:admin"
+    # Region assumed for phone numbers written without a leading "+".
+    default_region: str = "US"
+    # The number a voice message left on an answering machine asks people to call back.
+    callback_number: str = "+15005550006"
+
+    # Provider throughput limits, enforced across every worker (Redis rate limiters).
+    sms_per_second: int = Field(default=30, ge=1)
+    emails_per_second: int = Field(default=100, ge=1)
+    concurrent_calls: int = Field(default=20, ge=1)
+
+    # Per recipient, across campaigns, per day.
+    max_sms_per_day: int = 3
+    max_calls_per_day: int = 2
+    max_emails_per_day: int = 5
+
+    # An open query must be answered by an agent within this many hours.
+    query_sla_hours: float = 24.0
+    # Chat webhook that receives operational alerts (overdue queries, failure spikes).
+    alert_webhook_url: str | None = None
+
+    # Rows per database batch when launching a campaign.
+    launch_batch_size: int = Field(default=5000, ge=1)
+    log_level: str = "INFO"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
