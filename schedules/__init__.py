@@ -1,0 +1,1 @@
+"""The scheduler process: APScheduler jobs that only enqueue work."""

@@ -1,0 +1,1 @@
+"""The FastAPI app: webhooks, response links, dashboard, JSON API and /metrics."""
