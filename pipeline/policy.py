@@ -1,0 +1,43 @@
+"""The escalation policy frozen on a campaign at launch, and how to read it.
+
+Stored JSON shape (``Campaign.policy``)::
+
+    {"default": [{"channel": "sms", "wait_seconds": 86400}, ...],
+     "tiers": {"1": [...], "3": [...]}}
+
+A tier without an entry uses the default ladder. Freezing it means editing the campaign file
+later never changes what running cases do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Step:
+    channel: str  # "sms" | "email" | "voice"
+    wait: timedelta
+
+    def to_json(self) -> dict[str, Any]:
+        return {"channel": self.channel, "wait_seconds": int(self.wait.total_seconds())}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Step:
+        return cls(channel=str(data["channel"]), wait=timedelta(seconds=data["wait_seconds"]))
+
+
+def freeze_policy(default: Sequence[Step], tiers: Mapping[int, Sequence[Step]]) -> dict[str, Any]:
+    return {
+        "default": [step.to_json() for step in default],
+        "tiers": {str(tier): [step.to_json() for step in steps] for tier, steps in tiers.items()},
+    }
+
+
+def ladder_for(policy: Mapping[str, Any], risk_tier: int) -> list[Step]:
+    """The steps a recipient of ``risk_tier`` goes through, in order."""
+    steps = policy.get("tiers", {}).get(str(risk_tier)) or policy.get("default", [])
+    return [Step.from_json(step) for step in steps]
