@@ -65,6 +65,7 @@ class EscalationStep(_Strict):
 
 
 Ladder = Annotated[list[EscalationStep], Field(min_length=1)]
+RiskTier = Annotated[int, Field(ge=1, le=3)]
 
 
 class TierOverride(_Strict):
@@ -140,7 +141,7 @@ class CampaignSpec(_Strict):
     remedy: str = Field(min_length=1)
     deadline: Deadline
     escalation: Ladder
-    tiers: dict[Literal[1, 2, 3], TierOverride] = Field(default_factory=dict)
+    tiers: dict[RiskTier, TierOverride] = Field(default_factory=dict)
     quiet_hours: QuietHours | None = Field(default_factory=QuietHours)
     override_quiet_hours: bool = False
     completion: Literal["on_agree", "on_remedy"] = "on_agree"
