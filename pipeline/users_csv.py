@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import csv
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple
 from zoneinfo import available_timezones
 
 import phonenumbers
@@ -215,32 +218,76 @@ def open_users(path: Path) -> IO[str]:
 
 
 def read_users(
-    path: Path, default_region: str
+    path: Path, default_region: str, *, workers: int = 1
 ) -> Iterator[tuple[int, list[str], UserRow | list[InputError]]]:
-    """Every record in the file with its starting line and its verdict.
+    """Every record in the file with its starting line and its verdict, in file order.
 
     Raises InputError/InputErrors when the header itself is unusable. Duplicate external ids
-    are reported on the second and later occurrences.
+    are reported on the second and later occurrences. ``workers`` > 1 validates chunks in
+    that many processes (phone parsing dominates the cost of a big file).
     """
     with open_users(path) as handle:
         reader = csv.reader(handle, strict=False)
-        validator = RowValidator(str(path), _header(str(path), reader), default_region)
+        header = _header(str(path), reader)
+        records = _records(reader)
+        verdicts: Iterator[tuple[int, list[str], UserRow | list[InputError]]]
+        if workers > 1:
+            verdicts = _validate_in_processes(records, (str(path), header, default_region), workers)
+        else:
+            validator = RowValidator(str(path), header, default_region)
+            verdicts = ((line, rec, validator.validate(line, rec)) for line, rec in records)
         seen: set[str] = set()
-        previous_end = reader.line_num
-        for record in reader:
-            line, previous_end = previous_end + 1, reader.line_num
-            if not record or (len(record) == 1 and not record[0].strip()):
-                continue
-            verdict = validator.validate(line, record)
+        for line, record, verdict in verdicts:
             if isinstance(verdict, UserRow):
-                if verdict.external_id in seen:
-                    reason = (
-                        f"duplicate external_id {verdict.external_id!r} (also on an earlier line)"
-                    )
-                    verdict = [InputError(reason, path=str(path), line=line, field="external_id")]
-                else:
-                    seen.add(verdict.external_id)
+                verdict = _first_use(verdict, seen, str(path))
             yield line, record, verdict
+
+
+def _first_use(row: UserRow, seen: set[str], path: str) -> UserRow | list[InputError]:
+    if row.external_id in seen:
+        reason = f"duplicate external_id {row.external_id!r} (also on an earlier line)"
+        return [InputError(reason, path=path, line=row.line, field="external_id")]
+    seen.add(row.external_id)
+    return row
+
+
+def _records(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    previous_end = reader.line_num
+    for record in reader:
+        line, previous_end = previous_end + 1, reader.line_num
+        if record and (len(record) > 1 or record[0].strip()):
+            yield line, record
+
+
+Verdicts = list[tuple[int, list[str], UserRow | list[InputError]]]
+_worker_validator: RowValidator | None = None
+
+
+def _start_worker(path: str, header: list[str], default_region: str) -> None:
+    global _worker_validator
+    _worker_validator = RowValidator(path, header, default_region)
+
+
+def _validate_chunk(chunk: list[tuple[int, list[str]]]) -> Verdicts:
+    assert _worker_validator is not None
+    return [(line, rec, _worker_validator.validate(line, rec)) for line, rec in chunk]
+
+
+def _validate_in_processes(
+    records: Iterator[tuple[int, list[str]]],
+    setup: tuple[str, list[str], str],
+    workers: int,
+    chunk_size: int = 4000,
+) -> Iterator[tuple[int, list[str], UserRow | list[InputError]]]:
+    # A bounded window of chunks in flight keeps memory flat however big the file is.
+    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=setup) as pool:
+        pending: deque[Future[Verdicts]] = deque()
+        while chunk := list(islice(records, chunk_size)):
+            pending.append(pool.submit(_validate_chunk, chunk))
+            if len(pending) >= workers * 3:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
 
 
 class RejectsWriter:
