@@ -13,7 +13,8 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from pipeline.settings import get_settings
 
-ANSWERS = frozenset({"agree", "refuse", "query"})
+# opt_out backs the one-click List-Unsubscribe link of an email.
+ANSWERS = frozenset({"agree", "refuse", "query", "opt_out"})
 _SALT = "recall.response-link"
 
 
