@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from channels_testkit import ACCOUNT_SID, AUTH_TOKEN, Receiver
 from sqlalchemy import Engine
 
+from channels.sandbox.config import SandboxConfig
+from channels.sandbox.runner import SandboxThread
 from pipeline.db import session_scope
 from pipeline.models import Campaign, Case, Recipient
+from pipeline.settings import get_settings
 
 DEADLINE = datetime(2030, 3, 31, 16, 0, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -69,3 +73,31 @@ def make_case(sqlite_engine: Engine) -> MakeCase:
             return loaded
 
     return make
+
+
+# -- the provider sandbox and a stand-in for our web app ------------------------------------
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def sandbox(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxThread]:
+    """The sandbox on a free port, our settings pointing the real clients at it, and its
+    callbacks going to ``receiver``. Immediate: no delays. Users silent unless a test says."""
+    config = SandboxConfig(
+        public_url=receiver.url, twilio_auth_token=AUTH_TOKEN, immediate=True, users=False, seed=7
+    )
+    with SandboxThread(config) as running:
+        monkeypatch.setenv("RECALL_TWILIO_API_BASE", running.url)
+        monkeypatch.setenv("RECALL_SENDGRID_API_BASE", running.url)
+        monkeypatch.setenv("RECALL_PUBLIC_URL", receiver.url)
+        monkeypatch.setenv("RECALL_TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+        monkeypatch.setenv("RECALL_TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+        get_settings.cache_clear()
+        yield running
+    get_settings.cache_clear()
