@@ -38,6 +38,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from pipeline import audit
 from pipeline.attempt_status import CALL_STATUS, EMAIL_EVENT_STATUS, apply_status
 from pipeline.case_events import FollowUp, apply_event
 from pipeline.clock import utcnow
@@ -191,11 +192,27 @@ def _sms(session: Session, event: InboundEvent, now: datetime) -> Outcome:
         session, event, case, kind, channel="sms", raw_text=body, sender=sender, now=now
     )
     if kind in (ReplyKind.OPT_OUT, ReplyKind.OPT_IN):
-        flag = kind is ReplyKind.OPT_OUT
-        session.execute(
-            update(Recipient).where(Recipient.phone == sender).values(sms_opted_out=flag)
-        )
+        _suppress_contact(session, event, "sms", sender, suppressed=kind is ReplyKind.OPT_OUT)
     return outcome
+
+
+def _suppress_contact(
+    session: Session, event: InboundEvent, channel: str, contact: str, *, suppressed: bool
+) -> None:
+    """(Un)suppress a channel for every recipient with this phone or email, audited."""
+    column = Recipient.phone if channel == "sms" else Recipient.email
+    flag = Recipient.sms_opted_out if channel == "sms" else Recipient.email_opted_out
+    ids = list(session.scalars(select(Recipient.id).where(column == contact, flag != suppressed)))
+    if not ids:
+        return
+    session.execute(update(Recipient).where(Recipient.id.in_(ids)).values({flag: suppressed}))
+    audit.record(
+        session,
+        actor=f"inbound:{event.provider}",
+        action="recipient.suppress" if suppressed else "recipient.unsuppress",
+        entity="recipient",
+        data={"channel": channel, "recipient_ids": ids, "inbound_event_id": event.id},
+    )
 
 
 # --- delivery status ---------------------------------------------------------------------
@@ -360,9 +377,7 @@ def _email_opt_out(
         now=now,
     )
     if address:
-        session.execute(
-            update(Recipient).where(Recipient.email == address).values(email_opted_out=True)
-        )
+        _suppress_contact(session, event, "email", address, suppressed=True)
     # No confirmation email to someone who just unsubscribed or reported spam: the provider
     # would drop it, and the person said not to write.
     return outcome[0], []
