@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     default_region: str = "US"
     # The number a voice message left on an answering machine asks people to call back.
     callback_number: str = "+15005550006"
+    # Where a voice caller who pressed 3 (a question) is put through; unset = leave a message.
+    agent_number: str | None = None
+    # Seconds to wait for Twilio / SendGrid (or the sandbox) before calling it a timeout.
+    provider_timeout_seconds: float = Field(default=15.0, gt=0)
 
     # Provider throughput limits, enforced across every worker (Redis rate limiters).
     sms_per_second: int = Field(default=30, ge=1)
