@@ -111,20 +111,23 @@ def time_launch(url: str, users: Path) -> tuple[float, dict[str, float]]:
     recall = [sys.executable, "-m", "cli.main"]
     subprocess.run([*recall, "db", "upgrade"], env=env, check=True, capture_output=True)
     campaign = ROOT / "examples" / "campaign.yaml"
+    errors = (OUTPUT / "launch.stderr").open("wb")
     started = time.perf_counter()
     child = subprocess.Popen(
         [*recall, "launch", str(campaign), "--users", str(users), "--json"],
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=errors,
     )
     sampler = MemorySampler(child.pid)
     sampler.start()
     stdout, _ = child.communicate()
     elapsed = time.perf_counter() - started
     sampler.done = True
+    errors.close()
     if child.returncode != 0:
-        raise SystemExit(f"recall launch failed with exit code {child.returncode}")
+        tail = (OUTPUT / "launch.stderr").read_text(errors="replace").strip().splitlines()[-5:]
+        raise SystemExit(f"recall launch failed ({child.returncode}): " + "\n".join(tail))
     print("launch printed", stdout.decode().strip())
     memory = {
         "maxrss_one_process_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,

@@ -296,7 +296,7 @@ class RejectsWriter:
     def __init__(self, path: Path, header: tuple[str, ...] = ("line", "reasons")) -> None:
         self.path = path
         self._handle: IO[str] | None = None
-        self._writer: csv.Writer | None = None  # type: ignore[name-defined]
+        self._writer: Any = None  # csv's writer type is not public
         self._header = header
 
     def write(self, line: int, record: list[str], errors: list[InputError]) -> None:
