@@ -103,6 +103,7 @@ def normalise_phone(raw: str, default_region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=1024)  # a file holds a handful of distinct locales
 def normalise_locale(raw: str) -> str:
     """``zh_cn`` → ``zh-CN``; empty → ``en``."""
     if not raw:
