@@ -49,7 +49,7 @@ def _row(rng: random.Random, i: int) -> list[str]:
         f"+1212{subscriber:07d}",
         f"(415) {subscriber // 10000:03d}-{subscriber % 10000:04d}",
         f"+86 138 {i // 10000:04d} {i % 10000:04d}",
-        f"+44 7911 {100000 + i % 900000:06d}",
+        f"+44 7911 {100000 + i % 100000:06d}",
     ][kind]
     if rng.random() < 0.05:
         phone = ""
