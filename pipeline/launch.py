@@ -264,7 +264,7 @@ INSERT INTO recipient (external_id, name, phone, email, locale, timezone, risk_t
                        sms_opted_out, email_opted_out, voice_opted_out, created_at, updated_at)
 SELECT external_id, COALESCE(name, ''), phone, email, COALESCE(locale, 'en'),
        COALESCE(timezone, 'UTC'), COALESCE(risk_tier, 2), false, false, false, :now, :now
-FROM launch_staging WHERE seq > :low AND seq <= :high
+FROM launch_staging WHERE seq > :low AND seq <= :high ORDER BY seq
 ON CONFLICT (external_id) DO UPDATE SET
     name = excluded.name, phone = excluded.phone, email = excluded.email,
     locale = excluded.locale, timezone = excluded.timezone, risk_tier = excluded.risk_tier,
@@ -281,6 +281,16 @@ ORDER BY s.seq
 """
 
 
+# PostgreSQL: one statement per batch; the upsert hands its ids straight to the case insert
+# (RETURNING covers updated rows too), sparing a million index lookups.
+_UPSERT_AND_CASES_PG = f"""
+WITH upserted AS ({_UPSERT_RECIPIENTS} RETURNING id)
+INSERT INTO recall_case (campaign_id, recipient_id, state, step, next_due_at,
+                         created_at, updated_at)
+SELECT :campaign_id, id, 'pending', 0, :now, :now, :now FROM upserted
+"""
+
+
 def _store(
     conn: Connection,
     campaign_id: int,
@@ -289,13 +299,15 @@ def _store(
     batch_size: int,
     progress: Progress,
 ) -> None:
-    # Batches keep each statement's working set small; case ids follow the file's order.
+    # Batches keep each statement's working set small.
     when = bindparam("now", type_=UTCDateTime())
-    upsert = text(_UPSERT_RECIPIENTS).bindparams(when)
-    cases = text(_INSERT_CASES).bindparams(when)
+    if conn.dialect.name == "postgresql":
+        statements = [text(_UPSERT_AND_CASES_PG).bindparams(when)]
+    else:
+        statements = [text(sql).bindparams(when) for sql in (_UPSERT_RECIPIENTS, _INSERT_CASES)]
     step = max(batch_size, 1)
     for low in range(0, rows, step):
-        window = {"low": low, "high": low + step, "now": now}
-        conn.execute(upsert, window)
-        conn.execute(cases, {**window, "campaign_id": campaign_id})
+        window = {"low": low, "high": low + step, "now": now, "campaign_id": campaign_id}
+        for statement in statements:
+            conn.execute(statement, window)
         progress("storing", min(low + step, rows), rows)
