@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -219,13 +219,15 @@ def open_users(path: Path) -> IO[str]:
 
 
 def read_users(
-    path: Path, default_region: str, *, workers: int = 1
+    path: Path, default_region: str, *, workers: int = 1, find_duplicates: bool = True
 ) -> Iterator[tuple[int, list[str], UserRow | list[InputError]]]:
-    """Every record in the file with its starting line and its verdict, in file order.
+    """Every record in the file as (starting line, raw fields of a bad row — empty for a
+    good one, verdict), in file order.
 
     Raises InputError/InputErrors when the header itself is unusable. Duplicate external ids
-    are reported on the second and later occurrences. ``workers`` > 1 validates chunks in
-    that many processes (phone parsing dominates the cost of a big file).
+    are reported on the second and later occurrences, unless ``find_duplicates`` is off
+    (launch finds them in the database instead of holding every id in memory). ``workers``
+    > 1 validates chunks in that many processes (phone parsing dominates the cost).
     """
     with open_users(path) as handle:
         reader = csv.reader(handle, strict=False)
@@ -235,8 +237,12 @@ def read_users(
         if workers > 1:
             verdicts = _validate_in_processes(records, (str(path), header, default_region), workers)
         else:
-            validator = RowValidator(str(path), header, default_region)
-            verdicts = ((line, rec, validator.validate(line, rec)) for line, rec in records)
+            verdicts = iter(
+                _validate_records(RowValidator(str(path), header, default_region), records)
+            )
+        if not find_duplicates:
+            yield from verdicts
+            return
         seen: set[str] = set()
         for line, record, verdict in verdicts:
             if isinstance(verdict, UserRow):
@@ -260,6 +266,15 @@ def _records(reader: Any) -> Iterator[tuple[int, list[str]]]:
             yield line, record
 
 
+def _validate_records(
+    validator: RowValidator, records: Iterable[tuple[int, list[str]]]
+) -> Iterator[tuple[int, list[str], UserRow | list[InputError]]]:
+    for line, record in records:
+        verdict = validator.validate(line, record)
+        # A good row needs no raw fields; not shipping them back halves the pickling.
+        yield line, [] if isinstance(verdict, UserRow) else record, verdict
+
+
 Verdicts = list[tuple[int, list[str], UserRow | list[InputError]]]
 _worker_validator: RowValidator | None = None
 
@@ -271,7 +286,7 @@ def _start_worker(path: str, header: list[str], default_region: str) -> None:
 
 def _validate_chunk(chunk: list[tuple[int, list[str]]]) -> Verdicts:
     assert _worker_validator is not None
-    return [(line, rec, _worker_validator.validate(line, rec)) for line, rec in chunk]
+    return list(_validate_records(_worker_validator, chunk))
 
 
 def _validate_in_processes(
