@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import inbound_rows as rows
+from tests import inbound_rows as rows
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import inbound_rows as rows
+from tests import inbound_rows as rows
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import inbound_rows as rows
+from tests import inbound_rows as rows
 import pytest
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner

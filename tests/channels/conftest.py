@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from channels_testkit import ACCOUNT_SID, AUTH_TOKEN, Receiver
+from tests.channels.channels_testkit import ACCOUNT_SID, AUTH_TOKEN, Receiver
 from sqlalchemy import Engine
 
 from channels.sandbox.config import SandboxConfig

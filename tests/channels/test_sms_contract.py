@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from channels_testkit import ACCOUNT_SID, AUTH_TOKEN, Receiver, sandbox_requests
+from tests.channels.channels_testkit import ACCOUNT_SID, AUTH_TOKEN, Receiver, sandbox_requests
 from twilio.request_validator import RequestValidator
 
 from channels.registry import channel_for
