@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from channels.segments import count_segments
 from cli._console import err, fail, fail_input, out
 from pipeline.campaign_file import CampaignSpec, load_campaign_file
 from pipeline.db import get_engine
@@ -86,17 +87,10 @@ def _run_launch(engine: Engine, spec: CampaignSpec, users: Path, skip_invalid: b
 
 def sms_segment_warnings(spec: CampaignSpec) -> list[str]:
     """Campaign SMS templates longer than three segments cost more and arrive split."""
-    try:
-        from channels.segments import count_segments  # type: ignore[import-not-found]
-    except ImportError:
-        # TODO(lead): channels.segments (issue 3) is not on main yet; once it lands this
-        # check runs as is. Rendered built-in templates could be checked here as well.
-        return []
     warnings = []
     for locale, parts in spec.templates.items():
         if parts.sms:
-            counted = count_segments(parts.sms)
-            segments = int(getattr(counted, "segments", counted))
+            segments = count_segments(parts.sms).segments
             if segments > MAX_SMS_SEGMENTS:
                 warnings.append(
                     f"templates.{locale}.sms is {segments} SMS segments (more than "
