@@ -55,7 +55,9 @@ class Settings(BaseSettings):
     alert_webhook_url: str | None = None
 
     # Rows per database batch when launching a campaign.
-    launch_batch_size: int = Field(default=5000, ge=1)
+    launch_batch_size: int = Field(default=50000, ge=1)
+    # Processes validating a big USERS.csv; 0 = one per CPU.
+    import_workers: int = Field(default=0, ge=0)
     log_level: str = "INFO"
 
 

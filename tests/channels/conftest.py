@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from channels_testkit import ACCOUNT_SID, AUTH_TOKEN, Receiver
 from sqlalchemy import Engine
 
 from channels.sandbox.config import SandboxConfig
@@ -16,6 +15,7 @@ from channels.sandbox.runner import SandboxThread
 from pipeline.db import session_scope
 from pipeline.models import Campaign, Case, Recipient
 from pipeline.settings import get_settings
+from tests.channels.channels_testkit import ACCOUNT_SID, AUTH_TOKEN, Receiver
 
 DEADLINE = datetime(2030, 3, 31, 16, 0, tzinfo=UTC)
 _ids = itertools.count(1)
