@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from channels_testkit import Receiver, sandbox_requests
 from sendgrid.helpers.eventwebhook import EventWebhook
 
 from channels.registry import channel_for
@@ -13,6 +12,7 @@ from channels.sandbox.runner import SandboxThread
 from channels.templates import render_notice
 from pipeline.models import Case
 from pipeline.tokens import read_response_token
+from tests.channels.channels_testkit import Receiver, sandbox_requests
 
 MakeCase = Callable[..., Case]
 

@@ -7,7 +7,6 @@ import socket
 from collections.abc import Callable
 
 import pytest
-from channels_testkit import Receiver
 
 from channels.base import ChannelError, FailureKind
 from channels.errors import classify_delivery_error
@@ -15,6 +14,7 @@ from channels.registry import channel_for
 from channels.sandbox.runner import SandboxThread
 from pipeline.models import Case
 from pipeline.settings import get_settings
+from tests.channels.channels_testkit import Receiver
 
 MakeCase = Callable[..., Case]
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from channels_testkit import Receiver
 from sendgrid.helpers.eventwebhook import EventWebhook
 
 from channels.registry import channel_for
 from pipeline.models import Case
 from pipeline.settings import get_settings
+from tests.channels.channels_testkit import Receiver
 
 MakeCase = Callable[..., Case]
 RECALL = str(Path(sys.executable).parent / "recall")

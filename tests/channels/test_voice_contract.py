@@ -6,7 +6,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
 import pytest
-from channels_testkit import ACCOUNT_SID, AUTH_TOKEN, Receiver, sandbox_requests
 from twilio.request_validator import RequestValidator
 
 from channels.registry import channel_for
@@ -14,6 +13,7 @@ from channels.sandbox.runner import SandboxThread
 from channels.templates import render_followup, render_notice
 from channels.voice import keypress_twiml, voice_twiml
 from pipeline.models import Case
+from tests.channels.channels_testkit import ACCOUNT_SID, AUTH_TOKEN, Receiver, sandbox_requests
 
 MakeCase = Callable[..., Case]
 GATHER = "https://recall.example/webhooks/twilio/voice/gather?case=1"
