@@ -99,7 +99,7 @@ def test_user_clicks_the_link_for_their_answer(
     token = link_requests[0].path.removeprefix("/r/")
     assert read_response_token(token, case.campaign.deadline) == (case.id, "query")
     assert link_requests[1].form["answer"] == "query"
-    assert "去年" in link_requests[1].form["question"]
+    assert "去年" in link_requests[1].form["text"]
     events = [json.loads(p.body)[0]["event"] for p in receiver.at("/webhooks/sendgrid/events")]
     assert events[-1] == "click"
 
