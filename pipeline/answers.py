@@ -65,9 +65,7 @@ class MalformedEvent(ValueError):
 
 def process_inbound_event(session: Session, event_id: int) -> list[FollowUp]:
     """Handle one stored webhook (idempotent); returns follow-ups to send after commit."""
-    event = session.scalars(
-        select(InboundEvent).where(InboundEvent.id == event_id).with_for_update()
-    ).one_or_none()
+    event = _claim(session, event_id)
     if event is None or event.handled_at is not None:
         return []
     now = utcnow()
@@ -82,6 +80,26 @@ def process_inbound_event(session: Session, event_id: int) -> list[FollowUp]:
     session.flush()
     log_event(log, "inbound.handled", event_id=event.id, kind=event.kind, outcome=event.outcome)
     return follow_ups
+
+
+def _claim(session: Session, event_id: int) -> InboundEvent | None:
+    """The event, locked so two workers cannot both handle it: FOR UPDATE on PostgreSQL; on
+    SQLite a no-op write first takes the database's write lock, so a second worker waits and
+    then sees ``handled_at`` instead of failing on a stale snapshot."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(InboundEvent)
+            .where(InboundEvent.id == event_id)
+            .values(handled_at=InboundEvent.handled_at)
+            .execution_options(synchronize_session=False)
+        )
+    stmt = (
+        select(InboundEvent)
+        .where(InboundEvent.id == event_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.scalars(stmt).one_or_none()
 
 
 def _text(value: Any, limit: int | None = None) -> str:
