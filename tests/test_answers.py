@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import inbound_rows as rows
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -18,6 +17,7 @@ from pipeline.case_events import FollowUp
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
 from pipeline.models import Attempt, AuditEvent, Case, InboundEvent, Recipient, Response
+from tests import inbound_rows as rows
 
 
 @pytest.fixture
