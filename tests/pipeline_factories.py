@@ -13,31 +13,55 @@ from pipeline.models import Campaign, Case, Recipient
 from pipeline.policy import Step, freeze_policy
 
 NOW = datetime.fromisoformat("2026-03-02T12:00:00+00:00")
-LADDER = [Step("sms", timedelta(minutes=1)), Step("email", timedelta(minutes=1)),
-          Step("voice", timedelta(minutes=1))]
+LADDER = [
+    Step("sms", timedelta(minutes=1)),
+    Step("email", timedelta(minutes=1)),
+    Step("voice", timedelta(minutes=1)),
+]
 
 
-def make_campaign(session: Session, *, state: str = "running", ladder: list[Step] | None = None,
-                  **fields: Any) -> Campaign:
+def make_campaign(
+    session: Session, *, state: str = "running", ladder: list[Step] | None = None, **fields: Any
+) -> Campaign:
     campaign = Campaign(
-        name="Battery recall", reason="product_quality", description="Battery may overheat",
-        remedy="Return it", deadline=NOW + timedelta(days=30), state=state,
-        policy=freeze_policy(ladder or LADDER, {}), spec={}, quiet_hours=None, **fields,
+        name="Battery recall",
+        reason="product_quality",
+        description="Battery may overheat",
+        remedy="Return it",
+        deadline=NOW + timedelta(days=30),
+        state=state,
+        policy=freeze_policy(ladder or LADDER, {}),
+        spec={},
+        quiet_hours=None,
+        **fields,
     )
     session.add(campaign)
     session.flush()
     return campaign
 
 
-def make_case(session: Session, campaign: Campaign, n: int = 1, *, phone: str | None = "+15551230000",
-              email: str | None = "user@example.com", due: datetime = NOW, **recipient: Any) -> Case:
-    person = Recipient(external_id=f"u{campaign.id}-{n}", name=f"User {n}",
-                       phone=phone and f"{phone[:-4]}{n:04d}", email=email and f"u{n}@example.com",
-                       **recipient)
+def make_case(
+    session: Session,
+    campaign: Campaign,
+    n: int = 1,
+    *,
+    phone: str | None = "+15551230000",
+    email: str | None = "user@example.com",
+    due: datetime = NOW,
+    **recipient: Any,
+) -> Case:
+    person = Recipient(
+        external_id=f"u{campaign.id}-{n}",
+        name=f"User {n}",
+        phone=phone and f"{phone[:-4]}{n:04d}",
+        email=email and f"u{n}@example.com",
+        **recipient,
+    )
     session.add(person)
     session.flush()
-    case = Case(campaign_id=campaign.id, recipient_id=person.id, state="pending", step=0,
-                next_due_at=due)
+    case = Case(
+        campaign_id=campaign.id, recipient_id=person.id, state="pending", step=0, next_due_at=due
+    )
     session.add(case)
     session.flush()
     return case

@@ -10,15 +10,16 @@ from sqlalchemy.orm import Session
 
 pytest.importorskip("pipeline.case_events")  # inbound team (issue 5)
 
-from pipeline.models import Attempt, Case, Recipient  # noqa: E402
-from pipeline.notify import (  # noqa: E402
+from pipeline_factories import LADDER, NOW, make_campaign, make_case
+
+from pipeline.models import Attempt, Case, Recipient
+from pipeline.notify import (
     Outcome,
     choose_step_channel,
     complete_attempt,
     notify_case,
 )
-from pipeline.settings import Settings  # noqa: E402
-from pipeline_factories import LADDER, NOW, make_campaign, make_case  # noqa: E402
+from pipeline.settings import Settings
 
 SETTINGS = Settings(attempt_lease_seconds=600, sending_stale_seconds=300)
 
@@ -71,7 +72,11 @@ def test_sent_step_escalates_after_its_wait_and_ends_unreachable(engine: Engine)
             assert notify_case(session, case.id, moment, SETTINGS).reason == "not_due"
             moment += timedelta(minutes=1)
         final = notify_case(session, case.id, moment, SETTINGS)
-        assert (final.outcome, case.state, case.next_due_at) == (Outcome.CLOSED, "unreachable", None)
+        assert (final.outcome, case.state, case.next_due_at) == (
+            Outcome.CLOSED,
+            "unreachable",
+            None,
+        )
         assert [a[2] for a in attempts(session, case)] == ["sent", "sent", "sent"]
 
 
