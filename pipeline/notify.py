@@ -176,7 +176,9 @@ def _advance(
     return None
 
 
-def _start_step(session: Session, case: Case, now: datetime, settings: Settings) -> NotifyResult:
+def _start_step(
+    session: Session, case: Case, now: datetime, settings: Settings
+) -> NotifyResult | None:
     ladder = ladder_for(case.campaign.policy or {}, case.recipient.risk_tier)
     choice = choose_step_channel(case.recipient, ladder, case.step)
     for skip in choice.skipped:

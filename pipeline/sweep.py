@@ -15,6 +15,7 @@ twice in one round; SQLite has a single writer, so the plain form is enough ther
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
@@ -28,7 +29,7 @@ LADDER = [state.value for state in LADDER_STATES]
 
 def _due_query(
     now: datetime, limit: int, stale_before: datetime, campaign_id: int | None
-) -> Select[tuple[int]]:
+) -> Select[Any]:
     query = (
         select(Case.id)
         .join(Campaign, Campaign.id == Case.campaign_id)
