@@ -12,10 +12,6 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-pytest.importorskip("pipeline.case_events")  # inbound team (issue 5)
-
-from pipeline_factories import NOW, RecordingChannel, make_campaign, make_case
-
 import actors.channel
 from actors.broker import broker
 from actors.campaign import enqueue_due, fan_out
@@ -25,6 +21,7 @@ from channels.base import ChannelError, FailureKind, SendFailure
 from pipeline.db import engine_for
 from pipeline.models import Attempt, Case
 from pipeline.settings import get_settings
+from tests.pipeline_factories import NOW, RecordingChannel, make_campaign, make_case
 
 QUEUES = ("campaign", "case", "sms", "email", "voice", "followup")
 

@@ -9,17 +9,13 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-pytest.importorskip("pipeline.case_events")  # inbound team (issue 5)
-pytest.importorskip("pipeline.errors")  # foundation team (issue 2)
-
-from pipeline_factories import NOW, make_campaign, make_case
-
 from pipeline import control
 from pipeline.errors import InvalidState, NotFound
 from pipeline.models import AuditEvent, Case
 from pipeline.notify import notify_case
 from pipeline.settings import Settings, get_settings
 from pipeline.sweep import claim_due_cases
+from tests.pipeline_factories import NOW, make_campaign, make_case
 
 
 def test_pause_resume_cancel_are_audited_and_guarded(engine: Engine) -> None:

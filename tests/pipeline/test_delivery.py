@@ -9,15 +9,12 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-pytest.importorskip("pipeline.case_events")  # inbound team (issue 5)
-
-from pipeline_factories import NOW, RecordingChannel, make_campaign, make_case
-
 from channels.base import ChannelError, FailureKind, SendFailure, SendResult
 from pipeline.delivery import SendOutcome, deliver_attempt
 from pipeline.models import Attempt, Campaign, Case
 from pipeline.notify import notify_case
 from pipeline.settings import Settings
+from tests.pipeline_factories import NOW, RecordingChannel, make_campaign, make_case
 
 SETTINGS = Settings(send_inline_tries=3, send_inline_wait_seconds=0, max_send_tries=4)
 TRANSIENT = SendFailure(FailureKind.TRANSIENT, "429", "too many requests")

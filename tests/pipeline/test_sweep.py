@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from pipeline_factories import NOW, make_campaign, make_case
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from pipeline.models import Case
 from pipeline.settings import Settings
 from pipeline.sweep import claim_due_cases, claim_fan_out_chunk
+from tests.pipeline_factories import NOW, make_campaign, make_case
 
 SETTINGS = Settings(requeue_after_seconds=600)
 

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
-
-pytest.importorskip("pipeline.case_events")  # inbound team (issue 5)
-
-from pipeline_factories import LADDER, NOW, make_campaign, make_case
 
 from pipeline.models import Attempt, Case, Recipient
 from pipeline.notify import (
@@ -20,6 +15,7 @@ from pipeline.notify import (
     notify_case,
 )
 from pipeline.settings import Settings
+from tests.pipeline_factories import LADDER, NOW, make_campaign, make_case
 
 SETTINGS = Settings(attempt_lease_seconds=600, sending_stale_seconds=300)
 
