@@ -148,3 +148,27 @@ def test_sms_per_second_is_held_to_the_limit(db: Engine, monkeypatch: pytest.Mon
             pass
     # 11 slots at 5 per (calendar) second need at least two second boundaries.
     assert time.monotonic() - started > 1.0
+
+
+def test_follow_ups_are_sent_once_per_key(
+    db: Engine, worker: dramatiq.Worker, sms: RecordingChannel
+) -> None:
+    from actors.channel import send_followup
+    from pipeline.models import FollowUpSend
+
+    with Session(db) as session:
+        case = make_case(session, make_campaign(session))
+        session.commit()
+        case_id = case.id
+    send_followup.send(case_id, "sms", "confirmation", None, "inbound:1:confirmation")
+    send_followup.send(case_id, "sms", "confirmation", None, "inbound:1:confirmation")
+    send_followup.send(case_id, "sms", "agent_answer", "Bring it to any store.")
+    join_all()
+    assert [case for case, _ in sms.texts] == [case_id, case_id]
+    assert any("Bring it to any store." in body for _, body in sms.texts)
+    with Session(db) as session:
+        rows = session.scalars(select(FollowUpSend).order_by(FollowUpSend.kind)).all()
+        assert [(row.kind, row.status) for row in rows] == [
+            ("agent_answer", "sent"),
+            ("confirmation", "sent"),
+        ]
