@@ -22,14 +22,20 @@ def enqueue_many(
     actor: dramatiq.Actor[Any, Any], arg_tuples: Iterable[Sequence[Any]], *, batch: int = 1000
 ) -> int:
     """Send ``actor`` one message per argument tuple; returns how many were sent."""
-    broker = actor.broker
     messages = [actor.message(*args) for args in arg_tuples]
+    return enqueue_messages(actor.broker, messages, batch=batch)
+
+
+def enqueue_messages(
+    broker: dramatiq.Broker, messages: Sequence[dramatiq.Message[Any]], *, batch: int = 1000
+) -> int:
+    """Enqueue ready-made messages on ``broker``, pipelined on Redis."""
     if not isinstance(broker, RedisBroker):
         for message in messages:
             broker.enqueue(message)
         return len(messages)
     for start in range(0, len(messages), batch):
-        _enqueue_pipelined(broker, messages[start : start + batch])
+        _enqueue_pipelined(broker, list(messages[start : start + batch]))
     return len(messages)
 
 
