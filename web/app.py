@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from pipeline.settings import Settings, get_settings
+from web import health, links, webhooks
+from web.errors import install_error_handlers
 
 
-def create_app() -> FastAPI:
+def create_app(*, settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """The app. ``settings``/``engine`` default to the process's own (tests pass theirs)."""
     app = FastAPI(title="recall", description="Mass recall notification: webhooks, dashboard, API.")
+    app.state.settings = settings or get_settings()
+    app.state.engine = engine  # None: built from settings on first use
+    install_error_handlers(app)
+    for router in (webhooks.router, links.router, health.router):
+        app.include_router(router)
     return app
