@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import dramatiq
+import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from dramatiq.brokers.stub import StubBroker
@@ -99,3 +107,46 @@ def make_case(engine: Engine, *, locale: str = "en", phone: str = "+15551230001"
         session.add(case)
         session.commit()
         return case.id
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def recall_web(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
+    """Run ``recall web`` as a real uvicorn process on a free port; yields its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    full_env = {**os.environ, "RECALL_PUBLIC_URL": base, **env}
+    recall = str(Path(sys.executable).with_name("recall"))
+    command = [recall, "web", "--port", str(port), "--workers", str(workers)]
+    process = subprocess.Popen(command, env=full_env, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_healthy(base, process)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_healthy(base: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"recall web exited: {process.stderr.read() if process.stderr else ''}"
+            )
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("recall web did not become healthy within 30s")
