@@ -171,6 +171,20 @@ def count_events(database_url: str) -> int:
     return int(count)
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (uvicorn's workers), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -198,13 +212,17 @@ def bench_once(args: argparse.Namespace, workers: int, database_url: str) -> dic
         if args.client == "raw":
             asyncio.run(run_raw(port, [raw_request(host, *b) for b in warm], args.concurrency))
             prepared = [raw_request(host, *b) for b in bodies]
+            cpu_before, client_before = tree_cpu_seconds(process.pid), time.process_time()
             started = time.perf_counter()
             latencies, errors = asyncio.run(run_raw(port, prepared, args.concurrency))
         else:
             asyncio.run(run_httpx(base, warm, args.concurrency))
+            cpu_before, client_before = tree_cpu_seconds(process.pid), time.process_time()
             started = time.perf_counter()
             latencies, errors = asyncio.run(run_httpx(base, bodies, args.concurrency))
         elapsed = time.perf_counter() - started
+        server_cpu = tree_cpu_seconds(process.pid) - cpu_before
+        client_cpu = time.process_time() - client_before
     finally:
         process.terminate()
         process.wait(timeout=15)
@@ -222,6 +240,8 @@ def bench_once(args: argparse.Namespace, workers: int, database_url: str) -> dic
         "p90_ms": percentile(latencies, 0.90) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "max_ms": max(latencies) * 1000,
+        "server_cpu_ms": server_cpu / args.requests * 1000,
+        "client_cpu_ms": client_cpu / args.requests * 1000,
         "rows_ok": float(rows == total),
         "queued_ok": float(queued == total),
     }
@@ -246,14 +266,18 @@ def main() -> None:
         f"clients ({args.client}), PostgreSQL + Redis, {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
-    print("workers  req/s   p50 ms  p90 ms  p99 ms  max ms  errors  stored+queued once")
+    print(
+        "workers  req/s   p50 ms  p90 ms  p99 ms  max ms  errors  "
+        "server CPU ms/req  client CPU ms/req  stored+queued once"
+    )
     try:
         for workers in args.workers:
             r = bench_once(args, workers, database_url)
             ok = "yes" if r["rows_ok"] and r["queued_ok"] else "NO"
             print(
                 f"{workers:>7}  {r['req_per_s']:6.0f}  {r['p50_ms']:6.1f}  {r['p90_ms']:6.1f}  "
-                f"{r['p99_ms']:6.1f}  {r['max_ms']:6.1f}  {r['errors']:>6}  {ok}"
+                f"{r['p99_ms']:6.1f}  {r['max_ms']:6.1f}  {r['errors']:>6}  "
+                f"{r['server_cpu_ms']:17.2f}  {r['client_cpu_ms']:17.2f}  {ok}"
             )
     finally:
         drop_database(args.pg_admin_url, name)

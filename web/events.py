@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
-from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, Insert
@@ -86,10 +86,12 @@ def store_events(engine: Engine, events: list[NewEvent]) -> list[int]:
         return []
     statement = _insert_statement(engine.dialect.name)
     rows_in = [_row(e) for e in unique]
-    with engine.begin() as conn:
-        # One row (every Twilio webhook) binds directly; a SendGrid batch goes as one
-        # multi-row INSERT ("insertmanyvalues"), RETURNING only the rows that were new.
+    # One statement, atomic on its own: a Twilio webhook binds one row, a SendGrid batch
+    # goes as one multi-row INSERT ("insertmanyvalues"). On the web's autocommit engine
+    # (web.deps) this is a single round trip; commit() is then a no-op.
+    with engine.connect() as conn:
         rows = conn.execute(statement, rows_in[0] if len(rows_in) == 1 else rows_in).all()
+        conn.commit()
     duplicates = len(unique) - len(rows)
     if duplicates:
         log.info("inbound_event.duplicate", extra={"count": duplicates})

@@ -27,7 +27,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from pipeline.models import Case
 from web import signatures
-from web.deps import engine_of, settings_of
+from web.deps import engine_of, ingest_engine_of, settings_of
 from web.events import MalformedEvent, NewEvent, enqueue_processing, id_part, store_events
 from web.voice import load_case, machine_answered, thanks_twiml, voice_twiml_for
 
@@ -87,7 +87,7 @@ def _payload(params: MultiDict, request: Request) -> dict[str, Any]:
 
 
 def _store_and_enqueue(request: Request, events: list[NewEvent]) -> int:
-    new_ids = store_events(engine_of(request), events)
+    new_ids = store_events(ingest_engine_of(request), events)
     enqueue_processing(new_ids)  # after the commit inside store_events
     return len(new_ids)
 
