@@ -31,9 +31,8 @@ def process(inbound_event_id: int) -> None:
     """Apply the answer or status update carried by inbound event ``inbound_event_id``."""
     # Imported here while the inbound and pipeline teams' modules are not on main yet;
     # the web process only needs this actor's name to enqueue, not its dependencies.
-    from pipeline.answers import process_inbound_event
-
     from actors.channel import send_followup
+    from pipeline.answers import process_inbound_event
 
     with session_scope() as session:
         follow_ups = process_inbound_event(session, inbound_event_id)
