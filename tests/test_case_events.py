@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import inbound_rows as rows
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -15,6 +14,7 @@ from pipeline.clock import utcnow
 from pipeline.db import session_scope
 from pipeline.models import AuditEvent, Case
 from pipeline.states import CaseEvent as E
+from tests import inbound_rows as rows
 
 
 @pytest.fixture

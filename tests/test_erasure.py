@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import inbound_rows as rows
 import pytest
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
@@ -16,6 +15,7 @@ from pipeline.db import session_scope
 from pipeline.erasure import RecipientNotFound, erase_recipient
 from pipeline.models import AuditEvent, Base, Case, Recipient, Response
 from pipeline.settings import get_settings
+from tests import inbound_rows as rows
 
 PHONE, EMAIL, NAME, EXTERNAL = "+14155559876", "zelda.quixote@example.org", "Zelda Quixote", "Z-42"
 

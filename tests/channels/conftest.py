@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from channels_testkit import ACCOUNT_SID, AUTH_TOKEN, Receiver
 from sqlalchemy import Engine
 
 from channels.sandbox.config import SandboxConfig
@@ -16,6 +15,7 @@ from channels.sandbox.runner import SandboxThread
 from pipeline.db import session_scope
 from pipeline.models import Campaign, Case, Recipient
 from pipeline.settings import get_settings
+from tests.channels.channels_testkit import ACCOUNT_SID, AUTH_TOKEN, Receiver
 
 DEADLINE = datetime(2030, 3, 31, 16, 0, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -93,10 +93,9 @@ def sandbox(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> Iterator[San
         public_url=receiver.url, twilio_auth_token=AUTH_TOKEN, immediate=True, users=False, seed=7
     )
     with SandboxThread(config) as running:
-        monkeypatch.setenv("RECALL_TWILIO_API_BASE", running.url)
-        monkeypatch.setenv("RECALL_SENDGRID_API_BASE", running.url)
+        for name, value in running.settings_env().items():
+            monkeypatch.setenv(name, value)
         monkeypatch.setenv("RECALL_PUBLIC_URL", receiver.url)
-        monkeypatch.setenv("RECALL_TWILIO_AUTH_TOKEN", AUTH_TOKEN)
         monkeypatch.setenv("RECALL_TWILIO_ACCOUNT_SID", ACCOUNT_SID)
         get_settings.cache_clear()
         yield running

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from channels_testkit import ACCOUNT_SID, AUTH_TOKEN, Receiver, sandbox_requests
 from twilio.request_validator import RequestValidator
 
 from channels.registry import channel_for
@@ -13,6 +12,7 @@ from channels.sandbox.runner import SandboxThread
 from channels.segments import count_segments
 from channels.templates import render_followup, render_notice
 from pipeline.models import Case
+from tests.channels.channels_testkit import ACCOUNT_SID, AUTH_TOKEN, Receiver, sandbox_requests
 
 MakeCase = Callable[..., Case]
 
