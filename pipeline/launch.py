@@ -27,21 +27,11 @@ from pipeline.clock import utcnow
 from pipeline.errors import InputError, InputErrors
 from pipeline.models import Campaign, UTCDateTime
 from pipeline.settings import get_settings
-from pipeline.users_csv import RejectsWriter, UserRow, read_users, rejects_path_for
+from pipeline.users_csv import RejectsWriter, rejects_path_for
+from pipeline.users_staging import STAGING_COLUMNS, stage_users
 
 # progress(phase, done, total): phases are "validating", "loading", "storing".
 Progress = Callable[[str, int, int | None], None]
-STAGING_COLUMNS = (
-    "seq",
-    "line",
-    "external_id",
-    "name",
-    "phone",
-    "email",
-    "locale",
-    "timezone",
-    "risk_tier",
-)
 
 
 @dataclass
@@ -59,6 +49,7 @@ class _Checked:
 
     path: Path
     staged: int = 0
+    last_line: int = 0
     errors: list[InputError] = field(default_factory=list)
     rejected: int = 0
     duplicates: int = 0
@@ -153,7 +144,7 @@ def _stage_and_store(
     if checked.staged - checked.duplicates <= 0:
         raise InputError("no valid rows to import", path=str(checked.path))
     campaign_id = _insert_campaign(conn, spec, now)
-    _store(conn, campaign_id, checked.staged, now, batch, progress)
+    _store(conn, campaign_id, checked.last_line, now, batch, progress)
     if conn.dialect.name == "sqlite":
         conn.execute(text("DROP TABLE temp.launch_staging"))
     return campaign_id
@@ -164,19 +155,13 @@ def _validate(checked: _Checked, staging: IO[str], default_region: str, progress
     total = count_records(checked.path)
     # Worker processes pay off only on big files; they start in a fraction of a second.
     workers = (get_settings().import_workers or os.cpu_count() or 1) if total > 20000 else 1
-    writer = csv.writer(staging)
-    seen = 0
-    verdicts = read_users(checked.path, default_region, workers=workers, find_duplicates=False)
-    for line, record, verdict in verdicts:
-        seen += 1
-        if isinstance(verdict, UserRow):
-            checked.staged += 1
-            writer.writerow((checked.staged, *verdict))
-        else:
-            checked.reject(line, record, verdict)
-        if seen % 10000 == 0:
-            progress("validating", seen, total)
-    progress("validating", seen, seen)
+    for chunk in stage_users(checked.path, default_region, staging, workers=workers):
+        checked.staged += chunk.good
+        checked.last_line = max(checked.last_line, chunk.last_line)
+        for line, record, errors in chunk.bad:
+            checked.reject(line, record, errors)
+        progress("validating", checked.staged + checked.rejected, total)
+    progress("validating", checked.staged + checked.rejected, checked.staged + checked.rejected)
 
 
 def _reject_duplicates(conn: Connection, checked: _Checked) -> int:
@@ -184,24 +169,24 @@ def _reject_duplicates(conn: Connection, checked: _Checked) -> int:
     million ids never sit in memory; the repeats leave the staging table."""
     found = conn.execute(text(_DUPLICATES)).all()
     # (Rows of a repeat go to the rejects file as normalised values, in the staging order.)
-    for _seq, line, external_id, first_line, *values in found:
+    for line, external_id, first_line, *values in found:
         reason = f"duplicate external_id {external_id!r} (also on line {first_line})"
         error = InputError(reason, path=str(checked.path), line=line, field="external_id")
         checked.reject(line, [external_id, *(v or "" for v in values)], [error])
     if found and checked.rejects is not None:
-        delete = text("DELETE FROM launch_staging WHERE seq IN :seqs")
-        seqs = [row[0] for row in found]
-        for start in range(0, len(seqs), 10000):
+        delete = text("DELETE FROM launch_staging WHERE line IN :lines")
+        lines = [row[0] for row in found]
+        for start in range(0, len(lines), 10000):
             conn.execute(
-                delete.bindparams(bindparam("seqs", expanding=True)),
-                {"seqs": seqs[start : start + 10000]},
+                delete.bindparams(bindparam("lines", expanding=True)),
+                {"lines": lines[start : start + 10000]},
             )
     return len(found)
 
 
 _DUPLICATES = """
-SELECT seq, line, external_id, first_line, name, phone, email, locale, timezone, risk_tier
-FROM (SELECT s.*, row_number() OVER (PARTITION BY external_id ORDER BY seq) AS nth,
+SELECT line, external_id, first_line, name, phone, email, locale, timezone, risk_tier
+FROM (SELECT s.*, row_number() OVER (PARTITION BY external_id ORDER BY line) AS nth,
              min(line) OVER (PARTITION BY external_id) AS first_line
       FROM launch_staging s) numbered
 WHERE nth > 1
@@ -237,7 +222,7 @@ def _insert_campaign(conn: Connection, spec: CampaignSpec, now: datetime) -> int
 
 _CREATE_STAGING = """
 CREATE TEMP TABLE launch_staging (
-    seq BIGINT PRIMARY KEY, line BIGINT NOT NULL, external_id VARCHAR(128) NOT NULL,
+    line BIGINT PRIMARY KEY, external_id VARCHAR(128) NOT NULL,
     name VARCHAR(256),
     phone VARCHAR(32), email VARCHAR(320), locale VARCHAR(16), timezone VARCHAR(64),
     risk_tier INTEGER
@@ -308,7 +293,7 @@ INSERT INTO recipient (external_id, name, phone, email, locale, timezone, risk_t
                        sms_opted_out, email_opted_out, voice_opted_out, created_at, updated_at)
 SELECT external_id, COALESCE(name, ''), phone, email, COALESCE(locale, 'en'),
        COALESCE(timezone, 'UTC'), COALESCE(risk_tier, 2), false, false, false, :now, :now
-FROM launch_staging WHERE seq > :low AND seq <= :high ORDER BY seq
+FROM launch_staging WHERE line >= :low AND line < :high ORDER BY line
 ON CONFLICT (external_id) DO UPDATE SET
     name = excluded.name, phone = excluded.phone, email = excluded.email,
     locale = excluded.locale, timezone = excluded.timezone, risk_tier = excluded.risk_tier,
@@ -320,8 +305,8 @@ INSERT INTO recall_case (campaign_id, recipient_id, state, step, next_due_at,
                          created_at, updated_at)
 SELECT :campaign_id, r.id, 'pending', 0, :now, :now, :now
 FROM launch_staging s JOIN recipient r ON r.external_id = s.external_id
-WHERE s.seq > :low AND s.seq <= :high
-ORDER BY s.seq
+WHERE s.line >= :low AND s.line < :high
+ORDER BY s.line
 """
 
 
@@ -338,20 +323,21 @@ SELECT :campaign_id, id, 'pending', 0, :now, :now, :now FROM upserted
 def _store(
     conn: Connection,
     campaign_id: int,
-    rows: int,
+    last_line: int,
     now: datetime,
     batch_size: int,
     progress: Progress,
 ) -> None:
-    # Batches keep each statement's working set small.
+    # Batches of file lines keep each statement's working set small; case ids follow the
+    # file's order.
     when = bindparam("now", type_=UTCDateTime())
     if conn.dialect.name == "postgresql":
         statements = [text(_UPSERT_AND_CASES_PG).bindparams(when)]
     else:
         statements = [text(sql).bindparams(when) for sql in (_UPSERT_RECIPIENTS, _INSERT_CASES)]
     step = max(batch_size, 1)
-    for low in range(0, rows, step):
+    for low in range(1, last_line + 1, step):
         window = {"low": low, "high": low + step, "now": now, "campaign_id": campaign_id}
         for statement in statements:
             conn.execute(statement, window)
-        progress("storing", min(low + step, rows), rows)
+        progress("storing", min(low + step - 1, last_line), last_line)
