@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from pipeline import audit
 from pipeline.clock import utcnow
+from pipeline.errors import NotFound
 from pipeline.models import Attempt, Case, InboundEvent, Recipient, Response
 
 # Attempt history keys that carry only statuses and codes, never an address.
@@ -35,7 +36,7 @@ _SAFE_HISTORY_KEYS = ("status", "at", "code", "raw")
 _PURGED_TABLES = ("recipient", "response", "inbound_event", "attempt")
 
 
-class RecipientNotFound(LookupError):
+class RecipientNotFound(NotFound):
     """No recipient has that external id (or it was erased already)."""
 
 
