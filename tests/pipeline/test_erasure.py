@@ -43,7 +43,7 @@ def _history(engine: Engine) -> dict[str, int]:
         delivered = {"MessageSid": sms.provider_id, "MessageStatus": "delivered", "To": PHONE}
         unsubscribe = {"event": "unsubscribe", "email": EMAIL}
         events = [
-            rows.inbound(session, "twilio", "status", delivered),
+            rows.inbound(session, "twilio", "sms_status", delivered),
             rows.sms(session, PHONE, f"Yes. {NAME}"),
             rows.inbound(session, "sendgrid", "email_event", unsubscribe),
             rows.sms(session, rows.recipient(session).phone or "", "no"),
