@@ -136,11 +136,9 @@ async def record_answer(request: Request, token: str) -> Response:
     form = await _form(request)
     answer = OPT_OUT if token_answer == OPT_OUT else form.get("answer", "")
     text = form.get("text", "").strip() if answer == "query" else ""
-    if (
-        answer not in (*ANSWERS, OPT_OUT)
-        or len(text) > MAX_TEXT
-        or (answer == "query" and not text)
-    ):
+    # Only an unsubscribe token unsubscribes; an answer link's form offers the three answers.
+    valid = token_answer == OPT_OUT or (answer in ANSWERS and (answer != "query" or bool(text)))
+    if not valid or len(text) > MAX_TEXT:
         locale = await run_in_threadpool(_locale_of, engine_of(request), case_id)
         return _page(request, locale, 400, TEXT[locale]["empty_question"])
     payload = {"case_id": case_id, "answer": answer, "text": text, "channel": "email"}
