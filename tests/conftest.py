@@ -75,7 +75,7 @@ def pg_engine(pg_database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "pg"], ids=["sqlite", "postgres"])
 def engine(request: pytest.FixtureRequest) -> Engine:
     """Runs the test once on SQLite and once on PostgreSQL."""
     return request.getfixturevalue(f"{request.param}_engine")  # type: ignore[no-any-return]
