@@ -13,3 +13,12 @@ def test_event_that_does_not_apply_is_ignored_not_raised() -> None:
     result = transition(CaseState.CANCELLED, CaseEvent.SENT)
     assert result.state is CaseState.CANCELLED
     assert not result.applied
+
+
+def test_follow_up_wave_puts_non_responders_back_on_the_ladder() -> None:
+    for state in (CaseState.AWAITING_RESPONSE, CaseState.UNREACHABLE):
+        moved = transition(state, CaseEvent.FOLLOW_UP_WAVE)
+        assert moved.state is CaseState.AWAITING_RESPONSE
+        assert moved.effects == (Effect.SCHEDULE_NEXT_STEP,)
+    for state in (CaseState.COMPLETED, CaseState.OPTED_OUT, CaseState.QUERY_OPEN):
+        assert not transition(state, CaseEvent.FOLLOW_UP_WAVE).applied
