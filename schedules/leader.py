@@ -102,7 +102,8 @@ class Leadership:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=self.interval * 2 + 1)
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.interval * 2 + 1)
         if self._was_leader:
             try:
                 self.lock.release()

@@ -116,3 +116,34 @@ def test_two_scheduler_processes_one_acts_then_failover(redis_url: str) -> None:
             if child.poll() is None:
                 child.terminate()
                 child.wait(timeout=10)
+
+
+def test_scheduler_stops_acting_when_leadership_is_lost(redis_url: str) -> None:
+    from schedules.scheduler import JobSpec, RecallScheduler
+
+    client = redis.Redis.from_url(redis_url)
+    runs: list[float] = []
+    leadership = Leadership(LeaderLock(redis.Redis.from_url(redis_url), "t:leader", 0.6))
+    scheduler = RecallScheduler(
+        [JobSpec("mark", lambda: runs.append(time.monotonic()), 0.05)], leadership=leadership
+    )
+    scheduler.start()
+    try:
+        assert wait_for(lambda: len(runs) >= 3, 5)
+        client.set("t:leader", "another-scheduler")  # the lock now belongs to someone else
+        lost_at = time.monotonic()
+        time.sleep(0.6)  # one renewal round (ttl / 3) plus the trust margin has passed
+        late = [at for at in runs if at > lost_at + 0.6 * 0.8]
+        assert late == []
+        assert not leadership.is_leader()
+    finally:
+        scheduler.shutdown()
+    assert client.get("t:leader") == b"another-scheduler"  # shutdown released nothing of theirs
+
+
+def test_graceful_shutdown_hands_over_at_once(redis_url: str) -> None:
+    first = Leadership(LeaderLock(redis.Redis.from_url(redis_url), "t:leader", 30))
+    second = Leadership(LeaderLock(redis.Redis.from_url(redis_url), "t:leader", 30))
+    assert first.tick() and not second.tick()
+    first.stop()
+    assert second.tick()  # no need to wait 30 s for the key to expire
