@@ -50,7 +50,7 @@ def _cases(session: Session, campaign: Campaign) -> dict[str, Case]:
 def test_deadline_closes_campaign_and_expires_open_cases(
     session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(get_settings(), "report_dir", str(tmp_path))
+    monkeypatch.setattr(get_settings(), "report_dir", str(tmp_path / "reports"))
     expiring = data.campaign(session, deadline=DEADLINE)
     later = data.campaign(session, deadline=DEADLINE + timedelta(days=1))
     cases = _cases(session, expiring)
@@ -74,7 +74,7 @@ def test_deadline_closes_campaign_and_expires_open_cases(
     assert expiring.final_report["states"]["unreachable"] == 2
     assert expiring.final_report["state"] == "closed"
     assert "campaign.deadline_closed" in session.scalars(select(AuditEvent.action)).all()
-    written = sorted(path.name for path in tmp_path.iterdir())
+    written = sorted(path.name for path in (tmp_path / "reports").iterdir())
     assert written == [f"campaign-{expiring.id}-final.csv", f"campaign-{expiring.id}-final.html"]
 
     with time_machine.travel(DEADLINE + timedelta(hours=1), tick=False):
