@@ -11,9 +11,13 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import sched_data as data
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
+from pipeline.models import AuditEvent
 from pipeline.quiet_hours import (
     DEFAULT_QUIET_HOURS,
     next_allowed_time,
@@ -149,3 +153,28 @@ def test_result_is_never_quiet_and_never_far(
     if allowed > now:  # the wait ends at the window's end on the local clock (or a DST jump)
         local = allowed.astimezone(ZoneInfo(zone))
         assert (local.hour, local.minute) >= (end, 0) or local.hour == end + 1
+
+
+def test_security_incident_override_lets_through_and_is_audited(sqlite_engine: Engine) -> None:
+    pytest.importorskip("pipeline.audit")
+    from pipeline.quiet_hours import allowed_time_for_case
+
+    night, day = utc(2026, 6, 1, 14), utc(2026, 6, 1, 4)  # 22:00 and 12:00 in Shanghai
+    with Session(sqlite_engine) as session:
+        person = data.recipient(session, timezone="Asia/Shanghai")
+        incident = data.campaign(
+            session,
+            reason="security_incident",
+            quiet_hours=NIGHT,
+            spec={"override_quiet_hours": True},
+        )
+        ordinary = data.campaign(session, quiet_hours=NIGHT, spec={"override_quiet_hours": True})
+        urgent, normal = data.case(session, incident, person), data.case(session, ordinary, person)
+
+        assert allowed_time_for_case(session, urgent, night) == night
+        assert allowed_time_for_case(session, normal, night) == utc(2026, 6, 2)
+        assert allowed_time_for_case(session, urgent, day) == day
+        overrides = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "quiet_hours.override")
+        ).all()
+    assert [event.entity for event in overrides] == [f"case:{urgent.id}"]
