@@ -30,10 +30,12 @@ OVERRIDE_REASON = "security_incident"
 
 
 def parse_clock(value: str) -> time:
-    """``"21:00"`` → ``time(21, 0)``; anything else is a ValueError naming the value."""
+    """``"21:00"`` (or ``"21:00:00"``) → ``time(21, 0)``; else a ValueError naming the value."""
     try:
-        hours, minutes = str(value).split(":")
-        return time(int(hours), int(minutes))
+        parts = [int(part) for part in str(value).split(":")]
+        if len(parts) not in (2, 3):
+            raise ValueError
+        return time(*parts)
     except ValueError:
         raise ValueError(f"quiet hours time {value!r} is not HH:MM") from None
 

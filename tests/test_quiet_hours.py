@@ -178,3 +178,9 @@ def test_security_incident_override_lets_through_and_is_audited(sqlite_engine: E
             select(AuditEvent).where(AuditEvent.action == "quiet_hours.override")
         ).all()
     assert [event.entity for event in overrides] == [f"case:{urgent.id}"]
+
+
+def test_clock_with_seconds_is_accepted() -> None:
+    assert parse_clock("21:00:00") == parse_clock("21:00")
+    with pytest.raises(ValueError):
+        parse_clock("21")
