@@ -35,7 +35,8 @@ def parse_clock(value: str) -> time:
         parts = [int(part) for part in str(value).split(":")]
         if len(parts) not in (2, 3):
             raise ValueError
-        return time(*parts)
+        hours, minutes, seconds = (*parts, 0)[:3]
+        return time(hours, minutes, seconds)
     except ValueError:
         raise ValueError(f"quiet hours time {value!r} is not HH:MM") from None
 
