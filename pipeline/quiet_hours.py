@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 
+from pipeline import audit
 from pipeline.clock import as_utc
 from pipeline.models import Case
 
@@ -124,8 +125,6 @@ def allowed_time_for_case(session: Session, case: Case, now: datetime) -> dateti
     allowed = next_allowed_time(now, recipient.timezone, campaign.quiet_hours)
     if allowed <= as_utc(now) or not overrides_quiet_hours(campaign.reason, campaign.spec):
         return allowed
-    from pipeline import audit  # the inbound team's module; imported late to keep this light
-
     audit.record(
         session,
         actor="scheduler",

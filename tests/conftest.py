@@ -8,9 +8,7 @@ Redis db number comes from RECALL_TEST_REDIS_DB, so parallel runs do not collide
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -98,8 +96,3 @@ def redis_url() -> Iterator[str]:
     yield url
     client.flushdb()
     client.close()
-
-
-# Helper modules next to the tests (tests/sched_data.py, ...) import by bare name under any
-# pytest import mode (importlib mode does not put tests/ on sys.path by itself).
-sys.path.insert(0, str(Path(__file__).parent))

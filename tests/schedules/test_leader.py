@@ -92,7 +92,7 @@ def test_threads_with_separate_clients_elect_one(redis_url: str) -> None:
 @pytest.mark.slow
 def test_two_scheduler_processes_one_acts_then_failover(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     args = [redis_url, "t:scheduler:leader", str(TTL), "t:marks"]
     children = [subprocess.Popen([sys.executable, str(CHILD), *args], env=env) for _ in range(2)]
     try:

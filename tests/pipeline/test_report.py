@@ -11,17 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sched_data as data
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-pytest.importorskip("pipeline.metrics")
-pytest.importorskip("pipeline.masking")
-
 from pipeline.masking import mask_email, mask_phone
 from pipeline.metrics import campaign_status
-
 from pipeline.report import render_report, report_columns
+from tests import sched_data as data
 
 PHONE, EMAIL = "+15557654321", "ada.lovelace@example.com"
 

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-import sched_data as data
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
@@ -24,6 +23,7 @@ from pipeline.quiet_hours import (
     overrides_quiet_hours,
     parse_clock,
 )
+from tests import sched_data as data
 
 NIGHT = DEFAULT_QUIET_HOURS  # 21:00–08:00
 
@@ -156,7 +156,6 @@ def test_result_is_never_quiet_and_never_far(
 
 
 def test_security_incident_override_lets_through_and_is_audited(sqlite_engine: Engine) -> None:
-    pytest.importorskip("pipeline.audit")
     from pipeline.quiet_hours import allowed_time_for_case
 
     night, day = utc(2026, 6, 1, 14), utc(2026, 6, 1, 4)  # 22:00 and 12:00 in Shanghai

@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from pipeline import campaign_file, launch
 from pipeline.models import Case
 from schedules.demo_data import generate_users, write_campaign
 
@@ -26,8 +26,6 @@ def test_users_are_unique_and_varied(tmp_path: Path) -> None:
 
 
 def test_campaign_and_users_launch(tmp_path: Path, sqlite_engine: Engine) -> None:
-    campaign_file = pytest.importorskip("pipeline.campaign_file")
-    launch = pytest.importorskip("pipeline.launch")
     write_campaign(tmp_path / "campaign.yaml", wait_seconds=6)
     spec = campaign_file.load_campaign_file(tmp_path / "campaign.yaml")
     assert spec.quiet_hours is None

@@ -9,14 +9,12 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-import sched_data as data
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-pytest.importorskip("pipeline.sweep")
-pytest.importorskip("pipeline.case_events")
-pytest.importorskip("pipeline.metrics")
+from tests import sched_data as data
 
+pytest.importorskip("pipeline.sweep")
 from pipeline.clock import utcnow
 from pipeline.models import Case
 from pipeline.settings import get_settings

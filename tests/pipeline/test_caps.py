@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import sched_data as data
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from pipeline.caps import daily_cap, next_capped_time, within_caps
 from pipeline.settings import get_settings
+from tests import sched_data as data
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 

@@ -12,20 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sched_data as data
 import time_machine
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
-
-pytest.importorskip("pipeline.case_events")
-pytest.importorskip("pipeline.metrics")
-
-from prometheus_client import REGISTRY
 
 from pipeline import deadlines
 from pipeline.clock import utcnow
 from pipeline.models import AuditEvent, Campaign, Case
 from pipeline.settings import get_settings
+from tests import sched_data as data
 
 DEADLINE = datetime(2026, 7, 1, 12, tzinfo=UTC)
 

@@ -6,18 +6,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import sched_data as data
 import time_machine
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
-
-pytest.importorskip("pipeline.case_events")
-pytest.importorskip("pipeline.metrics")
 
 from pipeline import waves
 from pipeline.clock import utcnow
 from pipeline.models import AuditEvent, Campaign
 from pipeline.policy import ladder_for
+from tests import sched_data as data
 
 CHECK_AT = datetime(2026, 6, 10, 9, tzinfo=UTC)
 

@@ -6,17 +6,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import sched_data as data
 import time_machine
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-pytest.importorskip("pipeline.metrics")
-
-from pipeline.metrics import campaign_status
-
 from pipeline.clock import utcnow
+from pipeline.metrics import campaign_status
 from pipeline.snapshots import snapshot_series, take_snapshots
+from tests import sched_data as data
 
 START = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
