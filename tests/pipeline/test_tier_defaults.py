@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+from pipeline.campaign_file import load_campaign_file
 from pipeline.policy import Step, default_tier_ladders, freeze_policy, ladder_for
 
 LADDER = [
@@ -36,3 +38,17 @@ def test_normal_tier_uses_the_ladder_as_written() -> None:
     policy = freeze_policy(LADDER, default_tier_ladders(LADDER))
     assert ladder_for(policy, 2) == LADDER
     assert len(ladder_for(policy, 1)) == 6 and len(ladder_for(policy, 3)) == 2
+
+
+def test_campaign_file_without_tiers_freezes_the_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "campaign.yaml"
+    path.write_text(
+        "name: Kettle\nreason: product_quality\ndescription: d\nremedy: r\ndeadline: 7d\n"
+        "escalation:\n  - {channel: sms, wait: 1h}\n  - {channel: voice, wait: 2h}\n"
+        "tiers:\n  3: [{channel: email, wait: 3d}]\n",
+        encoding="utf-8",
+    )
+    policy = load_campaign_file(path).policy()
+    assert [step.channel for step in ladder_for(policy, 1)] == ["sms", "voice"] * 2
+    assert ladder_for(policy, 1)[0].wait == timedelta(minutes=30)
+    assert [step.channel for step in ladder_for(policy, 3)] == ["email"]  # the file's own
