@@ -88,13 +88,14 @@ def demo_command(
         fail(f"the demo campaign is missing: {DEMO_CAMPAIGN}")
     engine = _fresh_database(settings, database)
     _tune_for_demo(settings)
-    from schedules.embedded import start_embedded_stack  # after the settings above
+    from schedules.embedded import log_to_file, start_embedded_stack  # after the settings above
 
+    log_to_file(f"{database}.log")
     stack = start_embedded_stack(settings, worker_threads=threads)
     status: dict[str, Any] | None = None
     try:
         campaign_id = _launch(engine, users)
-        _announce(stack.web_url, settings, campaign_id, users)
+        _announce(stack.web_url, settings, campaign_id, users, f"{database}.log")
         status = _follow(engine, campaign_id, timeout)
     except KeyboardInterrupt:
         err.print("\n[yellow]Stopping…[/]")
@@ -135,12 +136,14 @@ def _launch(engine: Engine, users: int) -> int:
     return report.campaign_id
 
 
-def _announce(web_url: str, settings: Settings, campaign_id: int, users: int) -> None:
+def _announce(
+    web_url: str, settings: Settings, campaign_id: int, users: int, log_path: str
+) -> None:
     login = settings.dashboard_users.split(",")[0].split(":")[0]
     err.print(
         f"[bold]recall demo[/]: campaign {campaign_id}, {users} users\n"
         f"  dashboard: [link]{web_url}/dashboard[/link]  (log in as {login!r}; see "
-        f"RECALL_DASHBOARD_USERS)\n  Ctrl-C stops everything cleanly."
+        f"RECALL_DASHBOARD_USERS)\n  logs: {log_path}\n  Ctrl-C stops everything cleanly."
     )
 
 
@@ -148,7 +151,7 @@ def _follow(engine: Engine, campaign_id: int, timeout: float) -> dict[str, Any]:
     """Redraw the status until no case is left on the ladder (or ``timeout`` passes)."""
     status = load_status(engine, campaign_id)
     deadline = time.monotonic() + timeout
-    with Live(status_view(status), console=err, refresh_per_second=2) as live:
+    with Live(status_view(status), console=err, refresh_per_second=2, transient=True) as live:
         while not settled(status) and time.monotonic() < deadline:
             time.sleep(1.0)
             status = load_status(engine, campaign_id)

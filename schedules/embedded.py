@@ -29,6 +29,30 @@ from schedules.scheduler import RecallScheduler
 log = logging.getLogger(__name__)
 
 
+# Attributes every LogRecord has; anything else came in through ``extra=`` and is shown.
+_RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class FieldsFormatter(logging.Formatter):
+    """``time level event key=value ...``: the structured fields of a record on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = {k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS}
+        return " ".join([line, *(f"{key}={value}" for key, value in fields.items())])
+
+
+def log_to_file(path: str) -> logging.Handler:
+    """Send every log record to ``path`` instead of the terminal (the live view owns it)."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(FieldsFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    return handler
+
+
 class ServerThread:
     """Runs an ASGI app with uvicorn on a socket bound now (port 0 = any free port)."""
 
@@ -44,7 +68,10 @@ class ServerThread:
 
     def start(self, app: FastAPI | None = None, timeout: float = 15.0) -> ServerThread:
         self.app = app or self.app
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="on", access_log=False)
+        # log_config=None: uvicorn's records go wherever this process sends its logs.
+        config = uvicorn.Config(
+            self.app, log_level="warning", lifespan="on", access_log=False, log_config=None
+        )
         self._server = server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=lambda: server.run(sockets=[self._socket]), name="recall-web", daemon=True
@@ -83,6 +110,15 @@ class EmbeddedStack:
         self._exits.close()
 
 
+def _quiesce(sandbox: SandboxThread) -> None:
+    """Let the simulated users fall silent and in-flight callbacks land before stopping."""
+    sandbox.configure(users=False)
+    try:
+        sandbox.wait_idle(timeout=5)
+    except TimeoutError:
+        log.warning("demo.sandbox_busy_at_stop", extra={"pending": sandbox.state.pending})
+
+
 def start_embedded_stack(
     settings: Settings, *, worker_threads: int = 8, sandbox_overrides: dict[str, Any] | None = None
 ) -> EmbeddedStack:
@@ -94,6 +130,7 @@ def start_embedded_stack(
         settings.public_url = web.url
         config = SandboxConfig.from_settings(settings, **(sandbox_overrides or {}))
         sandbox = exits.enter_context(SandboxThread(config))
+        exits.callback(_quiesce, sandbox)
         settings.twilio_api_base = sandbox.url
         settings.sendgrid_api_base = sandbox.url
         settings.sendgrid_webhook_public_key = sandbox.public_key
