@@ -15,6 +15,7 @@ from dramatiq.middleware import CurrentMessage
 from dramatiq.rate_limits import RateLimiterBackend
 from dramatiq.rate_limits.backends import RedisBackend, StubBackend
 
+from actors.stats import QueueStats
 from pipeline.settings import Settings, get_settings
 
 
@@ -26,6 +27,8 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
         broker = StubBroker()
         broker.emit_after("process_boot")
     broker.add_middleware(CurrentMessage())
+    # Throughput and error counts for the dashboard (Redis only; a no-op on the stub).
+    broker.add_middleware(QueueStats())
     return broker
 
 
