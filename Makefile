@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint services bench clean
+.PHONY: demo test lint services bench clean migration
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,3 +28,9 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) recall.db* .pytest_cache .mypy_cache .ruff_cache
+
+# Regenerate the one initial migration from pipeline/models.py (nothing is deployed yet).
+migration: $(STAMP)
+	$(BIN)/python -m pipeline.migrations.regenerate
+	$(BIN)/ruff check --fix --quiet pipeline/migrations
+	$(BIN)/ruff format --quiet pipeline/migrations

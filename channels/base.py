@@ -4,7 +4,23 @@ To add a provider: subclass ``Channel``, set ``kind`` and the capability flags, 
 ``send`` (a recall notice for one escalation step) and ``send_text`` (a follow-up: a
 confirmation, an acknowledgement, an agent's answer), and classify every provider error as
 transient or permanent. Business rules — which channel, when, how often — stay out of the
-adapter; they live in ``pipeline``.
+adapter; they live in ``pipeline``. Register the adapter in ``channels.registry``.
+
+How failures come back (every adapter does the same):
+
+- **transient** (HTTP 429, 5xx, timeouts, connection errors, Twilio 20429, provider
+  credentials refused): ``send``/``send_text`` *raise* ``ChannelError`` carrying the
+  ``SendFailure``. Nothing was sent; the caller retries with backoff (Dramatiq retries) and
+  gives up after a bounded number of tries.
+- **permanent** (Twilio 21211 invalid number, 21610 unsubscribed, 21614 not SMS-capable,
+  21635 landline, SendGrid 400 bad address, no phone/email on file): ``send`` *returns* a
+  ``SendResult`` whose ``failure`` says why; the caller records the reason on the attempt
+  and moves on to the next step. Retrying would only fail again.
+- success: a ``SendResult`` with the provider's id (MessageSid, CallSid, X-Message-Id) and
+  the cost units (SMS segments; 0 for calls, whose minutes arrive in the status callback).
+
+Failures reported later by status callbacks (undelivered with Twilio 30003/30006, a SendGrid
+bounce) are classified with ``channels.errors.classify_delivery_error``.
 """
 
 from __future__ import annotations

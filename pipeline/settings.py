@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     default_region: str = "US"
     # The number a voice message left on an answering machine asks people to call back.
     callback_number: str = "+15005550006"
+    # Where a voice caller who pressed 3 (a question) is put through; unset = leave a message.
+    agent_number: str | None = None
+    # Seconds to wait for Twilio / SendGrid (or the sandbox) before calling it a timeout.
+    provider_timeout_seconds: float = Field(default=15.0, gt=0)
 
     # Provider throughput limits, enforced across every worker (Redis rate limiters).
     sms_per_second: int = Field(default=30, ge=1)
@@ -51,7 +55,9 @@ class Settings(BaseSettings):
     alert_webhook_url: str | None = None
 
     # Rows per database batch when launching a campaign.
-    launch_batch_size: int = Field(default=5000, ge=1)
+    launch_batch_size: int = Field(default=50000, ge=1)
+    # Processes validating a big USERS.csv; 0 = one per CPU.
+    import_workers: int = Field(default=0, ge=0)
     log_level: str = "INFO"
 
 

@@ -78,7 +78,8 @@ def pg_engine(pg_database_url: str) -> Iterator[Engine]:
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine(request: pytest.FixtureRequest) -> Engine:
     """Runs the test once on SQLite and once on PostgreSQL."""
-    return request.getfixturevalue(f"{request.param}_engine")  # type: ignore[no-any-return]
+    name = {"sqlite": "sqlite_engine", "postgres": "pg_engine"}[request.param]
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -1,0 +1,76 @@
+"""Twilio SMS: the notice (or a follow-up) as a text message, with a status callback."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from twilio.base.exceptions import TwilioRestException
+
+from channels.base import Channel, ChannelError, ChannelKind, FailureKind, SendFailure, SendResult
+from channels.clients import twilio_client
+from channels.errors import NETWORK_ERRORS, classify_network_error, classify_twilio_error
+from channels.segments import count_segments
+from channels.templates import render_notice
+from pipeline.settings import get_settings
+
+if TYPE_CHECKING:
+    from pipeline.models import Case
+
+log = logging.getLogger(__name__)
+
+STATUS_PATH = "/webhooks/twilio/status"
+
+
+def sender_params() -> dict[str, str]:
+    """A Messaging Service when one is set (Twilio then picks the number), else From."""
+    settings = get_settings()
+    if settings.twilio_messaging_service_sid:
+        return {"messaging_service_sid": settings.twilio_messaging_service_sid}
+    if not settings.twilio_from:
+        raise ValueError("set RECALL_TWILIO_FROM or RECALL_TWILIO_MESSAGING_SERVICE_SID")
+    return {"from_": settings.twilio_from}
+
+
+def call_twilio(create: Any, case_id: int, **params: Any) -> Any:
+    """Run one Twilio create call; transient errors raise ChannelError, permanent return a
+    SendFailure instead of the created resource."""
+    try:
+        return create(**params)
+    except TwilioRestException as error:
+        failure = classify_twilio_error(error)
+    except NETWORK_ERRORS as error:
+        failure = classify_network_error(error)
+    log.warning("twilio.send_failed case=%s code=%s kind=%s", case_id, failure.code, failure.kind)
+    if failure.transient:
+        raise ChannelError(failure)
+    return failure
+
+
+def no_address(what: str) -> SendResult:
+    return SendResult(failure=SendFailure(FailureKind.PERMANENT, "no_address", f"no {what}"))
+
+
+class SmsChannel(Channel):
+    kind = ChannelKind.SMS
+
+    def send(self, case: Case, step: int) -> SendResult:
+        return self.send_text(case, render_notice(case, "sms").text)
+
+    def send_text(self, case: Case, body: str) -> SendResult:
+        phone = case.recipient.phone
+        if not phone:
+            return no_address("phone number on file")
+        callback = get_settings().public_url.rstrip("/") + STATUS_PATH
+        created = call_twilio(
+            twilio_client().messages.create,
+            case.id,
+            to=phone,
+            body=body,
+            status_callback=callback,
+            **sender_params(),
+        )
+        if isinstance(created, SendFailure):
+            return SendResult(failure=created)
+        log.info("sms.sent case=%s sid=%s", case.id, created.sid)
+        return SendResult(provider_id=created.sid, cost_units=count_segments(body).segments)

@@ -1,0 +1,127 @@
+"""Twilio voice: a call that reads the notice in the recipient's language and gathers one
+digit — 1 agree, 2 refuse, 3 a question (put through to an agent, or leave a message),
+9 repeat. Answering machines (machine detection) get a short message with a callback number.
+
+The call fetches its TwiML from ``/webhooks/twilio/voice?case=ID``; the web app answers with
+``voice_twiml(case, gather_url=...)`` and handles the keypress with ``keypress_twiml``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from channels.base import Channel, ChannelKind, SendFailure, SendResult
+from channels.clients import twilio_client
+from channels.sms import call_twilio, no_address
+from channels.templates import builtin_locale, render_followup, render_notice, voice_prompt
+from pipeline.settings import get_settings
+
+if TYPE_CHECKING:
+    from pipeline.models import Case
+
+log = logging.getLogger(__name__)
+
+VOICE_PATH = "/webhooks/twilio/voice"
+CALL_STATUS_PATH = "/webhooks/twilio/call-status"
+CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
+# Text-to-speech per built-in locale: Amazon Polly voices that Twilio offers.
+VOICES = {
+    "en": {"language": "en-US", "voice": "Polly.Joanna"},
+    "zh-CN": {"language": "cmn-CN", "voice": "Polly.Zhiyu"},
+}
+DIGIT_ANSWERS = {"1": "agree", "2": "refuse", "3": "query"}
+REPEAT_DIGIT = "9"
+GATHER_TIMEOUT_SECONDS = 8
+QUESTION_MAX_SECONDS = 120
+
+
+def _say_args(case: Case) -> dict[str, str]:
+    return VOICES[builtin_locale(case.recipient.locale)]
+
+
+def voice_twiml(case: Case, *, gather_url: str, machine: bool = False) -> str:
+    """The TwiML of a notice call: the menu for a person, a short message for a machine."""
+    notice = render_notice(case, "voice")
+    say = _say_args(case)
+    response = VoiceResponse()
+    if machine:
+        response.say(notice.machine_text or "", **say)
+        response.hangup()
+        return str(response)
+    gather = response.gather(
+        num_digits=1, action=gather_url, method="POST", timeout=GATHER_TIMEOUT_SECONDS
+    )
+    gather.say(notice.text, **say)
+    response.say(voice_prompt(case.recipient.locale, "no_input"), **say)
+    response.hangup()
+    return str(response)
+
+
+def keypress_twiml(case: Case, digits: str, *, gather_url: str, record_url: str) -> str:
+    """The TwiML answering a keypress: a spoken confirmation, the agent or a recording for
+    a question, or the notice again (9, or a key that means nothing)."""
+    answer = DIGIT_ANSWERS.get(digits)
+    if answer is None:
+        return voice_twiml(case, gather_url=gather_url)
+    say = _say_args(case)
+    response = VoiceResponse()
+    if answer == "agree":
+        response.say(render_followup("confirmation", case), **say)
+    elif answer == "refuse":
+        response.say(render_followup("refusal_followup", case), **say)
+    else:
+        response.say(render_followup("query_ack", case), **say)
+        agent = get_settings().agent_number
+        if agent:
+            response.dial(agent)
+        else:
+            response.record(action=record_url, method="POST", max_length=QUESTION_MAX_SECONDS)
+    response.hangup()
+    return str(response)
+
+
+def spoken_text_twiml(case: Case, text: str) -> str:
+    response = VoiceResponse()
+    response.say(text, **_say_args(case))
+    response.hangup()
+    return str(response)
+
+
+class VoiceChannel(Channel):
+    kind = ChannelKind.VOICE
+    supports_replies = True  # a follow-up is read out in a short call
+
+    def send(self, case: Case, step: int) -> SendResult:
+        base = get_settings().public_url.rstrip("/")
+        return self._call(case, url=f"{base}{VOICE_PATH}?case={case.id}")
+
+    def send_text(self, case: Case, body: str) -> SendResult:
+        return self._call(case, twiml=spoken_text_twiml(case, body))
+
+    def _call(self, case: Case, **how: str) -> SendResult:
+        phone = case.recipient.phone
+        if not phone:
+            return no_address("phone number on file")
+        settings = get_settings()
+        if not settings.twilio_from:
+            raise ValueError("voice calls need RECALL_TWILIO_FROM (a number that can call)")
+        created = call_twilio(
+            twilio_client().calls.create,
+            case.id,
+            to=phone,
+            from_=settings.twilio_from,
+            method="POST",
+            status_callback=settings.public_url.rstrip("/") + CALL_STATUS_PATH,
+            status_callback_event=CALL_EVENTS,
+            status_callback_method="POST",
+            # Waits for the greeting to end so the left message is not cut by the beep.
+            machine_detection="DetectMessageEnd",
+            **how,
+        )
+        if isinstance(created, SendFailure):
+            return SendResult(failure=created)
+        log.info("voice.called case=%s sid=%s", case.id, created.sid)
+        return SendResult(provider_id=created.sid, cost_units=0.0)

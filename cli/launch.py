@@ -1,0 +1,187 @@
+"""`recall launch` and `recall status`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from channels.segments import count_segments
+from cli._console import err, fail, fail_input, out
+from pipeline.campaign_file import CampaignSpec, load_campaign_file
+from pipeline.db import get_engine
+from pipeline.errors import InputError, InputErrors, NotFound
+from pipeline.launch import launch
+from pipeline.metrics import campaign_status
+from pipeline.settings import get_settings
+from pipeline.states import LADDER_STATES
+
+MAX_SMS_SEGMENTS = 3
+PHASES = {"validating": "Validating users", "loading": "Loading", "storing": "Storing cases"}
+
+
+def launch_command(
+    campaign_file: Path = typer.Argument(..., help="The CAMPAIGN.yaml file."),
+    users: Path = typer.Option(..., "--users", help="The USERS.csv file."),
+    follow: bool = typer.Option(False, "--follow", help="Show live progress until it settles."),
+    as_json: bool = typer.Option(False, "--json", help='Print only {"campaign_id": N}.'),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid", help="Import the valid rows; write bad ones to *.rejects.csv."
+    ),
+) -> None:
+    """Validate both files, store the campaign and one case per user, hand it to the pipeline."""
+    try:
+        spec = load_campaign_file(campaign_file)
+    except (InputError, InputErrors) as error:
+        fail_input(error)
+    for warning in sms_segment_warnings(spec):
+        err.print(f"[yellow]warning:[/] {warning}")
+    engine = get_engine()
+    report = _run_launch(engine, spec, users, skip_invalid)
+    if report.rejected:
+        err.print(f"[yellow]{report.rejected} bad row(s) skipped[/]; see {report.rejects_path}")
+    note = enqueue_fan_out(report.campaign_id)
+    if as_json:
+        out.print(json.dumps({"campaign_id": report.campaign_id}))
+    else:
+        out.print(f"campaign {report.campaign_id} launched with {report.cases} case(s)")
+    err.print(note)
+    if follow:
+        follow_campaign(engine, report.campaign_id)
+
+
+def _run_launch(engine: Engine, spec: CampaignSpec, users: Path, skip_invalid: bool) -> Any:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as progress:
+        tasks: dict[str, Any] = {}
+
+        def report(phase: str, done: int, total: int | None) -> None:
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(PHASES.get(phase, phase), total=total)
+            progress.update(tasks[phase], completed=done, total=total)
+
+        try:
+            return launch(engine, spec, users, skip_invalid=skip_invalid, progress=report)
+        except (InputError, InputErrors) as error:
+            progress.stop()
+            fail_input(error)
+        except SQLAlchemyError as error:
+            progress.stop()
+            fail(f"database error: {_first_line(error)} (has `recall db upgrade` been run?)")
+
+
+def sms_segment_warnings(spec: CampaignSpec) -> list[str]:
+    """Campaign SMS templates longer than three segments cost more and arrive split."""
+    warnings = []
+    for locale, parts in spec.templates.items():
+        if parts.sms:
+            segments = count_segments(parts.sms).segments
+            if segments > MAX_SMS_SEGMENTS:
+                warnings.append(
+                    f"templates.{locale}.sms is {segments} SMS segments (more than "
+                    f"{MAX_SMS_SEGMENTS}); each user is charged for every segment"
+                )
+    return warnings
+
+
+def enqueue_fan_out(campaign_id: int) -> str:
+    """Hand the committed campaign to the pipeline, if a broker is configured."""
+    if not get_settings().broker_url:
+        return "no broker configured (RECALL_BROKER_URL): the cases wait in the database"
+    try:
+        from actors.campaign import fan_out  # type: ignore[import-not-found]
+    except ImportError as error:
+        return f"campaign.fan_out is not available yet ({error}); the cases wait in the database"
+    fan_out.send(campaign_id)
+    return f"campaign.fan_out enqueued for campaign {campaign_id}"
+
+
+def status_command(
+    campaign_id: int = typer.Argument(..., help="The campaign's id (printed by launch)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+) -> None:
+    """Show how far a campaign has come: case states, rates, answers, channels."""
+    status = load_status(get_engine(), campaign_id)
+    if as_json:
+        out.print(json.dumps(status, indent=2, ensure_ascii=False), soft_wrap=True)
+    else:
+        out.print(status_view(status))
+
+
+def load_status(engine: Engine, campaign_id: int) -> dict[str, Any]:
+    try:
+        with Session(engine) as session:
+            return campaign_status(session, campaign_id)
+    except NotFound as error:
+        fail(str(error), code=1)
+    except SQLAlchemyError as error:
+        fail(f"database error: {_first_line(error)} (has `recall db upgrade` been run?)")
+
+
+def status_view(status: dict[str, Any]) -> Group:
+    """A readable summary: header line, then states, answers and channels side by side."""
+    rates = status["rates"]
+    title = (
+        f"[bold]Campaign {status['campaign_id']}[/] {status['name']} — {status['state']}, "
+        f"{status['cases']} case(s); completion [bold]{rates['completion']:.1%}[/], "
+        f"reach {rates['reach']:.1%}, response {rates['response']:.1%}"
+    )
+    states = _table("Case state", "Cases", status["states"].items())
+    answers = _table("Answer", "Count", status["responses"].items())
+    channels = Table("Channel", "Sent", "Delivered", "Failed", "Cost", title="Channels")
+    for name, row in status["channels"].items():
+        cost = status["cost"].get(name, 0.0)
+        channels.add_row(
+            name, str(row["sent"]), str(row["delivered"]), str(row["failed"]), f"{cost:g}"
+        )
+    grid = Table.grid(padding=(0, 3))
+    grid.add_row(states, answers)
+    return Group(title, grid, channels)
+
+
+def _table(name: str, value: str, rows: Any) -> Table:
+    table = Table(name, value)
+    for key, count in rows:
+        table.add_row(key, str(count))
+    return table
+
+
+def follow_campaign(engine: Engine, campaign_id: int, interval: float = 2.0) -> dict[str, Any]:
+    """Redraw the status until no case is left on the escalation ladder (or Ctrl-C)."""
+    status = load_status(engine, campaign_id)
+    with Live(status_view(status), console=err, refresh_per_second=2) as live:
+        while not settled(status):
+            time.sleep(interval)
+            status = load_status(engine, campaign_id)
+            live.update(status_view(status))
+    return status
+
+
+def settled(status: dict[str, Any]) -> bool:
+    if status["state"] in ("cancelled", "closed"):
+        return True
+    return not any(status["states"][state.value] for state in LADDER_STATES)
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [repr(error)])[0]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("launch")(launch_command)
+    app.command("status")(status_command)

@@ -1,0 +1,53 @@
+"""`recall erase` and `recall audit verify`: the privacy commands."""
+
+from __future__ import annotations
+
+import getpass
+
+import typer
+
+from pipeline import audit
+from pipeline.db import get_engine, session_scope
+from pipeline.erasure import RecipientNotFound, erase_recipient, purge_residue
+
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+
+
+def erase(
+    external_id: str = typer.Argument(..., help="The recipient's external_id from USERS.csv."),
+) -> None:
+    """Irrecoverably remove one recipient's personal data (name, phone, email, message texts
+    and raw webhooks), keeping anonymous counts; the erasure is recorded on the audit log."""
+    engine = get_engine()
+    try:
+        with session_scope(engine) as session:
+            summary = erase_recipient(session, external_id, actor=f"cli:{getpass.getuser()}")
+    except RecipientNotFound:
+        typer.echo(f"error: no recipient with external id {external_id!r}", err=True)
+        raise typer.Exit(1) from None
+    purge_residue(engine)
+    typer.echo(
+        f"erased recipient #{summary.recipient_id}: {summary.responses} responses and "
+        f"{summary.inbound_events} stored webhooks scrubbed; {summary.cases} cases and "
+        f"{summary.attempts} attempts kept as anonymous counts"
+    )
+
+
+@audit_app.command("verify")
+def verify() -> None:
+    """Check the audit log's hash chain: exit 0 when intact, 1 naming the first bad row."""
+    with session_scope() as session:
+        report = audit.verify(session)
+    if not report.ok:
+        typer.echo(
+            f"audit log BROKEN at event #{report.first_bad_id}: {report.reason} "
+            f"({report.checked} events before it verified)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"audit log intact: {report.checked} events, head {report.head_hash}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("erase")(erase)
+    app.add_typer(audit_app, name="audit")

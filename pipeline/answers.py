@@ -1,0 +1,393 @@
+"""Turning one stored InboundEvent into responses and status updates.
+
+``process_inbound_event`` reads the raw webhook the web layer stored, and:
+
+- **matches** it to a case: an SMS reply by the sender's phone; a keypress by the call's SID
+  (``Attempt.provider_id``); a response link by the case id in its verified token; an email
+  event by the ``case_id`` custom argument;
+- **classifies** it: ``replies.classify_reply`` for SMS; keys 1 agree, 2 refuse, 3 query for
+  a call (9 asks to repeat the message and is no answer); a link carries its answer;
+- **stores** a Response row for every answer, with ``case_id`` null when it matched no case,
+  so operations see it — nothing is dropped;
+- **applies** it with ``case_events.apply_event`` and returns the follow-ups to send after
+  commit; delivery callbacks move the attempt forward only (``attempt_status``), and a
+  failure of the case's current step moves the case to its next step (``send_failed``);
+- marks the event handled with an outcome, so a replay is a no-op.
+
+**Which case an SMS reply belongs to.** One phone can have cases in several campaigns. The
+reply goes to the recipient's *open* case (not completed, opted out, unreachable or
+cancelled) that was *most recently notified* — the message the person is most likely
+answering; ties go to the newest case. With no open case, it goes to the most recently
+notified closed one, so STOP, START and HELP still work after a case closed. The follow-up
+is rendered for that case, so it names that campaign and the person knows which recall the
+answer was counted for.
+
+Opt-out and opt-in by SMS apply to the phone number: every recipient row with that number
+is (un)suppressed, since the carrier would block the number anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import case as sql_case
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from pipeline import audit
+from pipeline.attempt_status import CALL_STATUS, EMAIL_EVENT_STATUS, apply_status
+from pipeline.case_events import FollowUp, apply_event
+from pipeline.clock import utcnow
+from pipeline.masking import log_event
+from pipeline.models import Attempt, Case, InboundEvent, Recipient, Response
+from pipeline.replies import ReplyKind, classify_reply
+from pipeline.settings import get_settings
+from pipeline.states import FINAL_STATES, CaseEvent
+
+log = logging.getLogger(__name__)
+
+REPLY_EVENTS = {kind: CaseEvent(kind.value) for kind in ReplyKind}
+KEYPRESS = {"1": ReplyKind.AGREE, "2": ReplyKind.REFUSE, "3": ReplyKind.QUERY}
+NO_ANSWER_KEYS = {"", "9"}  # 9 replays the message; nothing pressed is no answer either
+LINK_ANSWERS = {ReplyKind.AGREE, ReplyKind.REFUSE, ReplyKind.QUERY}
+EMAIL_OPT_OUT_EVENTS = {"unsubscribe", "group_unsubscribe", "spamreport"}
+
+Outcome = tuple[str, list[FollowUp]]
+
+
+class MalformedEvent(ValueError):
+    """The stored payload lacks what its kind needs; recorded as the event's outcome."""
+
+
+def process_inbound_event(session: Session, event_id: int) -> list[FollowUp]:
+    """Handle one stored webhook (idempotent); returns follow-ups to send after commit."""
+    event = session.scalars(
+        select(InboundEvent).where(InboundEvent.id == event_id).with_for_update()
+    ).one_or_none()
+    if event is None or event.handled_at is not None:
+        return []
+    now = utcnow()
+    handler = _HANDLERS.get((event.provider, event.kind))
+    try:
+        outcome, follow_ups = handler(session, event, now) if handler else ("unsupported", [])
+    except MalformedEvent as error:
+        outcome, follow_ups = f"malformed: {error}", []
+    event.handled_at, event.outcome = now, outcome[:64]
+    session.flush()
+    log_event(log, "inbound.handled", event_id=event.id, kind=event.kind, outcome=event.outcome)
+    return follow_ups
+
+
+def _field(payload: Mapping[str, Any], name: str) -> str:
+    value = payload.get(name)
+    if value is None or value == "":
+        raise MalformedEvent(f"{name} missing")
+    return str(value)
+
+
+def normalise_phone(phone: str) -> str:
+    """E.164, as recipients' phones are stored; the input as given when it will not parse."""
+    try:
+        parsed = phonenumbers.parse(phone, get_settings().default_region)
+    except phonenumbers.NumberParseException:
+        return phone.strip()
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _lock_case(session: Session, case_id: int | None) -> Case | None:
+    if case_id is None:
+        return None
+    stmt = (
+        select(Case)
+        .where(Case.id == case_id)
+        .with_for_update(of=Case)
+        .execution_options(populate_existing=True)
+    )
+    return session.scalars(stmt).unique().one_or_none()
+
+
+def _store_response(
+    session: Session,
+    event: InboundEvent,
+    case: Case | None,
+    *,
+    channel: str,
+    kind: ReplyKind,
+    raw_text: str,
+    sender: str | None,
+    now: datetime,
+) -> None:
+    session.add(
+        Response(
+            case_id=case.id if case else None,
+            inbound_event_id=event.id,
+            channel=channel,
+            kind=kind.value,
+            raw_text=raw_text,
+            sender=sender,
+            step=case.step if case else None,
+            received_at=now,
+        )
+    )
+
+
+def _answer(
+    session: Session,
+    event: InboundEvent,
+    case: Case | None,
+    kind: ReplyKind,
+    *,
+    channel: str,
+    raw_text: str,
+    sender: str | None,
+    now: datetime,
+) -> Outcome:
+    """Store the answer, then apply it to its case if it has one."""
+    _store_response(
+        session, event, case, channel=channel, kind=kind, raw_text=raw_text, sender=sender, now=now
+    )
+    if case is None:
+        return f"unmatched:{kind.value}", []
+    # An answer proves the notice reached the person.
+    case.reached_at = case.reached_at or now
+    state_before = case.state
+    follow_ups = apply_event(
+        session,
+        case,
+        REPLY_EVENTS[kind],
+        now=now,
+        actor=f"inbound:{event.provider}",
+        channel=channel,
+        detail={"inbound_event_id": event.id, "response": kind.value},
+    )
+    changed = "" if state_before == case.state else f"->{case.state}"
+    return f"case:{kind.value}{changed}", follow_ups
+
+
+# --- SMS replies -------------------------------------------------------------------------
+
+
+def _match_sms_case(session: Session, phone: str) -> int | None:
+    closed_last = sql_case((Case.state.in_([s.value for s in FINAL_STATES]), 1), else_=0)
+    stmt = (
+        select(Case.id)
+        .join(Recipient, Recipient.id == Case.recipient_id)
+        .where(Recipient.phone == phone)
+        .order_by(closed_last, Case.last_notified_at.desc().nulls_last(), Case.id.desc())
+        .limit(1)
+    )
+    return session.scalar(stmt)
+
+
+def _sms(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+    sender = normalise_phone(_field(event.payload, "From"))
+    body = str(event.payload.get("Body") or "")
+    kind = classify_reply(body)
+    case = _lock_case(session, _match_sms_case(session, sender))
+    outcome = _answer(
+        session, event, case, kind, channel="sms", raw_text=body, sender=sender, now=now
+    )
+    if kind in (ReplyKind.OPT_OUT, ReplyKind.OPT_IN):
+        _suppress_contact(session, event, "sms", sender, suppressed=kind is ReplyKind.OPT_OUT)
+    return outcome
+
+
+def _suppress_contact(
+    session: Session, event: InboundEvent, channel: str, contact: str, *, suppressed: bool
+) -> None:
+    """(Un)suppress a channel for every recipient with this phone or email, audited."""
+    column = Recipient.phone if channel == "sms" else Recipient.email
+    flag = Recipient.sms_opted_out if channel == "sms" else Recipient.email_opted_out
+    ids = list(session.scalars(select(Recipient.id).where(column == contact, flag != suppressed)))
+    if not ids:
+        return
+    session.execute(update(Recipient).where(Recipient.id.in_(ids)).values({flag: suppressed}))
+    audit.record(
+        session,
+        actor=f"inbound:{event.provider}",
+        action="recipient.suppress" if suppressed else "recipient.unsuppress",
+        entity="recipient",
+        data={"channel": channel, "recipient_ids": ids, "inbound_event_id": event.id},
+    )
+
+
+# --- delivery status ---------------------------------------------------------------------
+
+
+def _attempt_by_provider_id(session: Session, provider_id: str) -> Attempt | None:
+    return session.scalars(
+        select(Attempt).where(Attempt.provider_id == provider_id).order_by(Attempt.id).limit(1)
+    ).first()
+
+
+def _update_attempt(
+    session: Session,
+    event: InboundEvent,
+    attempt: Attempt,
+    status: str,
+    *,
+    now: datetime,
+    code: str | None,
+    raw: str,
+) -> Outcome:
+    # Lock order: case, then attempt — the same order the sending side takes them.
+    case = _lock_case(session, attempt.case_id)
+    session.refresh(attempt, with_for_update=True)
+    change = apply_status(attempt, status, now=now, code=code, raw=raw)
+    follow_ups: list[FollowUp] = []
+    if case is not None and change.newly_delivered:
+        case.reached_at = case.reached_at or now
+    # Only a failure of the step the case is on moves it on; an old step's news is history.
+    if case is not None and change.newly_failed and attempt.step == case.step:
+        follow_ups = apply_event(
+            session,
+            case,
+            CaseEvent.SEND_FAILED,
+            now=now,
+            actor=f"inbound:{event.provider}",
+            channel=attempt.channel,
+            detail={"attempt_id": attempt.id, "status": status, "code": code},
+        )
+    return f"status:{status}" + ("" if change.changed else ":kept"), follow_ups
+
+
+def _message_status(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+    sid = _field(event.payload, "MessageSid")
+    status = _field(event.payload, "MessageStatus").lower()
+    attempt = _attempt_by_provider_id(session, sid)
+    if attempt is None:
+        return "unmatched:status", []
+    code = event.payload.get("ErrorCode") or None
+    return _update_attempt(
+        session, event, attempt, status, now=now, code=code and str(code), raw=status
+    )
+
+
+def _call_status(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+    sid = _field(event.payload, "CallSid")
+    raw = _field(event.payload, "CallStatus").lower()
+    attempt = _attempt_by_provider_id(session, sid)
+    if attempt is None:
+        return "unmatched:call_status", []
+    status = CALL_STATUS.get(raw, raw)
+    code = raw if status in ("undelivered", "failed") else None
+    return _update_attempt(session, event, attempt, status, now=now, code=code, raw=raw)
+
+
+# --- keypress --------------------------------------------------------------------------------
+
+
+def _gather(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+    sid = _field(event.payload, "CallSid")
+    digits = str(event.payload.get("Digits") or "").strip()
+    if digits in NO_ANSWER_KEYS:
+        return ("repeat" if digits else "no_input"), []
+    attempt = _attempt_by_provider_id(session, sid)
+    case = _lock_case(session, attempt.case_id if attempt else None)
+    kind = KEYPRESS.get(digits, ReplyKind.UNKNOWN)
+    # On an outbound call the person is the called party ("To").
+    sender = event.payload.get("To") or event.payload.get("Called")
+    return _answer(
+        session, event, case, kind, channel="voice", raw_text=digits, sender=sender, now=now
+    )
+
+
+# --- response links ------------------------------------------------------------------------
+
+
+def _case_id(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise MalformedEvent("case_id is not a number") from None
+
+
+def _link(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+    case_id = _case_id(_field(event.payload, "case_id"))
+    try:
+        kind = ReplyKind(_field(event.payload, "answer"))
+    except ValueError:
+        raise MalformedEvent("answer is not agree, refuse or query") from None
+    if kind not in LINK_ANSWERS:
+        raise MalformedEvent("answer is not agree, refuse or query")
+    # A link is sent in an email (or a text); the answer counts for the channel that carried it.
+    channel = str(event.payload.get("channel") or "email")
+    channel = channel if channel in ("sms", "email") else "email"
+    case = _lock_case(session, case_id)
+    return _answer(
+        session, event, case, kind, channel=channel, raw_text=kind.value, sender=None, now=now
+    )
+
+
+# --- email events --------------------------------------------------------------------------
+
+
+def _custom_arg(payload: Mapping[str, Any], name: str) -> Any:
+    # SendGrid puts custom_args at the top level of each event; accept the nested form too.
+    nested = payload.get("custom_args")
+    return payload.get(name) or (nested.get(name) if isinstance(nested, Mapping) else None)
+
+
+def _email_attempt(session: Session, case_id: int, payload: Mapping[str, Any]) -> Attempt | None:
+    query = select(Attempt).where(Attempt.case_id == case_id, Attempt.channel == "email")
+    attempt_id = _custom_arg(payload, "attempt_id")
+    message_id = str(payload.get("sg_message_id") or "")
+    if attempt_id:
+        query = query.where(Attempt.id == _case_id(attempt_id))
+    elif message_id:
+        # sg_message_id is the X-Message-Id returned at send time plus a ".filter…" suffix.
+        query = query.where(Attempt.provider_id.in_([message_id, message_id.split(".")[0]]))
+    return session.scalars(query.order_by(Attempt.step.desc()).limit(1)).first()
+
+
+def _email_event(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+    payload = event.payload
+    kind = _field(payload, "event").lower()
+    raw_case_id = _custom_arg(payload, "case_id")
+    case_id = _case_id(raw_case_id) if raw_case_id is not None else None
+    if kind in EMAIL_OPT_OUT_EVENTS:
+        return _email_opt_out(session, event, case_id, kind, now)
+    status = EMAIL_EVENT_STATUS.get(kind)
+    if status is None:
+        return f"email:{kind}:recorded", []
+    attempt = _email_attempt(session, case_id, payload) if case_id is not None else None
+    if attempt is None:
+        return f"unmatched:email:{kind}", []
+    code = payload.get("type") or payload.get("status") or kind
+    return _update_attempt(session, event, attempt, status, now=now, code=str(code), raw=kind)
+
+
+def _email_opt_out(
+    session: Session, event: InboundEvent, case_id: int | None, kind: str, now: datetime
+) -> Outcome:
+    address = str(event.payload.get("email") or "") or None
+    case = _lock_case(session, case_id)
+    outcome = _answer(
+        session,
+        event,
+        case,
+        ReplyKind.OPT_OUT,
+        channel="email",
+        raw_text=kind,
+        sender=address,
+        now=now,
+    )
+    if address:
+        _suppress_contact(session, event, "email", address, suppressed=True)
+    # No confirmation email to someone who just unsubscribed or reported spam: the provider
+    # would drop it, and the person said not to write.
+    return outcome[0], []
+
+
+_HANDLERS: dict[tuple[str, str], Callable[[Session, InboundEvent, datetime], Outcome]] = {
+    ("twilio", "sms"): _sms,
+    ("twilio", "status"): _message_status,
+    ("twilio", "call_status"): _call_status,
+    ("twilio", "gather"): _gather,
+    ("sendgrid", "email_event"): _email_event,
+    ("link", "link"): _link,
+}

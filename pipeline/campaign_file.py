@@ -1,0 +1,261 @@
+"""CAMPAIGN.yaml → a validated ``CampaignSpec``.
+
+Every problem found is reported at once, each naming the file, the line (from the YAML
+node it came from) and the field, e.g. ``campaign.yaml:14: escalation[1].wait: …``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from pipeline.clock import utcnow
+from pipeline.durations import format_duration, parse_duration
+from pipeline.errors import InputError, InputErrors
+from pipeline.policy import Step, freeze_policy
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+
+class Reason(StrEnum):
+    PRODUCT_QUALITY = "product_quality"
+    RULE_CHANGE = "rule_change"
+    SECURITY_INCIDENT = "security_incident"
+    REGULATORY = "regulatory"
+    OTHER = "other"
+
+
+class _Strict(BaseModel):
+    # A misspelt key must be an error, not a setting silently ignored.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class EscalationStep(_Strict):
+    channel: Literal["sms", "email", "voice"]
+    wait: Duration
+
+    @field_validator("wait")
+    @classmethod
+    def _positive(cls, wait: timedelta) -> timedelta:
+        if wait <= timedelta(0):
+            raise ValueError("must be longer than zero")
+        return wait
+
+    def to_step(self) -> Step:
+        return Step(channel=self.channel, wait=self.wait)
+
+
+Ladder = Annotated[list[EscalationStep], Field(min_length=1)]
+RiskTier = Annotated[int, Field(ge=1, le=3)]
+
+
+class TierOverride(_Strict):
+    escalation: Ladder
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_list(cls, data: Any) -> Any:
+        # `tiers: {1: [...]}` is accepted as shorthand for `{1: {escalation: [...]}}`.
+        return {"escalation": data} if isinstance(data, list) else data
+
+
+def _clock_time(value: Any) -> Any:
+    # YAML 1.1 reads an unquoted 21:00 as the base-60 integer 1260 (minutes).
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        return time(value // 60, value % 60)
+    return value
+
+
+ClockTime = Annotated[
+    time,
+    BeforeValidator(_clock_time),
+    PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
+]
+
+
+class QuietHours(_Strict):
+    """No notice is sent between ``start`` and ``end`` in the recipient's own time zone."""
+
+    start: ClockTime = time(21, 0)
+    end: ClockTime = time(8, 0)
+
+
+class FollowUp(_Strict):
+    """Check at ``check_at`` whether the completion rate reached ``target`` (a fraction)."""
+
+    target: float = Field(gt=0, le=1)
+    check_at: datetime
+
+
+class TemplateParts(_Strict):
+    """A campaign's own wording for one locale; missing parts use the built-in defaults."""
+
+    sms: str | None = None
+    email_subject: str | None = None
+    email_body: str | None = None
+    voice: str | None = None
+
+
+def _as_deadline(value: Any) -> Any:
+    # A bare date means the end of that day (UTC); a duration means "this long from now".
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time(23, 59, 59), tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            return utcnow() + parse_duration(value)
+        except ValueError:
+            return value
+    return value
+
+
+Deadline = Annotated[datetime, BeforeValidator(_as_deadline)]
+
+
+class CampaignSpec(_Strict):
+    """A validated campaign file. Stored whole in ``Campaign.spec`` at launch."""
+
+    name: str = Field(min_length=1, max_length=256)
+    reason: Reason
+    description: str = Field(min_length=1)
+    remedy: str = Field(min_length=1)
+    deadline: Deadline
+    escalation: Ladder
+    tiers: dict[RiskTier, TierOverride] = Field(default_factory=dict)
+    quiet_hours: QuietHours | None = Field(default_factory=QuietHours)
+    override_quiet_hours: bool = False
+    completion: Literal["on_agree", "on_remedy"] = "on_agree"
+    templates: dict[str, TemplateParts] = Field(default_factory=dict)
+    help_text: str = ""
+    follow_up: FollowUp | None = None
+    query_sla: Duration | None = None
+
+    @field_validator("deadline", "follow_up")
+    @classmethod
+    def _in_future(cls, value: Any, info: ValidationInfo) -> Any:
+        # Checked only when loading a file (context has "now"): a stored spec whose
+        # deadline has since passed must still load.
+        now = (info.context or {}).get("now")
+        moment = value.check_at if isinstance(value, FollowUp) else value
+        if now is not None and moment is not None and moment <= now:
+            raise ValueError(f"must be in the future (it is {moment.isoformat()})")
+        return value
+
+    @model_validator(mode="after")
+    def _override_only_for_security(self) -> CampaignSpec:
+        if self.override_quiet_hours and self.reason is not Reason.SECURITY_INCIDENT:
+            raise ValueError("override_quiet_hours is allowed only for reason security_incident")
+        return self
+
+    @property
+    def complete_on_agree(self) -> bool:
+        return self.completion == "on_agree"
+
+    def policy(self) -> dict[str, Any]:
+        """The escalation policy to freeze on the campaign row."""
+        default = [step.to_step() for step in self.escalation]
+        tiers: dict[int, list[Step]] = {
+            tier: [step.to_step() for step in override.escalation]
+            for tier, override in self.tiers.items()
+        }
+        return freeze_policy(default, tiers)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def load_campaign_file(path: str | Path, *, now: datetime | None = None) -> CampaignSpec:
+    """Read and validate a campaign file; raises InputError / InputErrors naming lines."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"cannot read the file ({error})", path=str(path)) from None
+    return parse_campaign(text, source=str(path), now=now or utcnow())
+
+
+def parse_campaign(text: str, *, source: str, now: datetime | None = None) -> CampaignSpec:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = f"not valid YAML: {getattr(error, 'problem', None) or error}"
+        raise InputError(reason, path=source, line=line) from None
+    if not isinstance(data, dict):
+        raise InputError("expected a mapping of campaign settings", path=source, line=1)
+    try:
+        return CampaignSpec.model_validate(data, context={"now": now})
+    except ValidationError as error:
+        lines = _line_map(node)
+        raise InputErrors(
+            [_input_error(source, lines, detail) for detail in error.errors()],
+            summary=f"{source}: the campaign file has {error.error_count()} problem(s)",
+        ) from None
+
+
+def _input_error(source: str, lines: dict[tuple[Any, ...], int], detail: Any) -> InputError:
+    loc = tuple(part for part in detail["loc"] if not _is_union_tag(part))
+    message = detail["msg"].removeprefix("Value error, ")
+    if detail["type"] == "missing":
+        message = "required"
+    elif detail["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling)"
+    return InputError(message, path=source, line=_nearest_line(lines, loc), field=_dotted(loc))
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic names union branches in the location ("QuietHours", "function-after[…]").
+    return isinstance(part, str) and (part[:1].isupper() or "[" in part)
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    for end in range(len(loc), -1, -1):
+        key = tuple(str(part) for part in loc[:end])
+        if key in lines:
+            return lines[key]
+    return None
+
+
+def _line_map(node: yaml.Node | None, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
+    """Path (keys and list indexes, as strings) → 1-based line of that value in the file."""
+    if node is None:
+        return {}
+    lines = {prefix: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            path = (*prefix, str(key.value))
+            lines.update(_line_map(value, path))
+            lines[path] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines.update(_line_map(item, (*prefix, str(i))))
+    return lines

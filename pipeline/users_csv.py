@@ -1,0 +1,312 @@
+"""USERS.csv: read, validate and normalise the people a campaign must reach.
+
+The file is streamed (a million rows never sit in memory at once). Every bad row is
+reported with its line, column and reason in one pass, so a person fixes the file once.
+Columns: ``external_id,name,phone,email,locale,timezone,risk_tier``; only ``external_id``
+and one of ``phone``/``email`` are required; UTF-8 with or without a byte-order mark.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import islice
+from pathlib import Path
+from typing import IO, Any, NamedTuple
+from zoneinfo import available_timezones
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from pipeline.errors import InputError, InputErrors
+
+COLUMNS = ("external_id", "name", "phone", "email", "locale", "timezone", "risk_tier")
+DEFAULT_LOCALE = "en"
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_TIER = 2
+_LOCALE = re.compile(r"^([A-Za-z]{2,3})(?:[-_]([A-Za-z0-9]{2,8}))*$")
+# RFC 5322 dot-atom in ASCII: every such local part is one email-validator accepts as is.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_SIMPLE_LOCAL = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*$")
+
+
+class UserRow(NamedTuple):
+    """One valid, normalised row. ``line`` is where it starts in the file."""
+
+    line: int
+    external_id: str
+    name: str
+    phone: str | None
+    email: str | None
+    locale: str
+    timezone: str
+    risk_tier: int
+
+
+@dataclass
+class ImportReport:
+    """What a validation pass found."""
+
+    path: Path
+    valid: int = 0
+    errors: list[InputError] = field(default_factory=list)
+    bad_lines: int = 0
+    rejects_path: Path | None = None
+
+
+def rejects_path_for(path: Path) -> Path:
+    """``users.csv`` → ``users.rejects.csv``, next to it."""
+    return path.with_name(f"{path.stem}.rejects.csv")
+
+
+@lru_cache(maxsize=1)
+def _timezones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+@lru_cache(maxsize=4096)
+def _domain(domain: str) -> str:
+    """email-validator's verdict on a domain, once per distinct domain (raises if invalid)."""
+    return validate_email(f"a@{domain}", check_deliverability=False).domain
+
+
+def normalise_email(raw: str) -> str:
+    """A normalised address, or ValueError. No DNS lookups.
+
+    Addresses with a plain ASCII local part (nearly all) only have their domain checked by
+    email-validator, cached per domain: a million users share a few thousand domains.
+    Anything unusual goes through email-validator whole.
+    """
+    local, at, domain = raw.rpartition("@")
+    try:
+        if at and len(local) <= 64 and len(raw) <= 254 and _SIMPLE_LOCAL.match(local):
+            return f"{local}@{_domain(domain)}"
+        return validate_email(raw, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise ValueError(f"not a valid email address ({error})") from None
+
+
+def normalise_phone(raw: str, default_region: str) -> str:
+    """E.164 (``+447911123456``), or ValueError."""
+    try:
+        number = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException as error:
+        raise ValueError(f"not a phone number ({error})") from None
+    if not phonenumbers.is_valid_number(number):
+        hint = "" if raw.startswith("+") else f" in region {default_region}"
+        raise ValueError(f"not a valid phone number{hint}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_locale(raw: str) -> str:
+    """``zh_cn`` → ``zh-CN``; empty → ``en``."""
+    if not raw:
+        return DEFAULT_LOCALE
+    match = _LOCALE.match(raw)
+    if match is None:
+        raise ValueError("not a locale; write it like en, en-GB or zh-CN")
+    language, *rest = re.split(r"[-_]", raw)
+    parts = [language.lower()]
+    for part in rest:
+        parts.append(part.upper() if len(part) == 2 else part.title() if len(part) == 4 else part)
+    return "-".join(parts)
+
+
+def normalise_timezone(raw: str) -> str:
+    if not raw:
+        return DEFAULT_TIMEZONE
+    if raw not in _timezones():
+        raise ValueError("not an IANA time zone; write it like Europe/London or Asia/Shanghai")
+    return raw
+
+
+def normalise_tier(raw: str) -> int:
+    if not raw:
+        return DEFAULT_TIER
+    if raw not in ("1", "2", "3"):
+        raise ValueError("risk tier must be 1 (high), 2 (normal) or 3 (low)")
+    return int(raw)
+
+
+class RowValidator:
+    """Turns one CSV record into a UserRow or a list of what is wrong with it."""
+
+    def __init__(self, path: str, header: list[str], default_region: str) -> None:
+        self.path = path
+        self.index = {name: i for i, name in enumerate(header)}
+        self.width = len(header)
+        self.default_region = default_region
+
+    def _get(self, record: list[str], column: str) -> str:
+        i = self.index.get(column)
+        return record[i].strip() if i is not None else ""
+
+    def validate(self, line: int, record: list[str]) -> UserRow | list[InputError]:
+        def error(column: str | None, reason: str) -> InputError:
+            return InputError(reason, path=self.path, line=line, field=column)
+
+        if len(record) != self.width:
+            return [error(None, f"expected {self.width} fields, found {len(record)}")]
+        if any("\ufffd" in value for value in record):
+            return [error(None, "not valid UTF-8 text")]
+        errors: list[InputError] = []
+
+        def check(column: str, normalise: Callable[[str], object]) -> object:
+            try:
+                return normalise(self._get(record, column))
+            except ValueError as exc:
+                errors.append(error(column, str(exc)))
+                return None
+
+        external_id = self._get(record, "external_id")
+        if not external_id:
+            errors.append(error("external_id", "required"))
+        elif len(external_id) > 128:
+            errors.append(error("external_id", "longer than 128 characters"))
+        name = self._get(record, "name")
+        if len(name) > 256:
+            errors.append(error("name", "longer than 256 characters"))
+        raw_phone, raw_email = self._get(record, "phone"), self._get(record, "email")
+        if not raw_phone and not raw_email:
+            errors.append(error("phone", "phone or email is required (both are empty)"))
+        phone = check("phone", self._phone) if raw_phone else None
+        email = check("email", normalise_email) if raw_email else None
+        locale = check("locale", normalise_locale)
+        timezone = check("timezone", normalise_timezone)
+        tier = check("risk_tier", normalise_tier)
+        if errors:
+            return errors
+        return UserRow(line, external_id, name, phone, email, locale, timezone, tier)  # type: ignore[arg-type]
+
+    def _phone(self, raw: str) -> str:
+        return normalise_phone(raw, self.default_region)
+
+
+def _header(path: str, reader: Iterator[list[str]]) -> list[str]:
+    try:
+        header = [name.strip().lower() for name in next(reader)]
+    except StopIteration:
+        raise InputError("the file is empty; expected a header row", path=path, line=1) from None
+    problems = []
+    unknown = [name for name in header if name not in COLUMNS]
+    if unknown:
+        problems.append(f"unknown column(s) {', '.join(unknown)}; allowed: {', '.join(COLUMNS)}")
+    if "external_id" not in header:
+        problems.append("the external_id column is required")
+    if "phone" not in header and "email" not in header:
+        problems.append("a phone or an email column is required")
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if duplicated:
+        problems.append(f"column(s) named twice: {', '.join(duplicated)}")
+    if problems:
+        raise InputErrors([InputError(p, path=path, line=1, field="header") for p in problems])
+    return header
+
+
+def open_users(path: Path) -> IO[str]:
+    # utf-8-sig drops a byte-order mark if there is one; undecodable bytes become U+FFFD
+    # so the row they sit on is reported, instead of the whole read failing.
+    try:
+        return path.open(encoding="utf-8-sig", errors="replace", newline="")
+    except OSError as error:
+        raise InputError(f"cannot read the file ({error.strerror})", path=str(path)) from None
+
+
+def read_users(
+    path: Path, default_region: str, *, workers: int = 1
+) -> Iterator[tuple[int, list[str], UserRow | list[InputError]]]:
+    """Every record in the file with its starting line and its verdict, in file order.
+
+    Raises InputError/InputErrors when the header itself is unusable. Duplicate external ids
+    are reported on the second and later occurrences. ``workers`` > 1 validates chunks in
+    that many processes (phone parsing dominates the cost of a big file).
+    """
+    with open_users(path) as handle:
+        reader = csv.reader(handle, strict=False)
+        header = _header(str(path), reader)
+        records = _records(reader)
+        verdicts: Iterator[tuple[int, list[str], UserRow | list[InputError]]]
+        if workers > 1:
+            verdicts = _validate_in_processes(records, (str(path), header, default_region), workers)
+        else:
+            validator = RowValidator(str(path), header, default_region)
+            verdicts = ((line, rec, validator.validate(line, rec)) for line, rec in records)
+        seen: set[str] = set()
+        for line, record, verdict in verdicts:
+            if isinstance(verdict, UserRow):
+                verdict = _first_use(verdict, seen, str(path))
+            yield line, record, verdict
+
+
+def _first_use(row: UserRow, seen: set[str], path: str) -> UserRow | list[InputError]:
+    if row.external_id in seen:
+        reason = f"duplicate external_id {row.external_id!r} (also on an earlier line)"
+        return [InputError(reason, path=path, line=row.line, field="external_id")]
+    seen.add(row.external_id)
+    return row
+
+
+def _records(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    previous_end = reader.line_num
+    for record in reader:
+        line, previous_end = previous_end + 1, reader.line_num
+        if record and (len(record) > 1 or record[0].strip()):
+            yield line, record
+
+
+Verdicts = list[tuple[int, list[str], UserRow | list[InputError]]]
+_worker_validator: RowValidator | None = None
+
+
+def _start_worker(path: str, header: list[str], default_region: str) -> None:
+    global _worker_validator
+    _worker_validator = RowValidator(path, header, default_region)
+
+
+def _validate_chunk(chunk: list[tuple[int, list[str]]]) -> Verdicts:
+    assert _worker_validator is not None
+    return [(line, rec, _worker_validator.validate(line, rec)) for line, rec in chunk]
+
+
+def _validate_in_processes(
+    records: Iterator[tuple[int, list[str]]],
+    setup: tuple[str, list[str], str],
+    workers: int,
+    chunk_size: int = 4000,
+) -> Iterator[tuple[int, list[str], UserRow | list[InputError]]]:
+    # A bounded window of chunks in flight keeps memory flat however big the file is.
+    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=setup) as pool:
+        pending: deque[Future[Verdicts]] = deque()
+        while chunk := list(islice(records, chunk_size)):
+            pending.append(pool.submit(_validate_chunk, chunk))
+            if len(pending) >= workers * 3:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+
+
+class RejectsWriter:
+    """Bad rows with their reasons, written beside the users file for ``--skip-invalid``."""
+
+    def __init__(self, path: Path, header: tuple[str, ...] = ("line", "reasons")) -> None:
+        self.path = path
+        self._handle: IO[str] | None = None
+        self._writer: csv.Writer | None = None  # type: ignore[name-defined]
+        self._header = header
+
+    def write(self, line: int, record: list[str], errors: list[InputError]) -> None:
+        if self._writer is None:
+            self._handle = self.path.open("w", encoding="utf-8", newline="")
+            self._writer = csv.writer(self._handle)
+            self._writer.writerow([*self._header, "record"])
+        reasons = "; ".join(f"{e.field + ': ' if e.field else ''}{e.reason}" for e in errors)
+        self._writer.writerow([line, reasons, *record])
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()

@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from pipeline.db import engine_for
+from pipeline.settings import get_settings
+from pipeline.states import CaseState
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+runner = CliRunner()
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """RECALL_DATABASE_URL pointing at a migrated SQLite file for this test."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("RECALL_DATABASE_URL", url)
+    monkeypatch.delenv("RECALL_BROKER_URL", raising=False)
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    yield url
+    engine_for(url).dispose()
+    get_settings.cache_clear()
+
+
+def invoke(*args: str) -> object:
+    return runner.invoke(app, list(args))
+
+
+def test_launch_json_prints_only_the_campaign_id(database: str) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "launch",
+            str(EXAMPLES / "campaign.yaml"),
+            "--users",
+            str(EXAMPLES / "users.csv"),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"campaign_id": 1}
+    assert "cases wait in the database" in result.stderr
+
+
+def test_launch_with_bad_rows_names_every_line_and_fails(database: str) -> None:
+    result = runner.invoke(
+        app, ["launch", str(EXAMPLES / "campaign.yaml"), "--users", str(EXAMPLES / "bad_users.csv")]
+    )
+    assert result.exit_code == 2
+    for line in range(3, 12):
+        assert f"bad_users.csv:{line}:" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error:")
+    assert result.stdout == ""
+    status = runner.invoke(app, ["status", "1", "--json"])
+    assert status.exit_code == 1 and "does not exist" in status.stderr
+
+
+def test_launch_skip_invalid(database: str, tmp_path: Path) -> None:
+    users = tmp_path / "users.csv"
+    users.write_bytes((EXAMPLES / "bad_users.csv").read_bytes())
+    result = runner.invoke(
+        app,
+        [
+            "launch",
+            str(EXAMPLES / "campaign.yaml"),
+            "--users",
+            str(users),
+            "--skip-invalid",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "9 bad row(s) skipped" in result.stderr
+    assert (tmp_path / "users.rejects.csv").exists()
+
+
+def test_bad_campaign_file_gives_a_one_line_reason(database: str, tmp_path: Path) -> None:
+    campaign = tmp_path / "c.yaml"
+    campaign.write_text((EXAMPLES / "campaign.yaml").read_text().replace("product_quality", "oops"))
+    result = runner.invoke(app, ["launch", str(campaign), "--users", str(EXAMPLES / "users.csv")])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {campaign}:4: reason: Input should be")
+    assert len(result.stderr.strip().splitlines()) == 1
+    missing = runner.invoke(app, ["launch", str(tmp_path / "none.yaml"), "--users", "x.csv"])
+    assert missing.exit_code == 2 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_status_json_and_table(database: str) -> None:
+    runner.invoke(
+        app, ["launch", str(EXAMPLES / "campaign.yaml"), "--users", str(EXAMPLES / "users.csv")]
+    )
+    result = runner.invoke(app, ["status", "1", "--json"])
+    assert result.exit_code == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert set(status) >= {
+        "campaign_id",
+        "state",
+        "cases",
+        "states",
+        "rates",
+        "responses",
+        "channels",
+    }
+    assert set(status["states"]) == {state.value for state in CaseState}
+    assert status["states"]["pending"] == status["cases"] == 32
+    table = runner.invoke(app, ["status", "1"])
+    assert table.exit_code == 0 and "pending" in table.stdout and "completion" in table.stdout
+
+
+def test_broker_configured_without_fan_out_actor_says_so(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECALL_BROKER_URL", "redis://127.0.0.1:6379/1")
+    get_settings.cache_clear()
+    result = runner.invoke(
+        app, ["launch", str(EXAMPLES / "campaign.yaml"), "--users", str(EXAMPLES / "users.csv")]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "campaign.fan_out" in result.stderr
+
+
+def test_launch_without_migrations_names_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECALL_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    get_settings.cache_clear()
+    result = runner.invoke(
+        app, ["launch", str(EXAMPLES / "campaign.yaml"), "--users", str(EXAMPLES / "users.csv")]
+    )
+    get_settings.cache_clear()
+    assert result.exit_code == 2 and "recall db upgrade" in result.stderr
+
+
+def test_demo_launches_the_example_campaign(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--users", "40", "--database", str(tmp_path / "d.db")])
+    assert result.exit_code == 0, result.stderr
+    assert "40 case(s)" in result.stdout and "Kettle" in result.stdout
+
+
+def test_json_stdout_is_clean_in_a_real_process(tmp_path: Path) -> None:
+    env = {**os.environ, "RECALL_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}"}
+    env.pop("RECALL_BROKER_URL", None)
+    recall = [sys.executable, "-m", "cli.main"]
+    subprocess.run([*recall, "db", "upgrade"], env=env, check=True, capture_output=True)
+    done = subprocess.run(
+        [
+            *recall,
+            "launch",
+            str(EXAMPLES / "campaign.yaml"),
+            "--users",
+            str(EXAMPLES / "users.csv"),
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"campaign_id": 1}
