@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException
-from pipeline.errors import NotFound
-from pipeline.metrics import campaign_status
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from pipeline import campaign_view, inbox, queues
 from pipeline.clock import utcnow
+from pipeline.errors import NotFound
+from pipeline.metrics import campaign_status
 from web.auth import api_user
 from web.dashboard.deps import broker_redis, db_session, namespace
 
@@ -136,15 +136,15 @@ def get_campaign(campaign_id: int, session: Session = Depends(db_session)) -> di
         raise HTTPException(404, str(error)) from error
 
 
-def _queue_stats() -> list[queues.QueueStats]:
-    client = broker_redis()
+def _queue_stats(request: Request) -> list[queues.QueueStats]:
+    client = broker_redis(request)
     if client is None:
         return []
-    return queues.queue_stats(client, namespace(), now=utcnow())
+    return queues.queue_stats(client, namespace(request), now=utcnow())
 
 
 @router.get("/queues", response_model=list[QueueOut])
-def list_queues() -> list[QueueOut]:
+def list_queues(request: Request) -> list[QueueOut]:
     """Per Dramatiq queue; empty with the in-process broker."""
     return [
         QueueOut(
@@ -159,16 +159,16 @@ def list_queues() -> list[QueueOut]:
             per_minute=q.per_minute,
             error_rate=q.error_rate,
         )
-        for q in _queue_stats()
+        for q in _queue_stats(request)
     ]
 
 
 @router.get("/workers", response_model=list[WorkerOut])
-def list_workers() -> list[WorkerOut]:
-    client = broker_redis()
+def list_workers(request: Request) -> list[WorkerOut]:
+    client = broker_redis(request)
     if client is None:
         return []
-    return [WorkerOut(**vars(w)) for w in queues.workers(client, namespace(), now=utcnow())]
+    return [WorkerOut(**vars(w)) for w in queues.workers(client, namespace(request), now=utcnow())]
 
 
 @router.get("/queries", response_model=list[QueryOut])

@@ -25,6 +25,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from starlette.middleware.sessions import SessionMiddleware
 
 from pipeline.settings import get_settings
+from web.dashboard.deps import settings_of
 from web.dashboard.templating import templates
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,8 @@ def verify_password(stored: str, given: str) -> bool:
     return hmac.compare_digest(stored.encode(), given.encode())
 
 
-def authenticate(name: str, password: str) -> bool:
-    users = parse_users(get_settings().dashboard_users)
+def authenticate(request: Request, name: str, password: str) -> bool:
+    users = parse_users(settings_of(request).dashboard_users)
     stored = users.get(name)
     if stored is None:
         # Same work as a real check, so an unknown name is not told apart by timing.
@@ -124,7 +125,7 @@ def page_user(request: Request) -> str:
 def api_user(request: Request, credentials: HTTPBasicCredentials | None = Depends(_basic)) -> str:
     """Dependency for ``/api``: HTTP Basic, or the browser's session; 401 otherwise."""
     if credentials is not None:
-        if authenticate(credentials.username, credentials.password):
+        if authenticate(request, credentials.username, credentials.password):
             return credentials.username
     elif (user := session_user(request)) is not None:
         return user
@@ -172,7 +173,7 @@ def login(
     password: str = Form(...),
     next: str = Form("/dashboard"),
 ) -> Response:
-    if not authenticate(username, password):
+    if not authenticate(request, username, password):
         log.info("dashboard.login_failed", extra={"user": username[:64]})
         context = {
             "next": _safe_next(next),
@@ -204,7 +205,7 @@ def _to_login(request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     """Sessions, the login routes and the redirect for anonymous page views."""
-    settings = get_settings()
+    settings = getattr(app.state, "settings", None) or get_settings()
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,

@@ -20,8 +20,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import redis
 from dramatiq.middleware.prometheus import DB_PATH as DRAMATIQ_PROM_DIR
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -31,7 +32,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,7 +41,7 @@ from pipeline.clock import utcnow
 from pipeline.db import session_scope
 from pipeline.models import Attempt, Campaign, Case
 from pipeline.models import Response as AnswerRow
-from web.dashboard.deps import broker_redis, namespace
+from web.dashboard.deps import broker_redis, engine_of, namespace
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +96,17 @@ class WebhookLatencyMiddleware:
 class RecallCollector(Collector):
     """Case, answer and provider-error figures from the database; queues from Redis."""
 
+    def __init__(self, engine: Engine, client: redis.Redis | None, namespace: str) -> None:
+        self.engine, self.client, self.namespace = engine, client, namespace
+
     def collect(self) -> Iterator[Metric]:
         try:
-            with session_scope() as session:
+            with session_scope(self.engine) as session:
                 yield from _database_metrics(session)
         except Exception:  # a scrape must answer even when the database does not
             log.warning("metrics.database_unavailable", exc_info=True)
-        yield from _queue_metrics()
+        if self.client is not None:
+            yield from _queue_metrics(self.client, self.namespace)
 
 
 def _database_metrics(session: Session) -> Iterator[Metric]:
@@ -138,15 +143,12 @@ def _database_metrics(session: Session) -> Iterator[Metric]:
     yield errors
 
 
-def _queue_metrics() -> Iterator[Metric]:
-    client = broker_redis()
-    if client is None:
-        return
+def _queue_metrics(client: redis.Redis, namespace: str) -> Iterator[Metric]:
     depth = GaugeMetricFamily(
         "recall_queue_messages", "Dramatiq messages by queue and stage.", labels=["queue", "stage"]
     )
     try:
-        stats = queues.queue_stats(client, namespace(), now=utcnow(), window_minutes=1)
+        stats = queues.queue_stats(client, namespace, now=utcnow(), window_minutes=1)
     except Exception:
         log.warning("metrics.redis_unavailable", exc_info=True)
         return
@@ -166,14 +168,15 @@ def _dramatiq_registry() -> CollectorRegistry | None:
     return registry
 
 
-recall_registry = CollectorRegistry(auto_describe=False)
-recall_registry.register(RecallCollector())
-
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/metrics")
-def metrics() -> Response:
+def metrics(request: Request) -> Response:
+    recall_registry = CollectorRegistry(auto_describe=False)
+    recall_registry.register(
+        RecallCollector(engine_of(request), broker_redis(request), namespace(request))
+    )
     parts = [generate_latest(recall_registry), generate_latest(webhook_registry)]
     dramatiq_registry = _dramatiq_registry()
     if dramatiq_registry is not None:

@@ -96,6 +96,8 @@ def live(
         "RECALL_TWILIO_API_BASE": sandbox.url,
         "RECALL_SENDGRID_API_BASE": sandbox.url,
         "dramatiq_prom_db": str(ROOT / ".ci" / "output" / "prom"),
+        # This checkout's code, whatever the environment's editable install points at.
+        "PYTHONPATH": str(ROOT),
     }
     web = subprocess.Popen(
         recall_command("web", "--port", str(port)), env=env, cwd=ROOT, stdout=subprocess.DEVNULL

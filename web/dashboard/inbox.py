@@ -9,14 +9,13 @@ import logging
 from actors.channel import send_followup
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pipeline.errors import InputError, InvalidState, NotFound, RecallError
 from sqlalchemy.orm import Session
 
 from pipeline import inbox
 from pipeline.clock import utcnow
-from pipeline.settings import get_settings
+from pipeline.errors import InputError, InvalidState, NotFound, RecallError
 from web.auth import page_user, require_csrf
-from web.dashboard.deps import db_session
+from web.dashboard.deps import db_session, settings_of
 from web.dashboard.pages import render
 
 log = logging.getLogger(__name__)
@@ -29,7 +28,7 @@ def inbox_page(
 ) -> Response:
     items = inbox.open_queries(session, utcnow())
     return render(
-        request, user, "inbox.html", items=items, sla_hours=get_settings().query_sla_hours
+        request, user, "inbox.html", items=items, sla_hours=settings_of(request).query_sla_hours
     )
 
 

@@ -11,15 +11,15 @@ from sqlalchemy.orm import Session
 from pipeline import campaign_view, inbox
 from pipeline.clock import utcnow
 from web.auth import page_user
-from web.dashboard.deps import broker_redis, db_session
+from web.dashboard.deps import broker_redis, db_session, namespace
 from web.dashboard.pages import render
 from web.dashboard.queues import queue_view
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 
-def _context(session: Session) -> dict[str, Any]:
-    view = queue_view(broker_redis())
+def _context(request: Request, session: Session) -> dict[str, Any]:
+    view = queue_view(broker_redis(request), namespace(request))
     stats = view.queues if view else []
     return {
         "campaigns": [c for c in campaign_view.campaign_rows(session) if c.state == "running"],
@@ -37,11 +37,11 @@ def _context(session: Session) -> dict[str, Any]:
 def overview(
     request: Request, user: str = Depends(page_user), session: Session = Depends(db_session)
 ) -> Response:
-    return render(request, user, "overview.html", **_context(session))
+    return render(request, user, "overview.html", **_context(request, session))
 
 
 @router.get("/live", response_class=HTMLResponse)
 def overview_live(
     request: Request, user: str = Depends(page_user), session: Session = Depends(db_session)
 ) -> Response:
-    return render(request, user, "_overview_live.html", **_context(session))
+    return render(request, user, "_overview_live.html", **_context(request, session))

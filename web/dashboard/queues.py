@@ -21,8 +21,8 @@ router = APIRouter(prefix="/dashboard/queues", include_in_schema=False)
 WINDOW_MINUTES = 15
 
 
-def _client() -> redis.Redis:
-    client = broker_redis()
+def _client(request: Request) -> redis.Redis:
+    client = broker_redis(request)
     if client is None:
         raise HTTPException(404, "no Redis broker configured (RECALL_BROKER_URL is unset)")
     return client
@@ -37,11 +37,11 @@ class QueueView:
     window: int
 
 
-def queue_view(client: redis.Redis | None) -> QueueView | None:
+def queue_view(client: redis.Redis | None, ns: str) -> QueueView | None:
     """Everything the queues page shows; None with the in-process broker."""
     if client is None:
         return None
-    now, ns = utcnow(), namespace()
+    now = utcnow()
     stats = queues.queue_stats(client, ns, now=now, window_minutes=WINDOW_MINUTES)
     names = [s.name for s in stats]
     series = queues.per_minute_series(client, ns, names, now=now, minutes=WINDOW_MINUTES)
@@ -56,23 +56,24 @@ def queue_view(client: redis.Redis | None) -> QueueView | None:
     return QueueView(stats, queues.workers(client, ns, now=now), dead, chart, WINDOW_MINUTES)
 
 
-def _context() -> dict[str, Any]:
-    view = queue_view(broker_redis())
+def _context(request: Request) -> dict[str, Any]:
+    view = queue_view(broker_redis(request), namespace(request))
     return {"configured": view is not None, **(vars(view) if view else {})}
 
 
 @router.get("", response_class=HTMLResponse)
 def queues_page(request: Request, user: str = Depends(page_user)) -> Response:
-    return render(request, user, "queues.html", **_context())
+    return render(request, user, "queues.html", **_context(request))
 
 
 @router.get("/live", response_class=HTMLResponse)
 def queues_live(request: Request, user: str = Depends(page_user)) -> Response:
-    return render(request, user, "_queues_live.html", **_context())
+    return render(request, user, "_queues_live.html", **_context(request))
 
 
 @router.post("/{queue}/dead/{message_id}/{action}", dependencies=[Depends(require_csrf)])
 def dead_letter_action(
+    request: Request,
     queue: str,
     message_id: str,
     action: str,
@@ -80,11 +81,11 @@ def dead_letter_action(
     session: Session = Depends(db_session),
 ) -> Response:
     """Requeue or delete one dead letter; either way the audit log says who did it."""
-    client = _client()
+    client, ns = _client(request), namespace(request)
     if action == "requeue":
-        done = queues.requeue_dead_letter(client, namespace(), queue, message_id)
+        done = queues.requeue_dead_letter(client, ns, queue, message_id)
     elif action == "delete":
-        done = queues.delete_dead_letter(client, namespace(), queue, message_id)
+        done = queues.delete_dead_letter(client, ns, queue, message_id)
     else:
         raise HTTPException(404, f"unknown action {action!r}")
     if done:
