@@ -32,7 +32,8 @@ STATS_TTL_SECONDS = 2 * 3600
 DEAD_LETTER_TTL_SECONDS = 7 * 86400
 # Dramatiq's default (brokers/redis.py DEFAULT_HEARTBEAT_TIMEOUT).
 HEARTBEAT_TIMEOUT_MS = 60_000
-_SUFFIXES = (".XQ.msgs", ".DQ.msgs", ".XQ", ".DQ", ".msgs")
+# ".XQ.errors" is actors.dead_letters' note of why each message died.
+_SUFFIXES = (".XQ.errors", ".XQ.msgs", ".DQ.msgs", ".XQ", ".DQ", ".msgs")
 
 # Moves one dead letter back to its queue in one step, so a concurrent requeue or a
 # worker's maintenance cannot see it in both places or lose it.

@@ -125,6 +125,7 @@ def test_discovery_skips_internal_keys_and_throughput_windows(redis_url: str) ->
     queues.record_outcome(client, "ns", "one", failed=False, now=now)
     queues.record_outcome(client, "ns", "one", failed=True, now=now)
     client.hset("ns:two.DQ.msgs", "m1", json.dumps({"actor_name": "x"}))
+    client.hset("ns:two.XQ.errors", "m1", "ValueError: x")
     client.zadd("ns:__heartbeats__", {"abc": 1})
     assert queues.discover_queues(client, "ns") == ["two"]
     assert queues.throughput(client, "ns", ["one"], now=now, minutes=5) == {"one": (2, 1)}
