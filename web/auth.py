@@ -25,8 +25,8 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from starlette.middleware.sessions import SessionMiddleware
 
 from pipeline.settings import get_settings
-from web.dashboard.deps import settings_of
 from web.dashboard.templating import templates
+from web.deps import settings_of
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,8 @@ from pipeline.clock import utcnow
 from pipeline.db import session_scope
 from pipeline.models import Attempt, Campaign, Case
 from pipeline.models import Response as AnswerRow
-from web.dashboard.deps import broker_redis, engine_of, namespace
+from web.dashboard.deps import broker_redis, namespace
+from web.deps import engine_of
 
 log = logging.getLogger(__name__)
 

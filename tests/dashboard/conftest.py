@@ -183,23 +183,8 @@ def web_env(pg_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engi
     get_settings.cache_clear()
 
 
-# Other teams' modules the dashboard calls; until they are merged the web tests skip.
-# TODO(dashboard): drop this guard once main has them all.
-NEEDED = (
-    "pipeline.audit",
-    "pipeline.case_events",
-    "pipeline.masking",
-    "pipeline.metrics",
-    "pipeline.errors",
-    "pipeline.control",
-    "actors.channel",
-)
-
-
 @pytest.fixture
 def client(web_env: Engine) -> Iterator[TestClient]:
-    for module in NEEDED:
-        pytest.importorskip(module)
     from web.app import create_app
 
     with TestClient(create_app()) as test_client:

@@ -1,8 +1,5 @@
-"""Shared request dependencies: settings, a database session per request, the broker's Redis.
-
-Settings and engine hang off ``app.state`` when ``create_app`` was given them (tests build
-an app over their own database); otherwise the process's own are used.
-"""
+"""Dashboard request dependencies: a database session per request and the broker's Redis,
+both from the app's settings and engine (web.deps)."""
 
 from __future__ import annotations
 
@@ -11,23 +8,10 @@ from functools import lru_cache
 
 import redis
 from fastapi import Request
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from pipeline.db import engine_for, session_factory
-from pipeline.settings import Settings, get_settings
-
-
-def settings_of(request: Request) -> Settings:
-    settings = getattr(request.app.state, "settings", None)
-    return settings if isinstance(settings, Settings) else get_settings()
-
-
-def engine_of(request: Request) -> Engine:
-    engine = getattr(request.app.state, "engine", None)
-    if isinstance(engine, Engine):
-        return engine
-    return engine_for(settings_of(request).database_url)
+from pipeline.db import session_factory
+from web.deps import engine_of, settings_of
 
 
 def db_session(request: Request) -> Iterator[Session]:

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import logging
 
-from actors.channel import send_followup
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from actors.channel import send_followup
 from pipeline import inbox
 from pipeline.clock import utcnow
 from pipeline.errors import InputError, InvalidState, NotFound, RecallError
 from web.auth import page_user, require_csrf
-from web.dashboard.deps import db_session, settings_of
+from web.dashboard.deps import db_session
 from web.dashboard.pages import render
+from web.deps import settings_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
