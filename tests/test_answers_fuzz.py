@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import inbound_rows as rows
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from pipeline.answers import _HANDLERS, process_inbound_event
+from tests import inbound_rows as rows
 
 KEYS = [
     "From", "To", "Body", "MessageSid", "MessageStatus", "ErrorCode", "CallSid", "CallStatus",

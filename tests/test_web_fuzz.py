@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
-from web_support import PUBLIC_URL, TWILIO_TOKEN, SendGridKeys, stub_broker, twilio_headers
 
 from pipeline.settings import Settings
+from tests.web_support import PUBLIC_URL, TWILIO_TOKEN, SendGridKeys, stub_broker, twilio_headers
 from web.app import create_app
 
 KEYS = SendGridKeys.generate()

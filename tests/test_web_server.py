@@ -12,7 +12,8 @@ import dramatiq
 import httpx
 import redis
 from sqlalchemy import Engine
-from web_support import PUBLIC_URL, TWILIO_TOKEN, recall_web, stored, twilio_headers
+
+from tests.web_support import PUBLIC_URL, TWILIO_TOKEN, recall_web, stored, twilio_headers
 
 SMS = {"MessageSid": "SMfeedfacefeedfacefeedfacefeedface", "From": "+15551230002", "Body": "STOP"}
 

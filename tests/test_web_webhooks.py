@@ -11,7 +11,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
-from web_support import (
+
+from pipeline.db import make_engine
+from pipeline.settings import Settings
+from tests.web_support import (
     FORM,
     PUBLIC_URL,
     TWILIO_TOKEN,
@@ -23,9 +26,6 @@ from web_support import (
     stub_broker,
     twilio_headers,
 )
-
-from pipeline.db import make_engine
-from pipeline.settings import Settings
 from web.app import create_app
 
 SMS_URL = f"{PUBLIC_URL}/webhooks/twilio/sms"
