@@ -54,9 +54,5 @@ class QueueStats(Middleware):
                 failed=exception is not None,
                 now=utcnow(),
             )
-            redis_id = message.options.get("redis_message_id")
-            if redis_id and (exception is not None or message.options.get("retries")):
-                error = None if exception is None else f"{type(exception).__name__}: {exception}"
-                queues.record_error(broker.client, broker.namespace, redis_id, error)
         except Exception:  # statistics must never cost a message
             log.warning("queue_stats.record_failed", exc_info=True)

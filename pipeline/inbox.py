@@ -18,7 +18,7 @@ from pipeline import audit
 from pipeline.case_events import FollowUp, apply_event
 from pipeline.errors import InputError, InvalidState, NotFound
 from pipeline.masking import mask_email, mask_phone, mask_text
-from pipeline.models import AgentReply, Attempt, Case, Recipient, Response
+from pipeline.models import AgentReply, Attempt, Case, FollowUpSend, Recipient, Response
 from pipeline.states import CaseEvent, CaseState
 
 PHONE_ANSWERS = {"agree": CaseEvent.AGREE, "refuse": CaseEvent.REFUSE, "query": CaseEvent.QUERY}
@@ -133,6 +133,17 @@ def thread(session: Session, case_id: int, *, full: bool = False) -> list[Thread
     entries += [
         ThreadEntry(r.sent_at, "out", r.channel, f"answer by {r.agent}", show(r.text))
         for r in session.scalars(select(AgentReply).where(AgentReply.case_id == case_id))
+    ]
+    # Automatic follow-ups (confirmations, acknowledgements); agents' answers are above.
+    entries += [
+        ThreadEntry(
+            f.sent_at or f.claimed_at, "out", f.channel, f.kind.replace("_", " "), f"({f.status})"
+        )
+        for f in session.scalars(
+            select(FollowUpSend).where(
+                FollowUpSend.case_id == case_id, FollowUpSend.kind != "agent_answer"
+            )
+        )
     ]
     return sorted(entries, key=lambda e: e.at)
 

@@ -15,7 +15,8 @@ dead = ZCARD q.XQ, all read in one MULTI so the figures agree with each other.
 
 Throughput and errors are not kept by Dramatiq; ``actors.stats.QueueStats`` (a worker
 middleware) counts processed and failed messages per queue per minute under ``__stats__``,
-and registers each worker process under ``__workers__``.
+and registers each worker process under ``__workers__``. Listing, requeueing and deleting
+dead letters is ``actors.dead_letters``' job.
 """
 
 from __future__ import annotations
@@ -28,22 +29,10 @@ from typing import Any, cast
 import redis
 
 STATS_TTL_SECONDS = 2 * 3600
-# Dramatiq drops dead letters after a week (DEFAULT_DEAD_MESSAGE_TTL); their errors too.
-DEAD_LETTER_TTL_SECONDS = 7 * 86400
 # Dramatiq's default (brokers/redis.py DEFAULT_HEARTBEAT_TIMEOUT).
 HEARTBEAT_TIMEOUT_MS = 60_000
 # ".XQ.errors" is actors.dead_letters' note of why each message died.
 _SUFFIXES = (".XQ.errors", ".XQ.msgs", ".DQ.msgs", ".XQ", ".DQ", ".msgs")
-
-# Moves one dead letter back to its queue in one step, so a concurrent requeue or a
-# worker's maintenance cannot see it in both places or lose it.
-_REQUEUE = """
-if redis.call("zrem", KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call("hdel", KEYS[2], ARGV[1])
-redis.call("hset", KEYS[4], ARGV[1], ARGV[2])
-redis.call("rpush", KEYS[3], ARGV[1])
-return 1
-"""
 
 
 @dataclass(frozen=True)
@@ -77,19 +66,6 @@ class WorkerInfo:
     hostname: str | None
     pid: int | None
     queues: list[str]
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    # The broker keys messages by options["redis_message_id"], not by message_id.
-    redis_id: str
-    message_id: str
-    queue: str
-    actor: str
-    args: list[Any]
-    dead_at: datetime
-    retries: int
-    error: str
 
 
 def _key(namespace: str, *parts: str) -> str:
@@ -208,22 +184,6 @@ def per_minute_series(
     return series
 
 
-def errors_key(namespace: str) -> str:
-    return _key(namespace, "__errors__")
-
-
-def record_error(client: redis.Redis, namespace: str, redis_id: str, error: str | None) -> None:
-    """Keep a message's latest error: Dramatiq stores none for the attempt that kills it."""
-    key = errors_key(namespace)
-    if error is None:
-        client.hdel(key, redis_id)
-        return
-    pipe = client.pipeline(transaction=False)
-    pipe.hset(key, redis_id, error[:500])
-    pipe.expire(key, DEAD_LETTER_TTL_SECONDS)
-    pipe.execute()
-
-
 def register_worker(
     client: redis.Redis, namespace: str, broker_id: str, info: dict[str, Any]
 ) -> None:
@@ -274,81 +234,3 @@ def _acked_count(client: redis.Redis, namespace: str, broker_id: str) -> int:
     for key in keys:
         pipe.scard(key)
     return sum(int(n) for n in pipe.execute())
-
-
-def dead_letters(
-    client: redis.Redis, namespace: str, queue: str, *, limit: int = 100
-) -> list[DeadLetter]:
-    """The newest dead letters of one queue, with the last line of their error."""
-    entries = cast(
-        list[tuple[bytes, float]],
-        client.zrevrange(_key(namespace, queue, ".XQ"), 0, limit - 1, withscores=True),
-    )
-    if not entries:
-        return []
-    ids = [raw for raw, _ in entries]
-    bodies = cast(list[bytes | None], client.hmget(_key(namespace, queue, ".XQ.msgs"), ids))
-    errors = cast(list[bytes | None], client.hmget(errors_key(namespace), ids))
-    return [
-        _dead_letter(queue, raw.decode(), score, body, error)
-        for (raw, score), body, error in zip(entries, bodies, errors, strict=True)
-    ]
-
-
-def _dead_letter(
-    queue: str, redis_id: str, score: float, body: bytes | None, last_error: bytes | None
-) -> DeadLetter:
-    data = _decode(body)
-    options = data.get("options") or {}
-    # The recorded error is the final attempt's; the traceback in the message is the one
-    # before it (Retries writes it when it re-enqueues).
-    traceback = last_error.decode() if last_error else str(options.get("traceback") or "")
-    lines = [line for line in traceback.strip().splitlines() if line.strip()]
-    return DeadLetter(
-        redis_id=redis_id,
-        message_id=str(data.get("message_id", "")),
-        queue=queue,
-        actor=str(data.get("actor_name", "?")),
-        args=list(data.get("args") or []),
-        dead_at=_from_ms(score),
-        retries=int(options.get("retries", 0)),
-        error=lines[-1] if lines else "(no error recorded)",
-    )
-
-
-def _decode(body: bytes | None) -> dict[str, Any]:
-    if body is None:
-        return {}
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def requeue_dead_letter(client: redis.Redis, namespace: str, queue: str, redis_id: str) -> bool:
-    """Put a dead letter back on its queue with a fresh retry budget. False if gone."""
-    body = cast(bytes | None, client.hget(_key(namespace, queue, ".XQ.msgs"), redis_id))
-    if body is None:
-        return False
-    data = _decode(body)
-    options = data.setdefault("options", {})
-    for stale in ("retries", "traceback", "requeue_timestamp"):
-        options.pop(stale, None)
-    keys = [
-        _key(namespace, queue, ".XQ"),
-        _key(namespace, queue, ".XQ.msgs"),
-        _key(namespace, queue),
-        _key(namespace, queue, ".msgs"),
-    ]
-    moved = client.eval(_REQUEUE, 4, *keys, redis_id, json.dumps(data, separators=(",", ":")))
-    return bool(moved)
-
-
-def delete_dead_letter(client: redis.Redis, namespace: str, queue: str, redis_id: str) -> bool:
-    """Drop a dead letter for good. False if it was already gone."""
-    pipe = client.pipeline(transaction=True)
-    pipe.zrem(_key(namespace, queue, ".XQ"), redis_id)
-    pipe.hdel(_key(namespace, queue, ".XQ.msgs"), redis_id)
-    removed, _ = pipe.execute()
-    return bool(removed)

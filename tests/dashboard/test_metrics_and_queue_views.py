@@ -11,6 +11,8 @@ import dramatiq
 import pytest
 from dramatiq.brokers.redis import RedisBroker
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -85,3 +87,43 @@ def test_queue_api_and_page_equal_the_brokers_numbers(
     workers = client.get("/api/workers").json()
     assert redis_broker.broker_id in {w["broker_id"] for w in workers}
     consumer.close()
+
+
+def test_dead_letters_listed_requeued_and_deleted_from_the_page_with_an_audit(
+    redis_broker: RedisBroker, client: TestClient, login: Callable[..., str], web_env: Any
+) -> None:
+    from actors.dead_letters import DeadLetterNotes
+    from pipeline.models import AuditEvent
+
+    redis_broker.add_middleware(DeadLetterNotes())
+
+    @dramatiq.actor(
+        broker=redis_broker, queue_name="followup", actor_name="t.followup", max_retries=0
+    )
+    def followup(n: int) -> None:
+        raise KeyError(n)
+
+    followup.send(1)
+    followup.send(2)
+    worker = dramatiq.Worker(redis_broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    redis_broker.join("followup", timeout=10_000)
+    worker.stop()
+
+    csrf = login(client)
+    page = client.get("/dashboard/queues").text
+    assert "KeyError: 1" in page and "KeyError: 2" in page
+    ids = re.findall(r"/dashboard/queues/followup/dead/([^/]+)/requeue", page)
+    assert len(ids) == 2
+    client.post(f"/dashboard/queues/followup/dead/{ids[0]}/requeue", data={"csrf_token": csrf})
+    client.post(f"/dashboard/queues/followup/dead/{ids[1]}/delete", data={"csrf_token": csrf})
+    assert (
+        client.post(f"/dashboard/queues/followup/dead/{ids[1]}/delete", data={}).status_code == 403
+    )
+    (api,) = [q for q in client.get("/api/queues").json() if q["name"] == "followup"]
+    assert (api["ready"], api["dead"]) == (1, 0)
+    with Session(web_env) as session:
+        audited = session.scalars(
+            select(AuditEvent.action).where(AuditEvent.action.like("dead_letter.%"))
+        ).all()
+    assert sorted(audited) == ["dead_letter.delete", "dead_letter.requeue"]

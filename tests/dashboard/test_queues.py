@@ -11,6 +11,7 @@ import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
+from actors.dead_letters import DeadLetterNotes, list_dead_letters
 from actors.stats import QueueStats
 from pipeline import queues
 from pipeline.clock import utcnow
@@ -23,6 +24,7 @@ def broker(redis_url: str) -> Iterator[RedisBroker]:
     # A namespace of our own: nothing else in the db shares these keys.
     broker = RedisBroker(url=redis_url, namespace=f"qt{uuid.uuid4().hex[:8]}")
     broker.add_middleware(QueueStats())
+    broker.add_middleware(DeadLetterNotes())
     yield broker
     broker.close()
 
@@ -55,37 +57,6 @@ def test_counts_follow_the_brokers_own_operations(broker: RedisBroker) -> None:
     consumer.close()
 
 
-def test_dead_letter_requeue_and_delete(broker: RedisBroker) -> None:
-    @dramatiq.actor(broker=broker, queue_name="beta", actor_name="t.beta")
-    def beta(n: int) -> None: ...
-
-    beta.send(1)
-    beta.send(2)
-    consumer = broker.consume("beta", prefetch=2, timeout=100)
-    first, second = next(consumer), next(consumer)
-    consumer.nack(first)
-    consumer.nack(second)
-    consumer.close()
-    dead = queues.dead_letters(broker.client, broker.namespace, "beta")
-    assert {d.message_id for d in dead} == {first.message_id, second.message_id}
-    assert all(d.actor == "t.beta" for d in dead)
-    by_id = {d.message_id: d.redis_id for d in dead}
-
-    ns = broker.namespace
-    assert queues.requeue_dead_letter(broker.client, ns, "beta", by_id[first.message_id])
-    assert queues.delete_dead_letter(broker.client, ns, "beta", by_id[second.message_id])
-    assert not queues.delete_dead_letter(broker.client, broker.namespace, "beta", "gone")
-    stats = stats_by_name(broker)["beta"]
-    assert (stats.ready, stats.dead, stats.in_progress) == (1, 0, 0)
-
-    # The requeued message is whole again: a consumer gets the same actor and arguments.
-    consumer = broker.consume("beta", prefetch=1, timeout=100)
-    again = next(consumer)
-    assert (again.message_id, again.actor_name, again.args) == (first.message_id, "t.beta", (1,))
-    consumer.ack(again)
-    consumer.close()
-
-
 def test_worker_outcomes_errors_and_heartbeats(broker: RedisBroker) -> None:
 
     @dramatiq.actor(broker=broker, queue_name="gamma", actor_name="t.gamma", max_retries=0)
@@ -104,7 +75,7 @@ def test_worker_outcomes_errors_and_heartbeats(broker: RedisBroker) -> None:
         assert (stats.processed, stats.failed) == (12, 3)
         assert stats.error_rate == pytest.approx(0.25)
         assert (stats.ready, stats.in_progress, stats.dead) == (0, 0, 3)
-        dead = queues.dead_letters(broker.client, broker.namespace, "gamma")
+        dead = list_dead_letters("gamma", broker=broker)
         assert sorted(d.error for d in dead) == [f"ValueError: bad input {n}" for n in (0, 4, 8)]
 
         seen = {

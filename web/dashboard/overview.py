@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from pipeline import campaign_view, inbox
 from pipeline.clock import utcnow
 from web.auth import page_user
-from web.dashboard.deps import broker_redis, db_session, namespace
+from web.dashboard.deps import db_session
 from web.dashboard.pages import render
 from web.dashboard.queues import queue_view
 
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 
 def _context(request: Request, session: Session) -> dict[str, Any]:
-    view = queue_view(broker_redis(request), namespace(request))
+    view = queue_view(request)
     stats = view.queues if view else []
     return {
         "campaigns": [c for c in campaign_view.campaign_rows(session) if c.state == "running"],

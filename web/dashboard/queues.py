@@ -3,29 +3,44 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-import redis
+from dramatiq.brokers.redis import RedisBroker
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from actors.dead_letters import (
+    DeadLetter,
+    delete_dead_letter,
+    list_dead_letters,
+    requeue_dead_letter,
+)
 from pipeline import audit, queues
 from pipeline.clock import utcnow
-from pipeline.queues import DeadLetter, QueueStats, WorkerInfo
+from pipeline.queues import QueueStats, WorkerInfo
 from web.auth import page_user, require_csrf
 from web.dashboard.deps import broker_redis, db_session, namespace
 from web.dashboard.pages import render
+from web.deps import settings_of
 
 router = APIRouter(prefix="/dashboard/queues", include_in_schema=False)
 WINDOW_MINUTES = 15
 
 
-def _client(request: Request) -> redis.Redis:
-    client = broker_redis(request)
-    if client is None:
+@lru_cache(maxsize=8)
+def broker_for(url: str, ns: str) -> RedisBroker:
+    """A RedisBroker over the app's broker settings, for actors.dead_letters (which takes
+    one); requests share it, and it connects only when used."""
+    return RedisBroker(url=url, namespace=ns)
+
+
+def _broker(request: Request) -> RedisBroker:
+    url = settings_of(request).broker_url
+    if not url:
         raise HTTPException(404, "no Redis broker configured (RECALL_BROKER_URL is unset)")
-    return client
+    return broker_for(url, namespace(request))
 
 
 @dataclass
@@ -37,8 +52,9 @@ class QueueView:
     window: int
 
 
-def queue_view(client: redis.Redis | None, ns: str) -> QueueView | None:
+def queue_view(request: Request) -> QueueView | None:
     """Everything the queues page shows; None with the in-process broker."""
+    client, ns = broker_redis(request), namespace(request)
     if client is None:
         return None
     now = utcnow()
@@ -52,12 +68,13 @@ def queue_view(client: redis.Redis | None, ns: str) -> QueueView | None:
             {"label": "failed/min", "color": "#c62828", "data": [f for _, _, f in series]},
         ],
     }
-    dead = [d for s in stats if s.dead for d in queues.dead_letters(client, ns, s.name)]
+    broker = _broker(request)
+    dead = [d for s in stats if s.dead for d in list_dead_letters(s.name, broker=broker)]
     return QueueView(stats, queues.workers(client, ns, now=now), dead, chart, WINDOW_MINUTES)
 
 
 def _context(request: Request) -> dict[str, Any]:
-    view = queue_view(broker_redis(request), namespace(request))
+    view = queue_view(request)
     return {"configured": view is not None, **(vars(view) if view else {})}
 
 
@@ -81,11 +98,11 @@ def dead_letter_action(
     session: Session = Depends(db_session),
 ) -> Response:
     """Requeue or delete one dead letter; either way the audit log says who did it."""
-    client, ns = _client(request), namespace(request)
+    broker = _broker(request)
     if action == "requeue":
-        done = queues.requeue_dead_letter(client, ns, queue, message_id)
+        done = requeue_dead_letter(queue, message_id, broker=broker)
     elif action == "delete":
-        done = queues.delete_dead_letter(client, ns, queue, message_id)
+        done = delete_dead_letter(queue, message_id, broker=broker)
     else:
         raise HTTPException(404, f"unknown action {action!r}")
     if done:
