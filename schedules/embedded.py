@@ -135,9 +135,8 @@ def start_embedded_stack(
         settings.sendgrid_api_base = sandbox.url
         settings.sendgrid_webhook_public_key = sandbox.public_key
         # Imported only now: the app and the actors read the settings adjusted above.
-        from actors.workers import embedded_worker
-
         from actors.broker import broker
+        from actors.workers import embedded_worker
         from schedules.runner import start_embedded_scheduler
         from web.app import create_app
 
