@@ -92,6 +92,8 @@ class SandboxConfig(BaseModel):
     number_faults: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_NUMBER_FAULTS))
     machine_suffixes: list[str] = Field(default_factory=lambda: ["9977"])
     seed: int | None = None
+    # Entries kept in each inspection log (requests, messages, callbacks); oldest dropped.
+    max_log_entries: int = Field(default=200_000, ge=1)
     # Simultaneous outgoing callbacks; more wait their turn.
     max_concurrent_callbacks: int = Field(default=64, ge=1)
 
