@@ -86,7 +86,9 @@ class SandboxConfig(BaseModel):
     open_rate: float = Field(default=0.7, ge=0, le=1)
     # A simulated user answers only messages containing one of these (case-insensitive),
     # at most max_replies times, so follow-ups never start an endless conversation.
-    answer_prompts: list[str] = Field(default_factory=lambda: ["reply yes", "回复“同意”"])
+    answer_prompts: list[str] = Field(
+        default_factory=lambda: ["reply yes", "text yes", "回复“同意”", "回复同意", '回复"同意"']
+    )
     max_replies: int = Field(default=3, ge=0)
     faults: Faults = Field(default_factory=Faults)
     number_faults: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_NUMBER_FAULTS))
