@@ -37,7 +37,7 @@ def fan_out(campaign_id: int) -> None:
         if not ids:
             break
         total += enqueue_many(notify, [(case_id,) for case_id in ids], batch=chunk)
-    log.info("campaign.fanned_out", extra={"campaign_id": campaign_id, "cases": total})
+    log.info("campaign.fanned_out campaign=%s cases=%s", campaign_id, total)
 
 
 def enqueue_due(*, campaign_id: int | None = None, limit: int = 1000) -> int:
