@@ -343,6 +343,15 @@ def _start_profilers(
 
 
 OURS = ("pipeline/", "actors/", "channels/", "web/")
+# Leaf frames where a thread sleeps or waits for work (py-spy cannot always tell).
+IDLE_POINTS = (
+    "dramatiq/brokers/redis.py:370",  # an idle consumer's backoff sleep
+    "dramatiq/middleware/time_limit.py",  # the time-limit timer thread
+    "dramatiq/cli.py",  # the worker's main thread waiting for shutdown
+    "asyncio/runners.py",  # uvicorn's event loop waiting in select
+    "threading.py",  # Condition/Event waits
+    "selectors.py",
+)
 
 
 def summarise_profiles(logs: Path, top: int = 15) -> None:
@@ -357,10 +366,7 @@ def summarise_profiles(logs: Path, top: int = 15) -> None:
                 continue
             samples = int(count)
             frames = stack.split(";")
-            if any(
-                "idle" in f or "wait (threading.py" in f or "select" in f.split(" ")[0]
-                for f in frames[-1:]
-            ):
+            if any(point in frames[-1] for point in IDLE_POINTS):
                 continue  # threads asleep are not where time goes
             total += samples
             leaf[frames[-1]] += samples
