@@ -238,7 +238,6 @@ def run_pipeline(
             "launch_seconds": launch_seconds,
             **_stages(engine, campaign_id),
         }
-        sandbox.wait_idle(60)
         return result
     finally:
         for profiler in profilers:
