@@ -107,13 +107,22 @@ def fresh(admin_url: str, name: str) -> object:
     return engine
 
 
+def drop(admin_url: str, name: str) -> None:
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def measure(admin_url: str, n: int, threads: int, pick: Callable[..., list[int]]) -> float:
-    engine = fresh(admin_url, f"recall_bench_inbound_{os.getpid()}")
+    name = f"recall_bench_inbound_{os.getpid()}"
+    engine = fresh(admin_url, name)
     ids = pick(*seed(engine, n))
     rate = run(engine, ids, threads)
     with session_scope(engine) as session:  # type: ignore[arg-type]
         assert audit.verify(session).ok
     engine.dispose()  # type: ignore[attr-defined]
+    drop(admin_url, name)
     return rate
 
 
