@@ -280,17 +280,24 @@ def _link(session: Session, event: InboundEvent, now: datetime) -> Outcome:
         kind = ReplyKind(required_field(event.payload, "answer"))
     except ValueError:
         raise MalformedEvent("answer is not agree, refuse or query") from None
-    if kind not in LINK_ANSWERS:
+    if kind not in LINK_ANSWERS and kind is not ReplyKind.OPT_OUT:
         raise MalformedEvent("answer is not agree, refuse or query")
     # A link is sent in an email (or a text); the answer counts for the channel that carried it.
     channel = payload_text(event.payload.get("channel")) or "email"
     channel = channel if channel in ("sms", "email") else "email"
     case = lock_case(session, case_id)
-    # A question asked on the link page is what the agent will read.
+    # A question typed on the response page is the text an agent must answer.
     raw_text = payload_text(event.payload.get("text")) or kind.value
-    return _answer(
+    outcome = _answer(
         session, event, case, kind, channel=channel, raw_text=raw_text, sender=None, now=now
     )
+    if kind is not ReplyKind.OPT_OUT:
+        return outcome
+    # The email's one-click unsubscribe link: suppress the address like a SendGrid
+    # unsubscribe, and send nothing to someone who just asked us to stop.
+    if case is not None and case.recipient.email:
+        _suppress_contact(session, event, "email", case.recipient.email, suppressed=True)
+    return outcome[0], []
 
 
 # --- email events --------------------------------------------------------------------------
