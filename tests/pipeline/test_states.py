@@ -192,7 +192,6 @@ def test_cancelled_is_never_left(
             assert result.state is S.CANCELLED, event
         state = result.state
 
-
 def test_follow_up_wave_puts_non_responders_back_on_the_ladder() -> None:
     for state in (CaseState.AWAITING_RESPONSE, CaseState.UNREACHABLE):
         moved = transition(state, CaseEvent.FOLLOW_UP_WAVE)

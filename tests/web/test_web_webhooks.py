@@ -290,9 +290,7 @@ def test_empty_keypress_stores_nothing(client: TestClient, engine: Engine) -> No
     assert stored(engine) == []
 
 
-@pytest.mark.parametrize(
-    "query", ["", "?case_id=", "?case_id=abc", "?case_id=-1", "?case_id=%D9%A1%D9%A2"]
-)
+@pytest.mark.parametrize("query", ["", "?case_id=", "?case_id=abc", "?case_id=-1", "?case_id=%D9%A1%D9%A2"])
 def test_voice_without_a_usable_case_id_is_400(
     client: TestClient, engine: Engine, query: str
 ) -> None:
