@@ -16,8 +16,8 @@ import redis.exceptions
 import sqlalchemy.exc
 
 from channels.base import ChannelError
-from pipeline.errors import SendNotRecordedYet
 from pipeline.settings import get_settings
+from pipeline.status_callbacks import NotMatchedYet
 
 
 class RateLimited(Exception):
@@ -27,7 +27,7 @@ class RateLimited(Exception):
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ChannelError,
     RateLimited,
-    SendNotRecordedYet,
+    NotMatchedYet,
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     redis.exceptions.ConnectionError,

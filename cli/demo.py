@@ -13,6 +13,7 @@ import csv
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,7 @@ def demo_command(
     try:
         campaign_id = _launch(engine, users)
         _announce(stack.web_url, settings, campaign_id, users, f"{database}.log")
-        status = _follow(engine, campaign_id, timeout)
+        status = _follow(engine, campaign_id, timeout, stack.queued_messages)
     except KeyboardInterrupt:
         err.print("\n[yellow]Stopping…[/]")
         stack.close()
@@ -147,15 +148,21 @@ def _announce(
     )
 
 
-def _follow(engine: Engine, campaign_id: int, timeout: float) -> dict[str, Any]:
-    """Redraw the status until no case is left on the ladder (or ``timeout`` passes)."""
+def _follow(
+    engine: Engine, campaign_id: int, timeout: float, queued: Callable[[], int]
+) -> dict[str, Any]:
+    """Redraw the status until no case is left on the ladder and the answers already
+    received are all handled (or ``timeout`` passes): a case can go unreachable while its
+    user's answer still waits in the queue, and that answer must land before the summary."""
     status = load_status(engine, campaign_id)
     deadline = time.monotonic() + timeout
+    quiet_checks = 0
     with Live(status_view(status), console=err, refresh_per_second=2, transient=True) as live:
-        while not settled(status) and time.monotonic() < deadline:
+        while quiet_checks < 3 and time.monotonic() < deadline:
             time.sleep(1.0)
             status = load_status(engine, campaign_id)
             live.update(status_view(status))
+            quiet_checks = quiet_checks + 1 if settled(status) and queued() == 0 else 0
     return status
 
 

@@ -14,6 +14,10 @@
   failure of the case's current step moves the case to its next step (``send_failed``);
 - marks the event handled with an outcome, so a replay is a no-op.
 
+A delivery status that arrives before its send was recorded raises
+``status_callbacks.NotMatchedYet`` (nothing is written): the caller retries it, and after
+``status_match_grace_seconds`` it is kept as unmatched instead.
+
 Stored kinds (provider/kind → payload): ``twilio/sms`` (From, To, Body, MessageSid),
 ``twilio/sms_status`` (MessageSid, MessageStatus, ErrorCode), ``twilio/call_status``
 (CallSid, CallStatus, AnsweredBy), ``twilio/keypress`` (CallSid, Digits; the callback URL's
@@ -38,7 +42,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import phonenumbers
@@ -47,15 +51,29 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pipeline import audit
-from pipeline.attempt_status import CALL_STATUS, EMAIL_EVENT_STATUS, apply_status
+from pipeline.attempt_status import EMAIL_EVENT_STATUS
 from pipeline.case_events import FollowUp, apply_event
 from pipeline.clock import utcnow
-from pipeline.errors import SendNotRecordedYet
+from pipeline.inbound_payload import (
+    MalformedEvent,
+    Outcome,
+    lock_case,
+    parse_case_id,
+    payload_text,
+    required_field,
+)
 from pipeline.masking import log_event
 from pipeline.models import Attempt, Case, InboundEvent, Recipient, Response
 from pipeline.replies import ReplyKind, classify_reply
 from pipeline.settings import get_settings
 from pipeline.states import FINAL_STATES, CaseEvent
+from pipeline.status_callbacks import (
+    attempt_by_provider_id,
+    call_status,
+    message_status,
+    unmatched_status,
+    update_attempt,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +82,6 @@ KEYPRESS = {"1": ReplyKind.AGREE, "2": ReplyKind.REFUSE, "3": ReplyKind.QUERY}
 NO_ANSWER_KEYS = {"", "9"}  # 9 replays the message; nothing pressed is no answer either
 LINK_ANSWERS = {ReplyKind.AGREE, ReplyKind.REFUSE, ReplyKind.QUERY}
 EMAIL_OPT_OUT_EVENTS = {"unsubscribe", "group_unsubscribe", "spamreport"}
-
-Outcome = tuple[str, list[FollowUp]]
-
-
-class MalformedEvent(ValueError):
-    """The stored payload lacks what its kind needs; recorded as the event's outcome."""
 
 
 def process_inbound_event(session: Session, event_id: int) -> list[FollowUp]:
@@ -85,7 +97,7 @@ def process_inbound_event(session: Session, event_id: int) -> list[FollowUp]:
         outcome, follow_ups = handler(session, event, now) if handler else ("unsupported", [])
     except MalformedEvent as error:
         outcome, follow_ups = f"malformed: {error}", []
-    event.handled_at, event.outcome = now, _text(outcome, 64)
+    event.handled_at, event.outcome = now, payload_text(outcome, 64)
     session.flush()
     log_event(log, "inbound.handled", event_id=event.id, kind=event.kind, outcome=event.outcome)
     return follow_ups
@@ -111,19 +123,6 @@ def _claim(session: Session, event_id: int) -> InboundEvent | None:
     return session.scalars(stmt).one_or_none()
 
 
-def _text(value: Any, limit: int | None = None) -> str:
-    """A payload value as storable text: PostgreSQL rejects NUL, and columns have lengths."""
-    text = ("" if value is None else str(value)).replace("\x00", "")
-    return text[:limit] if limit else text
-
-
-def _field(payload: Mapping[str, Any], name: str) -> str:
-    value = payload.get(name)
-    if value is None or value == "":
-        raise MalformedEvent(f"{name} missing")
-    return _text(value)
-
-
 def normalise_phone(phone: str) -> str:
     """E.164, as recipients' phones are stored; the input as given when it will not parse."""
     try:
@@ -131,18 +130,6 @@ def normalise_phone(phone: str) -> str:
     except phonenumbers.NumberParseException:
         return phone.strip()
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _lock_case(session: Session, case_id: int | None) -> Case | None:
-    if case_id is None:
-        return None
-    stmt = (
-        select(Case)
-        .where(Case.id == case_id)
-        .with_for_update(of=Case)
-        .execution_options(populate_existing=True)
-    )
-    return session.scalars(stmt).unique().one_or_none()
 
 
 def _store_response(
@@ -162,8 +149,8 @@ def _store_response(
             inbound_event_id=event.id,
             channel=channel,
             kind=kind.value,
-            raw_text=_text(raw_text),
-            sender=_text(sender, 320) if sender else None,
+            raw_text=payload_text(raw_text),
+            sender=payload_text(sender, 320) if sender else None,
             step=case.step if case else None,
             received_at=now,
         )
@@ -219,10 +206,10 @@ def _match_sms_case(session: Session, phone: str) -> int | None:
 
 
 def _sms(session: Session, event: InboundEvent, now: datetime) -> Outcome:
-    sender = normalise_phone(_field(event.payload, "From"))
-    body = _text(event.payload.get("Body"))
+    sender = normalise_phone(required_field(event.payload, "From"))
+    body = payload_text(event.payload.get("Body"))
     kind = classify_reply(body)
-    case = _lock_case(session, _match_sms_case(session, sender))
+    case = lock_case(session, _match_sms_case(session, sender))
     outcome = _answer(
         session, event, case, kind, channel="sms", raw_text=body, sender=sender, now=now
     )
@@ -253,88 +240,19 @@ def _suppress_contact(
 # --- delivery status ---------------------------------------------------------------------
 
 
-def _attempt_by_provider_id(session: Session, provider_id: str) -> Attempt | None:
-    return session.scalars(
-        select(Attempt).where(Attempt.provider_id == provider_id).order_by(Attempt.id).limit(1)
-    ).first()
-
-
-def _update_attempt(
-    session: Session,
-    event: InboundEvent,
-    attempt: Attempt,
-    status: str,
-    *,
-    now: datetime,
-    code: str | None,
-    raw: str,
-) -> Outcome:
-    # Lock order: case, then attempt — the same order the sending side takes them.
-    case = _lock_case(session, attempt.case_id)
-    session.refresh(attempt, with_for_update=True)
-    change = apply_status(attempt, status, now=now, code=code, raw=raw)
-    follow_ups: list[FollowUp] = []
-    if case is not None and change.newly_delivered:
-        case.reached_at = case.reached_at or now
-    # Only a failure of the step the case is on moves it on; an old step's news is history.
-    if case is not None and change.newly_failed and attempt.step == case.step:
-        follow_ups = apply_event(
-            session,
-            case,
-            CaseEvent.SEND_FAILED,
-            now=now,
-            actor=f"inbound:{event.provider}",
-            channel=attempt.channel,
-            detail={"attempt_id": attempt.id, "status": status, "code": code},
-        )
-    return f"status:{status}" + ("" if change.changed else ":kept"), follow_ups
-
-
-# A status callback can arrive before the worker that sent the message has committed the
-# provider's id. Within this grace period an unknown id is retried, not written off.
-UNKNOWN_ID_GRACE = timedelta(minutes=10)
-
-
-def _unknown_send(event: InboundEvent, now: datetime, outcome: str) -> Outcome:
-    if now - event.received_at < UNKNOWN_ID_GRACE:
-        raise SendNotRecordedYet(f"no attempt has provider id of event {event.id} yet")
-    return outcome, []
-
-
-def _message_status(session: Session, event: InboundEvent, now: datetime) -> Outcome:
-    sid = _field(event.payload, "MessageSid")
-    status = _field(event.payload, "MessageStatus").lower()
-    attempt = _attempt_by_provider_id(session, sid)
-    if attempt is None:
-        return _unknown_send(event, now, "unmatched:status")
-    code = _text(event.payload.get("ErrorCode"), 32) or None
-    return _update_attempt(session, event, attempt, status, now=now, code=code, raw=status)
-
-
-def _call_status(session: Session, event: InboundEvent, now: datetime) -> Outcome:
-    sid = _field(event.payload, "CallSid")
-    raw = _field(event.payload, "CallStatus").lower()
-    attempt = _attempt_by_provider_id(session, sid)
-    if attempt is None:
-        return _unknown_send(event, now, "unmatched:call_status")
-    status = CALL_STATUS.get(raw, raw)
-    code = raw[:32] if status in ("undelivered", "failed") else None
-    return _update_attempt(session, event, attempt, status, now=now, code=code, raw=raw)
-
-
 # --- keypress --------------------------------------------------------------------------------
 
 
 def _gather(session: Session, event: InboundEvent, now: datetime) -> Outcome:
-    sid = _field(event.payload, "CallSid")
-    digits = _text(event.payload.get("Digits")).strip()
+    sid = required_field(event.payload, "CallSid")
+    digits = payload_text(event.payload.get("Digits")).strip()
     if digits in NO_ANSWER_KEYS:
         return ("repeat" if digits else "no_input"), []
-    attempt = _attempt_by_provider_id(session, sid)
-    case = _lock_case(session, attempt.case_id if attempt else _query_case_id(event.payload))
+    attempt = attempt_by_provider_id(session, sid)
+    case = lock_case(session, attempt.case_id if attempt else _query_case_id(event.payload))
     kind = KEYPRESS.get(digits, ReplyKind.UNKNOWN)
     # On an outbound call the person is the called party ("To").
-    sender = _text(event.payload.get("To") or event.payload.get("Called")) or None
+    sender = payload_text(event.payload.get("To") or event.payload.get("Called")) or None
     return _answer(
         session, event, case, kind, channel="voice", raw_text=digits, sender=sender, now=now
     )
@@ -348,7 +266,7 @@ def _query_case_id(payload: Mapping[str, Any]) -> int | None:
         return None
     value = query.get("case_id") or query.get("case")
     try:
-        return _case_id(value) if value is not None else None
+        return parse_case_id(value) if value is not None else None
     except MalformedEvent:
         return None
 
@@ -356,32 +274,22 @@ def _query_case_id(payload: Mapping[str, Any]) -> int | None:
 # --- response links ------------------------------------------------------------------------
 
 
-def _case_id(value: Any) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError, OverflowError):
-        raise MalformedEvent("case_id is not a number") from None
-    if not 0 < number < 2**63:  # beyond any id; PostgreSQL would reject it as a parameter
-        raise MalformedEvent("case_id is out of range")
-    return number
-
-
 def _link(session: Session, event: InboundEvent, now: datetime) -> Outcome:
-    case_id = _case_id(_field(event.payload, "case_id"))
+    case_id = parse_case_id(required_field(event.payload, "case_id"))
     try:
-        kind = ReplyKind(_field(event.payload, "answer"))
+        kind = ReplyKind(required_field(event.payload, "answer"))
     except ValueError:
         raise MalformedEvent("answer is not agree, refuse or query") from None
     if kind not in LINK_ANSWERS and kind is not ReplyKind.OPT_OUT:
         raise MalformedEvent("answer is not agree, refuse or query")
     # A link is sent in an email (or a text); the answer counts for the channel that carried it.
-    channel = _text(event.payload.get("channel")) or "email"
+    channel = payload_text(event.payload.get("channel")) or "email"
     channel = channel if channel in ("sms", "email") else "email"
-    case = _lock_case(session, case_id)
+    case = lock_case(session, case_id)
     # A question typed on the response page is the text an agent must answer.
-    text = str(event.payload.get("text") or "") or kind.value
+    raw_text = payload_text(event.payload.get("text")) or kind.value
     outcome = _answer(
-        session, event, case, kind, channel=channel, raw_text=text, sender=None, now=now
+        session, event, case, kind, channel=channel, raw_text=raw_text, sender=None, now=now
     )
     if kind is not ReplyKind.OPT_OUT:
         return outcome
@@ -404,9 +312,9 @@ def _custom_arg(payload: Mapping[str, Any], name: str) -> Any:
 def _email_attempt(session: Session, case_id: int, payload: Mapping[str, Any]) -> Attempt | None:
     query = select(Attempt).where(Attempt.case_id == case_id, Attempt.channel == "email")
     attempt_id = _custom_arg(payload, "attempt_id")
-    message_id = _text(payload.get("sg_message_id"))
+    message_id = payload_text(payload.get("sg_message_id"))
     if attempt_id:
-        query = query.where(Attempt.id == _case_id(attempt_id))
+        query = query.where(Attempt.id == parse_case_id(attempt_id))
     elif message_id:
         # sg_message_id is the X-Message-Id returned at send time plus a ".filter…" suffix.
         query = query.where(Attempt.provider_id.in_([message_id, message_id.split(".")[0]]))
@@ -415,9 +323,9 @@ def _email_attempt(session: Session, case_id: int, payload: Mapping[str, Any]) -
 
 def _email_event(session: Session, event: InboundEvent, now: datetime) -> Outcome:
     payload = event.payload
-    kind = _field(payload, "event").lower()
+    kind = required_field(payload, "event").lower()
     raw_case_id = _custom_arg(payload, "case_id")
-    case_id = _case_id(raw_case_id) if raw_case_id is not None else None
+    case_id = parse_case_id(raw_case_id) if raw_case_id is not None else None
     if kind in EMAIL_OPT_OUT_EVENTS:
         return _email_opt_out(session, event, case_id, kind, now)
     status = EMAIL_EVENT_STATUS.get(kind)
@@ -425,16 +333,17 @@ def _email_event(session: Session, event: InboundEvent, now: datetime) -> Outcom
         return f"email:{kind}:recorded", []
     attempt = _email_attempt(session, case_id, payload) if case_id is not None else None
     if attempt is None:
-        return f"unmatched:email:{kind}", []
-    code = _text(payload.get("type") or payload.get("status") or kind, 32)
-    return _update_attempt(session, event, attempt, status, now=now, code=code, raw=kind)
+        message_id = payload_text(payload.get("sg_message_id")).split(".")[0]
+        return unmatched_status(session, event, message_id, kind, now)
+    code = payload_text(payload.get("type") or payload.get("status") or kind, 32)
+    return update_attempt(session, event, attempt, status, now=now, code=code, raw=kind)
 
 
 def _email_opt_out(
     session: Session, event: InboundEvent, case_id: int | None, kind: str, now: datetime
 ) -> Outcome:
-    address = _text(event.payload.get("email"), 320) or None
-    case = _lock_case(session, case_id)
+    address = payload_text(event.payload.get("email"), 320) or None
+    case = lock_case(session, case_id)
     outcome = _answer(
         session,
         event,
@@ -455,9 +364,9 @@ def _email_opt_out(
 # Kinds as the web layer stores them; the names in parentheses are accepted too.
 _HANDLERS: dict[tuple[str, str], Callable[[Session, InboundEvent, datetime], Outcome]] = {
     ("twilio", "sms"): _sms,
-    ("twilio", "sms_status"): _message_status,
-    ("twilio", "status"): _message_status,
-    ("twilio", "call_status"): _call_status,
+    ("twilio", "sms_status"): message_status,
+    ("twilio", "status"): message_status,
+    ("twilio", "call_status"): call_status,
     ("twilio", "keypress"): _gather,
     ("twilio", "gather"): _gather,
     ("sendgrid", "email_event"): _email_event,

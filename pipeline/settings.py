@@ -51,6 +51,9 @@ class Settings(BaseSettings):
 
     # An open query must be answered by an agent within this many hours.
     query_sla_hours: float = 24.0
+    # A delivery status for a message whose send is not recorded yet (the provider called
+    # back before the worker stored its id) is retried for this long, then kept unmatched.
+    status_match_grace_seconds: float = 20.0
     # Chat webhook that receives operational alerts (overdue queries, failure spikes).
     alert_webhook_url: str | None = None
 

@@ -12,12 +12,21 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from pipeline import audit
-from pipeline.answers import UNKNOWN_ID_GRACE, process_inbound_event
+from pipeline.answers import process_inbound_event
 from pipeline.case_events import FollowUp
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
-from pipeline.errors import SendNotRecordedYet
-from pipeline.models import Attempt, AuditEvent, Case, InboundEvent, Recipient, Response
+from pipeline.models import (
+    Attempt,
+    AuditEvent,
+    Case,
+    FollowUpSend,
+    InboundEvent,
+    Recipient,
+    Response,
+)
+from pipeline.settings import get_settings
+from pipeline.status_callbacks import NotMatchedYet
 from tests import inbound_rows as rows
 
 
@@ -191,27 +200,11 @@ def test_last_step_failing_makes_the_case_unreachable(session: Session) -> None:
     assert sent.status == "failed" and case.state == "unreachable" and case.closed_at
 
 
-def test_status_for_an_unknown_message_is_retried_then_kept(session: Session) -> None:
+def test_status_for_an_unknown_message_is_kept(session: Session) -> None:
     event = _status(session, "SMunknown", "delivered")
-    # Fresh: the send may not have committed its provider id yet, so try again later.
-    with pytest.raises(SendNotRecordedYet):
-        process_inbound_event(session, event.id)
-    assert event.handled_at is None
-    event.received_at = utcnow() - UNKNOWN_ID_GRACE - timedelta(seconds=1)
+    event.received_at = utcnow() - timedelta(minutes=5)
     assert process_inbound_event(session, event.id) == []
-    assert event.outcome == "unmatched:status" and event.handled_at is not None
-
-
-def test_status_that_beats_the_send_commit_is_applied_on_retry(session: Session) -> None:
-    case = _setup(session)
-    sent = rows.attempt(session, case, channel="sms")
-    provider_id, sent.provider_id = sent.provider_id, None
-    event = _status(session, provider_id, "delivered")
-    with pytest.raises(SendNotRecordedYet):
-        process_inbound_event(session, event.id)
-    sent.provider_id = provider_id  # the worker's commit lands
-    process_inbound_event(session, event.id)
-    assert sent.status == "delivered" and case.reached_at is not None
+    assert event.outcome == "unmatched:sms_status" and event.handled_at is not None
 
 
 def _call(session: Session, kind: str, sid: str, **fields: str) -> InboundEvent:
@@ -453,3 +446,36 @@ def test_concurrent_answers_for_one_case_are_serialised(engine: Engine) -> None:
         assert done is not None and done.state == "completed" and done.reached_at is not None
         assert session.scalar(select(Attempt.status)) == "delivered"
         assert audit.verify(session).ok and _count(session, AuditEvent) == 2
+
+
+def test_early_status_is_retried_then_kept_as_unmatched(session: Session) -> None:
+    event = _status(session, "SMnotrecordedyet", "delivered")
+    with pytest.raises(NotMatchedYet):
+        process_inbound_event(session, event.id)
+    assert event.handled_at is None
+    event.received_at = utcnow() - timedelta(seconds=get_settings().status_match_grace_seconds)
+    assert process_inbound_event(session, event.id) == []
+    assert event.outcome == "unmatched:sms_status" and event.handled_at is not None
+
+
+def test_early_status_applies_once_the_send_is_recorded(session: Session) -> None:
+    case = _setup(session)
+    event = _status(session, "SMrecordedlate", "delivered")
+    with pytest.raises(NotMatchedYet):
+        process_inbound_event(session, event.id)
+    sent = rows.attempt(session, case)
+    sent.provider_id = "SMrecordedlate"
+    process_inbound_event(session, event.id)
+    assert sent.status == "delivered" and case.reached_at is not None
+
+
+def test_status_of_a_follow_up_is_recorded_on_the_event_only(session: Session) -> None:
+    case = _setup(session)
+    session.add(
+        FollowUpSend(
+            key="k1", case_id=case.id, channel="sms", kind="confirmation", provider_id="SMfollow"
+        )
+    )
+    event = _status(session, "SMfollow", "delivered")
+    assert process_inbound_event(session, event.id) == []
+    assert event.outcome == "followup:delivered"
