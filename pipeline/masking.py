@@ -99,12 +99,18 @@ class MaskingFilter(logging.Filter):
         return True
 
 
+# Loggers whose handlers servers set up themselves (uvicorn's access and error logs).
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "dramatiq")
+
+
 def install_masking(logger: logging.Logger | None = None) -> None:
-    """Attach the masking filter to every handler of ``logger`` (the root by default)."""
-    target = logger or logging.getLogger()
-    for handler in target.handlers:
-        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
-            handler.addFilter(MaskingFilter())
+    """Attach the masking filter to every handler of ``logger`` (the root and the servers'
+    own loggers by default), whoever configured them: dramatiq's CLI, uvicorn, or us."""
+    targets = [logger] if logger else [logging.getLogger(), *map(logging.getLogger, SERVER_LOGGERS)]
+    for target in targets:
+        for handler in target.handlers:
+            if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+                handler.addFilter(MaskingFilter())
 
 
 def configure_logging(level: str | int = "INFO") -> None:

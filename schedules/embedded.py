@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from channels.sandbox.config import SandboxConfig
 from channels.sandbox.runner import SandboxThread
 from pipeline.db import session_factory
+from pipeline.masking import install_masking
 from pipeline.settings import Settings
 from schedules.scheduler import RecallScheduler
 
@@ -48,6 +49,7 @@ def log_to_file(path: str) -> logging.Handler:
     handler.setFormatter(FieldsFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
+    install_masking(root)
     root.setLevel(logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     return handler

@@ -11,6 +11,7 @@ from types import FrameType
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.db import session_factory
+from pipeline.masking import configure_logging
 from pipeline.settings import Settings
 from schedules.jobs import Jobs, send_case_notify, standard_jobs
 from schedules.leader import Leadership
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 def run_scheduler_process(settings: Settings) -> None:
     """Compete for leadership and run the jobs while leader, until SIGINT or SIGTERM."""
+    configure_logging(settings.log_level)
     leadership = Leadership(leader_lock_for(settings))
     scheduler = RecallScheduler(
         standard_jobs(Jobs(session_factory())), leadership=leadership, blocking=True

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from pipeline.masking import install_masking
 from pipeline.settings import Settings, get_settings
 from web import api, auth, dashboard, health, links, prometheus, webhooks
 from web.deps import dispose_ingest_engine
@@ -27,6 +28,7 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
         description="Mass recall notification: webhooks, dashboard, API.",
         lifespan=_lifespan,
     )
+    install_masking()  # uvicorn has configured logging by now: mask what its handlers print
     app.state.settings = settings or get_settings()
     app.state.engine = engine  # None: built from settings on first use
     install_error_handlers(app)
