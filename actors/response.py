@@ -16,11 +16,13 @@ from actors.broker import broker  # sets the broker before the actor is declared
 from actors.channel import send_followup
 from actors.retry import retry_options
 from pipeline.answers import process_inbound_event
+from pipeline.clock import utcnow
 from pipeline.db import session_scope
+from pipeline.inbound_sweep import stale_inbound_event_ids
 
 log = logging.getLogger(__name__)
 
-__all__ = ["QUEUE", "broker", "process"]
+__all__ = ["QUEUE", "broker", "process", "requeue_stale_events"]
 
 # Its own queue, so operations see the backlog of answers apart from sends.
 QUEUE = "response"
@@ -39,3 +41,15 @@ def process(inbound_event_id: int) -> None:
         "response.processed",
         extra={"inbound_event_id": inbound_event_id, "follow_ups": len(follow_ups)},
     )
+
+
+def requeue_stale_events() -> int:
+    """Re-enqueue stored webhooks no worker has handled (a scheduler job; see
+    ``pipeline.inbound_sweep``). Returns how many were handed back."""
+    with session_scope() as session:
+        event_ids = stale_inbound_event_ids(session, utcnow())
+    for event_id in event_ids:
+        process.send(event_id)
+    if event_ids:
+        log.warning("response.requeued_stale", extra={"count": len(event_ids)})
+    return len(event_ids)
