@@ -3,7 +3,8 @@
 Thin on purpose: a session, one call into ``pipeline.answers``, a commit, then the
 follow-ups (confirmations, acknowledgements) are enqueued — only once the state change they
 announce is committed. Retries are bounded and only for transient failures (``actors.retry``);
-an event that keeps failing stays unhandled in ``inbound_event`` where operations see it.
+an event that keeps failing stays unhandled in ``inbound_event`` where operations see it,
+and the scheduler hands back events whose message was lost (``pipeline.sweep``).
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ from actors.broker import broker  # sets the broker before the actor is declared
 from actors.channel import send_followup
 from actors.retry import retry_options
 from pipeline.answers import process_inbound_event
-from pipeline.clock import utcnow
 from pipeline.db import session_scope
-from pipeline.inbound_sweep import stale_inbound_event_ids
 
 log = logging.getLogger(__name__)
 
-__all__ = ["QUEUE", "broker", "process", "requeue_stale_events"]
+__all__ = ["QUEUE", "broker", "process"]
 
 # Its own queue, so operations see the backlog of answers apart from sends.
 QUEUE = "response"
@@ -41,15 +40,3 @@ def process(inbound_event_id: int) -> None:
         "response.processed",
         extra={"inbound_event_id": inbound_event_id, "follow_ups": len(follow_ups)},
     )
-
-
-def requeue_stale_events() -> int:
-    """Re-enqueue stored webhooks no worker has handled (a scheduler job; see
-    ``pipeline.inbound_sweep``). Returns how many were handed back."""
-    with session_scope() as session:
-        event_ids = stale_inbound_event_ids(session, utcnow())
-    for event_id in event_ids:
-        process.send(event_id)
-    if event_ids:
-        log.warning("response.requeued_stale", extra={"count": len(event_ids)})
-    return len(event_ids)

@@ -88,6 +88,10 @@ class Campaign(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     launched_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # When the follow-up wave was checked (whether or not it sent a round): it runs once.
+    follow_up_checked_at: Mapped[datetime | None]
+    # The summary metrics written when the campaign closed at its deadline.
+    final_report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Case(Base):
@@ -119,6 +123,9 @@ class Case(Base):
     last_notified_at: Mapped[datetime | None]
     reached_at: Mapped[datetime | None]
     query_due_at: Mapped[datetime | None]
+    # Set when an open query passed query_due_at unanswered (flagged on the dashboard, alerted
+    # once); a flag older than query_due_at belongs to an earlier query.
+    query_overdue_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -198,6 +205,8 @@ class InboundEvent(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     handled_at: Mapped[datetime | None] = mapped_column(index=True)
     outcome: Mapped[str | None] = mapped_column(String(64))
+    # Set when the sweep hands a stuck event to the broker again (its message was lost).
+    requeued_at: Mapped[datetime | None]
 
 
 class Response(Base):
@@ -246,3 +255,17 @@ class MetricSnapshot(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     completion: Mapped[float] = mapped_column(Float)
     counts: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AgentReply(Base):
+    """An agent's answer to a user's query, as sent (the inbox shows it in the thread)."""
+
+    __tablename__ = "agent_reply"
+    __table_args__ = (Index("ix_agent_reply_case", "case_id", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("recall_case.id", ondelete="CASCADE"))
+    agent: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)

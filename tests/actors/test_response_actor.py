@@ -5,7 +5,6 @@ often the provider retries the webhook."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 
 import dramatiq
 import pytest
@@ -15,8 +14,7 @@ from sqlalchemy.orm import Session
 
 import actors.channel
 from actors.broker import broker
-from actors.response import process, requeue_stale_events
-from pipeline.clock import utcnow
+from actors.response import process
 from pipeline.db import engine_for
 from pipeline.models import Case, InboundEvent
 from pipeline.settings import Settings, get_settings
@@ -108,25 +106,3 @@ def test_processing_an_event_twice_sends_nothing_twice(
     with Session(db) as session:
         assert session.get(Case, case_id).state == "refused"  # type: ignore[union-attr]
     assert len(sms.texts) == 1
-
-
-def test_events_the_broker_lost_are_handed_back(
-    db: Engine, worker: dramatiq.Worker, sms: RecordingChannel
-) -> None:
-    case_id, phone = awaiting_case(db)
-    with Session(db) as session:
-        # Stored and committed, but its message never reached the broker.
-        payload = {"From": phone, "Body": "yes"}
-        lost = InboundEvent(
-            provider="twilio", kind="sms", provider_event_id="SM-l", payload=payload
-        )
-        session.add(lost)
-        session.commit()
-        assert requeue_stale_events() == 0  # too young: probably still queued
-        lost.received_at = utcnow() - timedelta(minutes=5)
-        session.commit()
-    assert requeue_stale_events() == 1
-    join()
-    assert requeue_stale_events() == 0  # handled now
-    with Session(db) as session:
-        assert session.get(Case, case_id).state == "completed"  # type: ignore[union-attr]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 21:34:30.329306
+Create Date: 2026-11-22 22:46:11.725921
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("launched_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("follow_up_checked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("final_report", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("campaign", schema=None) as batch_op:
@@ -66,6 +68,7 @@ def upgrade() -> None:
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("handled_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("outcome", sa.String(length=64), nullable=True),
+        sa.Column("requeued_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("provider_event_id"),
     )
@@ -133,6 +136,7 @@ def upgrade() -> None:
         sa.Column("last_notified_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("reached_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("query_due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("query_overdue_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -147,6 +151,20 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_case_recipient_notified", ["recipient_id", "last_notified_at"], unique=False
         )
+
+    op.create_table(
+        "agent_reply",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("agent", sa.String(length=128), nullable=False),
+        sa.Column("channel", sa.String(length=8), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["case_id"], ["recall_case.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("agent_reply", schema=None) as batch_op:
+        batch_op.create_index("ix_agent_reply_case", ["case_id", "sent_at"], unique=False)
 
     op.create_table(
         "attempt",
@@ -236,6 +254,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_attempt_provider_id")
 
     op.drop_table("attempt")
+    with op.batch_alter_table("agent_reply", schema=None) as batch_op:
+        batch_op.drop_index("ix_agent_reply_case")
+
+    op.drop_table("agent_reply")
     with op.batch_alter_table("recall_case", schema=None) as batch_op:
         batch_op.drop_index("ix_case_recipient_notified")
         batch_op.drop_index("ix_case_due")
