@@ -3,7 +3,8 @@
 Thin on purpose: a session, one call into ``pipeline.answers``, a commit, then the
 follow-ups (confirmations, acknowledgements) are enqueued — only once the state change they
 announce is committed. Retries are bounded and only for transient failures (``actors.retry``);
-an event that keeps failing stays unhandled in ``inbound_event`` where operations see it.
+an event that keeps failing stays unhandled in ``inbound_event`` where operations see it,
+and the scheduler hands back events whose message was lost (``pipeline.sweep``).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ in the email; that answer is highlighted, but the page lets them choose any of t
 An ``opt_out`` token is the email's one-click unsubscribe (RFC 8058): GET asks to confirm
 (mail scanners follow links; a GET must not unsubscribe anyone), POST unsubscribes.
 
-A recorded answer is an ``inbound_event`` like any webhook — (link, link), payload
+A recorded answer is an ``inbound_event`` like any webhook — (link, link_answer), payload
 ``{"case_id", "answer", "text", "channel"}`` — keyed by token and answer so a double click
 stores and enqueues nothing new.
 """
@@ -142,5 +142,7 @@ async def record_answer(request: Request, token: str) -> Response:
         locale = await run_in_threadpool(_locale_of, engine_of(request), case_id)
         return _page(request, locale, 400, TEXT[locale]["empty_question"])
     payload = {"case_id": case_id, "answer": answer, "text": text, "channel": "email"}
-    await record(request, [NewEvent("link", "link", link_event_id(token, answer, text), payload)])
+    await record(
+        request, [NewEvent("link", "link_answer", link_event_id(token, answer, text), payload)]
+    )
     return RedirectResponse(f"{request.url.path}?done={answer}", status_code=303)

@@ -5,8 +5,8 @@ status) happens in ``response.process`` on a worker, so a provider never waits o
 domain logic and a retried webhook is a no-op (see ``web.events``).
 
 Stored (provider, kind) and id (``inbound_event.provider_event_id``), as
-``pipeline.answers`` reads them: (twilio, sms) ``MessageSid``; (twilio, status)
-``MessageSid:MessageStatus``; (twilio, gather) ``CallSid:gather:Digits``; (twilio,
+``pipeline.answers`` reads them: (twilio, sms) ``MessageSid``; (twilio, sms_status)
+``MessageSid:MessageStatus``; (twilio, keypress) ``CallSid:gather:Digits``; (twilio,
 call_status) ``CallSid:CallStatus``; (twilio, recording) ``CallSid:recording:RecordingSid``;
 (sendgrid, email_event) ``sg_event_id``.
 Stored payloads are the provider's fields as sent (a field sent twice becomes a list);
@@ -116,7 +116,7 @@ async def message_status(request: Request, params: MultiDict = Depends(twilio_pa
     """A message status callback; each (message, status) pair is stored once."""
     sid = id_part(params.get("MessageSid"), "MessageSid")
     status = id_part(params.get("MessageStatus"), "MessageStatus")
-    await record(request, [_twilio_event("status", f"{sid}:{status}", params, request)])
+    await record(request, [_twilio_event("sms_status", f"{sid}:{status}", params, request)])
     return Response(status_code=204)
 
 
@@ -130,9 +130,9 @@ async def call_status(request: Request, params: MultiDict = Depends(twilio_param
 
 
 def _case_id(request: Request) -> int:
-    # channels/voice.py names the case as ?case_id=; ?case= is accepted from older calls.
-    params = request.query_params
-    raw = params.get("case_id") or params.get("case", "")
+    # ``case`` is accepted too: calls placed before the parameter was renamed still ring.
+    query = request.query_params
+    raw = query.get("case_id") or query.get("case") or ""
     if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
         raise MalformedEvent("case_id is missing or malformed")
     return int(raw)
@@ -166,7 +166,7 @@ async def voice_gather(request: Request, params: MultiDict = Depends(twilio_para
     if digits:
         event = NewEvent(
             "twilio",
-            "gather",
+            "keypress",
             f"{sid}:gather:{digits}",
             _payload(params, request),
             outcome="repeat" if digits == REPEAT_KEY else None,

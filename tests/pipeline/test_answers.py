@@ -298,15 +298,6 @@ def test_older_kind_names_are_accepted(
     assert case.reached_at is not None
 
 
-def test_link_question_keeps_its_text(session: Session) -> None:
-    case = _setup(session)
-    payload = {"case_id": case.id, "answer": "query", "text": "Is the red model affected?"}
-    event = rows.inbound(session, "link", "link", payload)
-    assert process_inbound_event(session, event.id) == [FollowUp(case.id, "email", "query_ack")]
-    assert case.state == "query_open"
-    assert session.scalars(select(Response.raw_text)).all() == ["Is the red model affected?"]
-
-
 def test_unsubscribe_link_opts_out_of_email_without_confirmation(session: Session) -> None:
     case = _setup(session)
     event = rows.inbound(session, "link", "link", {"case_id": case.id, "answer": "opt_out"})

@@ -54,7 +54,7 @@ form = st.builds(
 query = st.one_of(
     st.just(""),
     st.builds(
-        lambda v: "?case=" + quote(v, safe=""),
+        lambda v: "?case_id=" + quote(v, safe=""),
         st.one_of(st.text(max_size=12), st.integers().map(str)),
     ),
 )

@@ -61,7 +61,7 @@ def test_answer_is_stored_once_and_redirects(client: TestClient, engine: Engine)
         assert response.status_code == 303
         assert response.headers["location"] == f"{url}?done=agree"
     [event] = stored(engine)
-    assert (event.provider, event.kind) == ("link", "link")
+    assert (event.provider, event.kind) == ("link", "link_answer")
     assert event.payload == {"case_id": case_id, "answer": "agree", "text": "", "channel": "email"}
     assert enqueued() == [[event.id]]
     thanks = client.get(response.headers["location"])

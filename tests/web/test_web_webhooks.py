@@ -204,7 +204,7 @@ def test_each_message_status_is_stored_once(client: TestClient, engine: Engine) 
         assert response.status_code == 204  # type: ignore[attr-defined]
     events = stored(engine)
     assert [e.provider_event_id for e in events] == [f"{sid}:sent", f"{sid}:delivered"]
-    assert {e.kind for e in events} == {"status"}
+    assert {e.kind for e in events} == {"sms_status"}
     assert sorted(enqueued()) == sorted([[e.id] for e in events])
 
 
@@ -247,7 +247,7 @@ def test_keypress_is_stored_once_and_thanked_in_the_users_language(
         twiml = response.text  # type: ignore[attr-defined]
         assert 'language="cmn-CN"' in twiml and re.search(r"[\u4e00-\u9fff]", twiml)
     [event] = stored(engine)
-    assert (event.kind, event.provider_event_id) == ("gather", "CA01:gather:1")
+    assert (event.kind, event.provider_event_id) == ("keypress", "CA01:gather:1")
     assert event.payload["_query"] == {"case_id": str(case_id)}
     assert enqueued() == [[event.id]]
 
