@@ -76,7 +76,10 @@ def claim_fan_out_chunk(session: Session, campaign_id: int, now: datetime, limit
     The campaign row is locked, so two fan-outs of one campaign take turns."""
     query = select(Campaign).where(Campaign.id == campaign_id)
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
+        # NO KEY UPDATE, not FOR UPDATE: inserts that reference the campaign take KEY SHARE
+        # on it (foreign-key checks) while holding the audit lock, which this transaction
+        # takes next; FOR UPDATE would wait on them and they on it — a deadlock.
+        query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE
     campaign = session.scalars(query).one_or_none()
     if campaign is None or campaign.state != "running":
         return []
