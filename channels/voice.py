@@ -2,7 +2,7 @@
 digit — 1 agree, 2 refuse, 3 a question (put through to an agent, or leave a message),
 9 repeat. Answering machines (machine detection) get a short message with a callback number.
 
-The call fetches its TwiML from ``/webhooks/twilio/voice?case=ID``; the web app answers with
+The call fetches its TwiML from ``/webhooks/twilio/voice?case_id=ID``; the web app answers with
 ``voice_twiml(case, gather_url=...)`` and handles the keypress with ``keypress_twiml``.
 """
 
@@ -96,7 +96,7 @@ class VoiceChannel(Channel):
 
     def send(self, case: Case, step: int) -> SendResult:
         base = get_settings().public_url.rstrip("/")
-        return self._call(case, url=f"{base}{VOICE_PATH}?case={case.id}")
+        return self._call(case, url=f"{base}{VOICE_PATH}?case_id={case.id}")
 
     def send_text(self, case: Case, body: str) -> SendResult:
         return self._call(case, twiml=spoken_text_twiml(case, body))

@@ -27,7 +27,7 @@ from pydantic import (
 from pipeline.clock import utcnow
 from pipeline.durations import format_duration, parse_duration
 from pipeline.errors import InputError, InputErrors
-from pipeline.policy import Step, freeze_policy
+from pipeline.policy import Step, default_tier_ladders, freeze_policy
 
 Duration = Annotated[
     timedelta,
@@ -183,12 +183,16 @@ class CampaignSpec(_Strict):
         return self.completion == "on_agree"
 
     def policy(self) -> dict[str, Any]:
-        """The escalation policy to freeze on the campaign row."""
+        """The escalation policy to freeze on the campaign row. A tier the file does not
+        name gets the default for its risk (``policy.default_tier_ladders``)."""
         default = [step.to_step() for step in self.escalation]
-        tiers: dict[int, list[Step]] = {
-            tier: [step.to_step() for step in override.escalation]
-            for tier, override in self.tiers.items()
-        }
+        tiers: dict[int, list[Step]] = default_tier_ladders(default)
+        tiers.update(
+            {
+                tier: [step.to_step() for step in override.escalation]
+                for tier, override in self.tiers.items()
+            }
+        )
         return freeze_policy(default, tiers)
 
     def to_json(self) -> dict[str, Any]:

@@ -88,6 +88,10 @@ class Campaign(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     launched_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # When the follow-up wave was checked (whether or not it sent a round): it runs once.
+    follow_up_checked_at: Mapped[datetime | None]
+    # The summary metrics written when the campaign closed at its deadline.
+    final_report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Case(Base):
@@ -119,6 +123,9 @@ class Case(Base):
     last_notified_at: Mapped[datetime | None]
     reached_at: Mapped[datetime | None]
     query_due_at: Mapped[datetime | None]
+    # Set when an open query passed query_due_at unanswered (flagged on the dashboard, alerted
+    # once); a flag older than query_due_at belongs to an earlier query.
+    query_overdue_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

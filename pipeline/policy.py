@@ -41,3 +41,15 @@ def ladder_for(policy: Mapping[str, Any], risk_tier: int) -> list[Step]:
     """The steps a recipient of ``risk_tier`` goes through, in order."""
     steps = policy.get("tiers", {}).get(str(risk_tier)) or policy.get("default", [])
     return [Step.from_json(step) for step in steps]
+
+
+def default_tier_ladders(default: Sequence[Step]) -> dict[int, list[Step]]:
+    """Per-tier ladders for a campaign file that names none (the follow-up policy's tiers).
+
+    Tier 1 (high risk) gets every channel sooner and a second pass: the ladder with each
+    wait halved, twice over. Tier 3 (low risk) gets fewer, gentler steps: no phone calls
+    (unless calls are all the ladder has). Tier 2 uses the ladder as written.
+    """
+    sooner = [Step(step.channel, step.wait / 2) for step in default]
+    gentle = [step for step in default if step.channel != "voice"] or list(default)
+    return {1: sooner * 2, 3: gentle}

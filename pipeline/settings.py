@@ -77,6 +77,19 @@ class Settings(BaseSettings):
     # How long a worker thread waits for a provider rate-limit slot before retrying later.
     rate_limit_wait_seconds: float = Field(default=5, gt=0)
 
+    # The scheduler (schedules/): one active process, elected with a Redis lock that expires
+    # this many seconds after its holder stops renewing it.
+    scheduler_lock_ttl: float = Field(default=15.0, gt=0)
+    # How often the scheduler claims due cases, and how many per claim.
+    due_scan_interval: float = Field(default=2.0, gt=0)
+    due_batch_size: int = Field(default=500, ge=1)
+    # How often overdue queries, campaign deadlines and follow-up waves are checked.
+    check_interval: float = Field(default=30.0, gt=0)
+    snapshot_interval: float = Field(default=60.0, gt=0)
+    # Where a closing campaign's final report is written (csv + html); unset = only the
+    # summary stored on the campaign row.
+    report_dir: str | None = None
+
     # Rows per database batch when launching a campaign.
     launch_batch_size: int = Field(default=50000, ge=1)
     # Processes validating a big USERS.csv; 0 = one per CPU.

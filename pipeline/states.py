@@ -41,6 +41,8 @@ class CaseEvent(StrEnum):
     UNKNOWN = "unknown"
     REMEDY_CONFIRMED = "remedy_confirmed"
     CANCEL = "cancel"
+    # A campaign's follow-up wave gives a non-responder one more round of the ladder.
+    FOLLOW_UP_WAVE = "follow_up_wave"
 
 
 class Effect(StrEnum):
@@ -176,6 +178,12 @@ def _cancel(state: CaseState, _: bool) -> Transition:
     return Transition(S.CANCELLED, (F.STOP_LADDER, F.CLOSE_QUERY_CLOCK))
 
 
+def _follow_up_wave(state: CaseState, _: bool) -> Transition:
+    if state in (S.AWAITING_RESPONSE, S.UNREACHABLE):
+        return Transition(S.AWAITING_RESPONSE, (F.SCHEDULE_NEXT_STEP,))
+    return ignored(state)
+
+
 def _unknown(state: CaseState, _: bool) -> Transition:
     return ignored(state)
 
@@ -197,4 +205,5 @@ _HANDLERS = {
     E.UNKNOWN: _unknown,
     E.REMEDY_CONFIRMED: _remedy_confirmed,
     E.CANCEL: _cancel,
+    E.FOLLOW_UP_WAVE: _follow_up_wave,
 }

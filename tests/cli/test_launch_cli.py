@@ -142,12 +142,6 @@ def test_launch_without_migrations_names_the_fix(
     assert result.exit_code == 2 and "recall db upgrade" in result.stderr
 
 
-def test_demo_launches_the_example_campaign(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--users", "40", "--database", str(tmp_path / "d.db")])
-    assert result.exit_code == 0, result.stderr
-    assert "40 case(s)" in result.stdout and "Kettle" in result.stdout
-
-
 def test_json_stdout_is_clean_in_a_real_process(tmp_path: Path) -> None:
     env = {**os.environ, "RECALL_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}"}
     env.pop("RECALL_BROKER_URL", None)

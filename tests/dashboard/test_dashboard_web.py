@@ -157,9 +157,8 @@ def test_openapi_documents_the_api_with_response_models(client: TestClient) -> N
 def test_answering_a_query_returns_the_case_and_queues_the_answer(
     login: Login, client: TestClient, seeded: Any, web_env: Engine
 ) -> None:
-    from actors.channel import send_followup
-
     from actors.broker import broker
+    from actors.channel import send_followup
 
     broker.flush_all()
     csrf = login(client)

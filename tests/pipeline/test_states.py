@@ -191,3 +191,11 @@ def test_cancelled_is_never_left(
         if state is S.CANCELLED:
             assert result.state is S.CANCELLED, event
         state = result.state
+
+def test_follow_up_wave_puts_non_responders_back_on_the_ladder() -> None:
+    for state in (CaseState.AWAITING_RESPONSE, CaseState.UNREACHABLE):
+        moved = transition(state, CaseEvent.FOLLOW_UP_WAVE)
+        assert moved.state is CaseState.AWAITING_RESPONSE
+        assert moved.effects == (Effect.SCHEDULE_NEXT_STEP,)
+    for state in (CaseState.COMPLETED, CaseState.OPTED_OUT, CaseState.QUERY_OPEN):
+        assert not transition(state, CaseEvent.FOLLOW_UP_WAVE).applied

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pipeline.errors import RecallError
 from sqlalchemy.orm import Session
 
 from pipeline import campaign_view, control
+from pipeline.errors import RecallError
 from web.auth import page_user, require_csrf
 from web.dashboard.deps import db_session
 from web.dashboard.pages import render

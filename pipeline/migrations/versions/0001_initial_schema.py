@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 21:44:01.303885
+Create Date: 2026-11-22 21:59:42.417340
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("launched_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("follow_up_checked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("final_report", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("campaign", schema=None) as batch_op:
@@ -133,6 +135,7 @@ def upgrade() -> None:
         sa.Column("last_notified_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("reached_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("query_due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("query_overdue_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),

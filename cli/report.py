@@ -1,0 +1,48 @@
+"""`recall report CAMPAIGN_ID --format csv|html`: per-case outcomes (contact data masked)
+and the summary metrics."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+
+class ReportFormat(StrEnum):
+    csv = "csv"
+    html = "html"
+
+
+def report_command(
+    campaign_id: int = typer.Argument(..., help="The campaign's id (printed by recall launch)."),
+    fmt: ReportFormat = typer.Option(ReportFormat.csv, "--format", "-f", help="csv or html."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the report here instead of standard output."
+    ),
+) -> None:
+    """Write a campaign's report: each case's outcome with masked contact data, and the summary."""
+    # Imported here so `recall --help` does not load the database layer.
+    from pipeline.db import session_scope
+    from pipeline.errors import NotFound
+    from pipeline.report import render_report
+
+    try:
+        with session_scope() as session:
+            text = render_report(session, campaign_id, fmt.value)
+    except NotFound as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        typer.echo(f"error: cannot write {output}: {error.strerror}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"wrote {output}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report_command)

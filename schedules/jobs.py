@@ -1,0 +1,89 @@
+"""The scheduler's jobs. Each one only claims rows and enqueues messages, or calls one
+``pipeline`` function that does; no job sends anything to a person itself, and no job holds
+per-case state in memory: due work is read from ``recall_case.next_due_at`` every time.
+
+A message is enqueued only after the transaction that claimed its case has committed, so a
+worker never sees a case before its claim is visible.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline import deadlines, snapshots, sweep, waves
+from pipeline.clock import utcnow
+from pipeline.settings import get_settings
+from schedules.scheduler import JobSpec
+
+log = logging.getLogger(__name__)
+
+# A due scan claims batches until one comes back short, but never more than this many
+# batches per run, so one run cannot starve the others (the next run is seconds away).
+MAX_BATCHES_PER_SCAN = 20
+
+
+def send_case_notify(case_id: int) -> None:
+    """Enqueue ``case.notify`` for one case (the pipeline team's actor)."""
+    from actors.case import notify  # importing an actor module needs the broker set first
+
+    notify.send(case_id)
+
+
+@dataclass
+class Jobs:
+    """The job functions, bound to a database and a way to enqueue ``case.notify``."""
+
+    sessions: sessionmaker[Session]
+    send_notify: Callable[[int], None] = send_case_notify
+    batch_size: int = field(default_factory=lambda: get_settings().due_batch_size)
+
+    def enqueue_due_cases(self) -> int:
+        """Claim due cases in batches and enqueue each one; returns how many."""
+        total = 0
+        for _ in range(MAX_BATCHES_PER_SCAN):
+            with self.sessions.begin() as session:
+                case_ids = sweep.claim_due_cases(session, utcnow(), self.batch_size)
+            for case_id in case_ids:  # after commit: the claim is visible to the worker
+                self.send_notify(case_id)
+            total += len(case_ids)
+            if len(case_ids) < self.batch_size:
+                break
+        if total:
+            log.info("scheduler.due_enqueued", extra={"cases": total})
+        return total
+
+    def check_overdue_queries(self) -> int:
+        with self.sessions.begin() as session:
+            overdue = deadlines.overdue_queries(session, utcnow())
+        deadlines.alert_overdue(overdue)  # after commit: each is flagged exactly once
+        return len(overdue)
+
+    def close_expired_campaigns(self) -> int:
+        with self.sessions.begin() as session:
+            closed = deadlines.close_expired_campaigns(session, utcnow())
+        return len(closed)
+
+    def run_follow_up_waves(self) -> int:
+        # The wave only puts cases back to due; the next due scan enqueues them.
+        with self.sessions.begin() as session:
+            return waves.run_follow_up_waves(session, utcnow())
+
+    def take_snapshots(self) -> int:
+        with self.sessions.begin() as session:
+            return len(snapshots.take_snapshots(session, utcnow()))
+
+
+def standard_jobs(jobs: Jobs) -> list[JobSpec]:
+    """The schedule: due work every few seconds, checks every half minute, snapshots a minute."""
+    settings = get_settings()
+    return [
+        JobSpec("due_work", jobs.enqueue_due_cases, settings.due_scan_interval),
+        JobSpec("query_deadlines", jobs.check_overdue_queries, settings.check_interval),
+        JobSpec("campaign_deadlines", jobs.close_expired_campaigns, settings.check_interval),
+        JobSpec("follow_up_waves", jobs.run_follow_up_waves, settings.check_interval),
+        JobSpec("metric_snapshots", jobs.take_snapshots, settings.snapshot_interval),
+    ]

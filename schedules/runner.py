@@ -1,0 +1,45 @@
+"""Ways to run the scheduler: the ``recall scheduler`` process (blocking, Redis-elected) and
+the embedded one inside ``recall demo`` (a background thread, no lock: it is alone)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from types import FrameType
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.db import session_factory
+from pipeline.settings import Settings
+from schedules.jobs import Jobs, send_case_notify, standard_jobs
+from schedules.leader import Leadership
+from schedules.scheduler import RecallScheduler, leader_lock_for
+
+log = logging.getLogger(__name__)
+
+
+def run_scheduler_process(settings: Settings) -> None:
+    """Compete for leadership and run the jobs while leader, until SIGINT or SIGTERM."""
+    leadership = Leadership(leader_lock_for(settings))
+    scheduler = RecallScheduler(
+        standard_jobs(Jobs(session_factory())), leadership=leadership, blocking=True
+    )
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("scheduler.signal", extra={"signal": signal.Signals(signum).name})
+        scheduler.shutdown()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    scheduler.start()  # returns once shutdown() has run
+
+
+def start_embedded_scheduler(
+    sessions: sessionmaker[Session] | None = None,
+    send_notify: Callable[[int], None] = send_case_notify,
+) -> RecallScheduler:
+    """Start the jobs in a background thread of this process; call ``shutdown()`` to stop."""
+    scheduler = RecallScheduler(standard_jobs(Jobs(sessions or session_factory(), send_notify)))
+    scheduler.start()
+    return scheduler

@@ -1,0 +1,78 @@
+"""The scheduler's jobs: due cases are claimed once and enqueued after commit; the embedded
+scheduler runs them on its own."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests import sched_data as data
+
+pytest.importorskip("pipeline.sweep")
+from pipeline.clock import utcnow
+from pipeline.models import Case
+from pipeline.settings import get_settings
+from schedules.jobs import Jobs
+from schedules.runner import start_embedded_scheduler
+
+
+class Outbox:
+    """Stands in for the broker edge: records which cases were enqueued, and checks that
+    each claim was committed before its message left."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sent: list[int] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, case_id: int) -> None:
+        with Session(self.engine) as other:
+            assert other.get(Case, case_id).enqueued_at is not None  # type: ignore[union-attr]
+        with self.lock:
+            self.sent.append(case_id)
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    yield sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def test_due_cases_are_enqueued_once_in_batches(sessions: sessionmaker[Session]) -> None:
+    now = utcnow()
+    with sessions.begin() as session:
+        campaign = data.campaign(session)
+        due = [
+            data.case(session, campaign, next_due_at=now - timedelta(seconds=1)).id
+            for _ in range(7)
+        ]
+        data.case(session, campaign, next_due_at=now + timedelta(hours=1))
+        data.case(session, campaign, next_due_at=None)
+    outbox = Outbox(sessions.kw["bind"])
+    jobs = Jobs(sessions, outbox, batch_size=3)
+
+    assert jobs.enqueue_due_cases() == 7
+    assert sorted(outbox.sent) == sorted(due)
+    assert jobs.enqueue_due_cases() == 0  # claimed: not enqueued again
+
+
+def test_embedded_scheduler_runs_the_due_scan(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "due_scan_interval", 0.2)
+    with sessions.begin() as session:
+        case_id = data.case(session, data.campaign(session), next_due_at=utcnow()).id
+    outbox = Outbox(sessions.kw["bind"])
+    scheduler = start_embedded_scheduler(sessions, outbox)
+    try:
+        deadline = time.monotonic() + 10
+        while not outbox.sent and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        scheduler.shutdown()
+    assert outbox.sent == [case_id]
