@@ -32,7 +32,7 @@ def load_case(engine: Engine, case_id: int) -> Case | None:
 
 
 def _url(public_url: str, path: str, case_id: int) -> str:
-    return f"{public_url.rstrip('/')}/webhooks/twilio/voice/{path}?case={case_id}"
+    return f"{public_url.rstrip('/')}/webhooks/twilio/voice/{path}?case_id={case_id}"
 
 
 def voice_twiml_for(case: Case, public_url: str, *, machine: bool = False) -> str:

@@ -130,9 +130,11 @@ async def call_status(request: Request, params: MultiDict = Depends(twilio_param
 
 
 def _case_id(request: Request) -> int:
-    raw = request.query_params.get("case", "")
+    # channels/voice.py names the case as ?case_id=; ?case= is accepted from older calls.
+    params = request.query_params
+    raw = params.get("case_id") or params.get("case", "")
     if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise MalformedEvent("case is missing or malformed")
+        raise MalformedEvent("case_id is missing or malformed")
     return int(raw)
 
 
@@ -142,7 +144,7 @@ async def _case(request: Request) -> Case | None:
 
 @router.post("/twilio/voice")
 async def voice(request: Request, params: MultiDict = Depends(twilio_params)) -> Response:
-    """The TwiML for a recall call to the case named in the URL (``?case=``)."""
+    """The TwiML for a recall call to the case named in the URL (``?case_id=``)."""
     case = await _case(request)
     if case is None:
         raise HTTPException(404, "no such case")

@@ -286,6 +286,7 @@ def test_older_kind_names_are_accepted(
     process_inbound_event(session, event.id)
     assert case.reached_at is not None
 
+
 def test_link_question_keeps_its_text(session: Session) -> None:
     case = _setup(session)
     payload = {"case_id": case.id, "answer": "query", "text": "Is the red model affected?"}

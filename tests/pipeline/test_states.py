@@ -155,14 +155,17 @@ def test_no_sequence_loses_the_latest_answer(
 
 @settings(max_examples=400, deadline=None)
 @given(start=states, sequence=events, on_agree=st.booleans())
-def test_a_final_state_is_left_only_by_a_newer_answer(
+def test_a_final_state_is_left_only_by_a_newer_answer_or_a_wave(
     start: CaseState, sequence: list[CaseEvent], on_agree: bool
 ) -> None:
     state = start
     for event in sequence:
         result = transition(state, event, complete_on_agree=on_agree)
         if state in FINAL_STATES and result.state is not state:
-            assert event in USER_EVENTS, (state, event, result.state)
+            # The one operator-driven exit: a follow-up wave gives unreachable cases one
+            # more round when a campaign misses its completion target (issue 6).
+            wave = event is E.FOLLOW_UP_WAVE and state is S.UNREACHABLE
+            assert event in USER_EVENTS or wave, (state, event, result.state)
         state = result.state
 
 
@@ -191,6 +194,7 @@ def test_cancelled_is_never_left(
         if state is S.CANCELLED:
             assert result.state is S.CANCELLED, event
         state = result.state
+
 
 def test_follow_up_wave_puts_non_responders_back_on_the_ladder() -> None:
     for state in (CaseState.AWAITING_RESPONSE, CaseState.UNREACHABLE):

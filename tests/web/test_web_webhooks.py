@@ -217,12 +217,12 @@ def test_each_call_status_is_stored_once(client: TestClient, engine: Engine) -> 
     sid = "CA0123456789abcdef0123456789abcdef"
     for status in ["ringing", "completed", "completed"]:
         response = post_twilio(
-            client, "/webhooks/twilio/call-status?case=7", {"CallSid": sid, "CallStatus": status}
+            client, "/webhooks/twilio/call-status?case_id=7", {"CallSid": sid, "CallStatus": status}
         )
         assert response.status_code == 204  # type: ignore[attr-defined]
     events = stored(engine)
     assert [e.provider_event_id for e in events] == [f"{sid}:ringing", f"{sid}:completed"]
-    assert events[0].payload["_query"] == {"case": "7"}
+    assert events[0].payload["_query"] == {"case_id": "7"}
     assert len(enqueued()) == 2
 
 
@@ -232,7 +232,7 @@ def test_each_call_status_is_stored_once(client: TestClient, engine: Engine) -> 
 def gather(client: TestClient, case_id: int, digits: str, sid: str = "CA01") -> object:
     return post_twilio(
         client,
-        f"/webhooks/twilio/voice/gather?case={case_id}",
+        f"/webhooks/twilio/voice/gather?case_id={case_id}",
         {"CallSid": sid, "Digits": digits},
     )
 
@@ -248,7 +248,7 @@ def test_keypress_is_stored_once_and_thanked_in_the_users_language(
         assert 'language="cmn-CN"' in twiml and re.search(r"[\u4e00-\u9fff]", twiml)
     [event] = stored(engine)
     assert (event.kind, event.provider_event_id) == ("gather", "CA01:gather:1")
-    assert event.payload["_query"] == {"case": str(case_id)}
+    assert event.payload["_query"] == {"case_id": str(case_id)}
     assert enqueued() == [[event.id]]
 
 
@@ -265,7 +265,7 @@ def test_repeat_key_replays_the_notice(client: TestClient, engine: Engine) -> No
     case_id = make_case(engine)
     response = gather(client, case_id, "9")
     assert response.status_code == 200  # type: ignore[attr-defined]
-    assert f"/webhooks/twilio/voice/gather?case={case_id}" in response.text  # type: ignore[attr-defined]
+    assert f"/webhooks/twilio/voice/gather?case_id={case_id}" in response.text  # type: ignore[attr-defined]
 
 
 def test_question_keypress_records_and_the_recording_is_stored(
@@ -273,10 +273,10 @@ def test_question_keypress_records_and_the_recording_is_stored(
 ) -> None:
     case_id = make_case(engine)
     response = gather(client, case_id, "3")
-    record_url = f"{PUBLIC_URL}/webhooks/twilio/voice/record?case={case_id}"
+    record_url = f"{PUBLIC_URL}/webhooks/twilio/voice/record?case_id={case_id}"
     assert f'action="{record_url}"' in response.text  # type: ignore[attr-defined]
     params = {"CallSid": "CA01", "RecordingSid": "RE0123", "RecordingUrl": "https://x/r.wav"}
-    path = f"/webhooks/twilio/voice/record?case={case_id}"
+    path = f"/webhooks/twilio/voice/record?case_id={case_id}"
     for _ in range(2):
         assert post_twilio(client, path, params).status_code == 200  # type: ignore[attr-defined]
     recording = [e for e in stored(engine) if e.kind == "recording"]
@@ -290,7 +290,9 @@ def test_empty_keypress_stores_nothing(client: TestClient, engine: Engine) -> No
     assert stored(engine) == []
 
 
-@pytest.mark.parametrize("query", ["", "?case=", "?case=abc", "?case=-1", "?case=%D9%A1%D9%A2"])
+@pytest.mark.parametrize(
+    "query", ["", "?case_id=", "?case_id=abc", "?case_id=-1", "?case_id=%D9%A1%D9%A2"]
+)
 def test_voice_without_a_usable_case_id_is_400(
     client: TestClient, engine: Engine, query: str
 ) -> None:
@@ -300,16 +302,16 @@ def test_voice_without_a_usable_case_id_is_400(
 
 
 def test_voice_for_unknown_case_is_404(client: TestClient) -> None:
-    response = post_twilio(client, "/webhooks/twilio/voice?case=424242", {"CallSid": "CA01"})
+    response = post_twilio(client, "/webhooks/twilio/voice?case_id=424242", {"CallSid": "CA01"})
     assert response.status_code == 404  # type: ignore[attr-defined]
 
 
 def test_voice_serves_the_notice_twiml(client: TestClient, engine: Engine) -> None:
     case_id = make_case(engine)
-    human = post_twilio(client, f"/webhooks/twilio/voice?case={case_id}", {"CallSid": "CA01"})
+    human = post_twilio(client, f"/webhooks/twilio/voice?case_id={case_id}", {"CallSid": "CA01"})
     machine = post_twilio(
         client,
-        f"/webhooks/twilio/voice?case={case_id}",
+        f"/webhooks/twilio/voice?case_id={case_id}",
         {"CallSid": "CA01", "AnsweredBy": "machine_end_beep"},
     )
     assert human.status_code == machine.status_code == 200  # type: ignore[attr-defined]
