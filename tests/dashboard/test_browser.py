@@ -215,6 +215,13 @@ def test_log_in_and_watch_a_running_campaigns_completion_rate_move(
     page.screenshot(path=str(SHOTS / "campaign-completed.png"), full_page=True)
     page.goto(live.url + "/dashboard")
     page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
+    # The worker process that did the work shows with its heartbeat and its throughput.
+    page.goto(live.url + "/dashboard/queues")
+    assert " pid " in page.inner_text("#worker-table")
+    # Queues drained (their keys are gone) still show: the worker registered them.
+    notify = page.locator("#queue-table tr[data-queue=default], #queue-table tr[data-queue]")
+    assert notify.count() >= 1
+    page.screenshot(path=str(SHOTS / "queues.png"), full_page=True)
 
 
 def test_answer_a_query_and_the_user_receives_it(page: Any, live: Live) -> None:
