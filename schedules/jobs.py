@@ -33,12 +33,20 @@ def send_case_notify(case_id: int) -> None:
     notify.send(case_id)
 
 
+def send_response_process(event_id: int) -> None:
+    """Enqueue ``response.process`` for one stored webhook."""
+    from actors.response import process  # importing an actor module needs the broker set
+
+    process.send(event_id)
+
+
 @dataclass
 class Jobs:
     """The job functions, bound to a database and a way to enqueue ``case.notify``."""
 
     sessions: sessionmaker[Session]
     send_notify: Callable[[int], None] = send_case_notify
+    send_process: Callable[[int], None] = send_response_process
     batch_size: int = field(default_factory=lambda: get_settings().due_batch_size)
 
     def enqueue_due_cases(self) -> int:
@@ -55,6 +63,17 @@ class Jobs:
         if total:
             log.info("scheduler.due_enqueued", extra={"cases": total})
         return total
+
+    def requeue_unhandled_events(self) -> int:
+        """Hand stored webhooks whose message was lost back to ``response.process``: an
+        answer already stored is never dropped by a wiped Redis or a killed worker."""
+        with self.sessions.begin() as session:
+            event_ids = sweep.claim_unhandled_events(session, utcnow(), self.batch_size)
+        for event_id in event_ids:
+            self.send_process(event_id)
+        if event_ids:
+            log.info("scheduler.inbound_requeued", extra={"events": len(event_ids)})
+        return len(event_ids)
 
     def check_overdue_queries(self) -> int:
         with self.sessions.begin() as session:
@@ -82,6 +101,7 @@ def standard_jobs(jobs: Jobs) -> list[JobSpec]:
     settings = get_settings()
     return [
         JobSpec("due_work", jobs.enqueue_due_cases, settings.due_scan_interval),
+        JobSpec("lost_webhooks", jobs.requeue_unhandled_events, settings.check_interval),
         JobSpec("query_deadlines", jobs.check_overdue_queries, settings.check_interval),
         JobSpec("campaign_deadlines", jobs.close_expired_campaigns, settings.check_interval),
         JobSpec("follow_up_waves", jobs.run_follow_up_waves, settings.check_interval),
