@@ -240,12 +240,16 @@ def slowest_answers(session: Session, campaign_id: int, limit: int = 10) -> list
 
 
 def completion_series(session: Session, row: CampaignRow) -> list[tuple[float, float]]:
-    """Stored snapshots, then the live figure, so the line always ends at "now"."""
+    """Stored snapshots (schedules' snapshot job), then the live figure, so the line always
+    ends at now."""
     snapshots = session.execute(
         select(MetricSnapshot.at, MetricSnapshot.completion)
         .where(MetricSnapshot.campaign_id == row.id)
         .order_by(MetricSnapshot.at)
     )
     series = [(at.timestamp(), float(value)) for at, value in snapshots]
+    if not series and row.launched_at is not None:
+        # Before the first snapshot the line still starts where every campaign starts.
+        series.append((row.launched_at.timestamp(), 0.0))
     series.append((utcnow().timestamp(), row.completion or 0.0))
     return series

@@ -31,8 +31,9 @@ import redis
 STATS_TTL_SECONDS = 2 * 3600
 # Dramatiq's default (brokers/redis.py DEFAULT_HEARTBEAT_TIMEOUT).
 HEARTBEAT_TIMEOUT_MS = 60_000
-# ".XQ.errors" is actors.dead_letters' note of why each message died.
-_SUFFIXES = (".XQ.errors", ".XQ.msgs", ".DQ.msgs", ".XQ", ".DQ", ".msgs")
+_SUFFIXES = (".XQ.msgs", ".DQ.msgs", ".XQ", ".DQ", ".msgs")
+# Keys the broker keeps while a queue holds anything (the ready list never outlives them).
+_QUEUE_KEY_SUFFIXES = (".msgs", ".XQ")
 
 
 @dataclass(frozen=True)
@@ -77,16 +78,21 @@ def _from_ms(ms: float) -> datetime:
 
 
 def discover_queues(client: redis.Redis, namespace: str) -> list[str]:
-    """Every queue that has, or had recently, a key in Redis (delay queues folded in)."""
+    """Every queue holding messages or dead letters (delay queues folded in).
+
+    Other things share the namespace (rate limiters, our own counters), so only the
+    broker's message hashes and dead-letter sets name a queue, and only with a name
+    Dramatiq allows (no ":").
+    """
     prefix = namespace + ":"
     names: set[str] = set()
     for raw in client.scan_iter(match=prefix + "*", count=500):
-        name = (raw.decode() if isinstance(raw, bytes) else str(raw))[len(prefix) :]
-        if name.startswith("__"):
+        key = (raw.decode() if isinstance(raw, bytes) else str(raw))[len(prefix) :]
+        if not key.endswith(_QUEUE_KEY_SUFFIXES) or key.startswith("__") or ":" in key:
             continue
         for suffix in _SUFFIXES:
-            name = name.removesuffix(suffix)
-        names.add(name)
+            key = key.removesuffix(suffix)
+        names.add(key)
     return sorted(names)
 
 
@@ -99,7 +105,11 @@ def queue_stats(
     window_minutes: int = 15,
 ) -> list[QueueStats]:
     """Figures for each queue; ``queues`` adds names that may have no keys yet."""
-    names = sorted(set(discover_queues(client, namespace)) | set(queues or ()))
+    names = sorted(
+        set(discover_queues(client, namespace))
+        | registered_queues(client, namespace)
+        | set(queues or ())
+    )
     pipe = client.pipeline(transaction=True)
     for q in names:
         pipe.llen(_key(namespace, q))
@@ -182,6 +192,13 @@ def per_minute_series(
             failed += int(f or 0)
         series.append((minute * 60, processed, failed))
     return series
+
+
+def registered_queues(client: redis.Redis, namespace: str) -> set[str]:
+    """Queues the registered workers consume: an empty queue has no keys, yet matters."""
+    infos = cast(list[bytes], client.hvals(_key(namespace, "__workers__")))
+    names = {str(q) for raw in infos for q in json.loads(raw).get("queues", [])}
+    return {name for name in names if not name.endswith(".DQ")}
 
 
 def register_worker(

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
@@ -16,6 +18,7 @@ from pipeline.errors import NotFound
 from pipeline.metrics import campaign_status
 from web.auth import api_user
 from web.dashboard.deps import broker_redis, db_session, namespace
+from web.dashboard.queues import stub_queue_stats
 
 router = APIRouter(prefix="/api", tags=["dashboard"], dependencies=[Depends(api_user)])
 
@@ -138,14 +141,15 @@ def get_campaign(campaign_id: int, session: Session = Depends(db_session)) -> di
 
 def _queue_stats(request: Request) -> list[queues.QueueStats]:
     client = broker_redis(request)
-    if client is None:
-        return []
-    return queues.queue_stats(client, namespace(request), now=utcnow())
+    if client is not None:
+        return queues.queue_stats(client, namespace(request), now=utcnow())
+    broker = dramatiq.get_broker()
+    return stub_queue_stats(broker) if isinstance(broker, StubBroker) else []
 
 
 @router.get("/queues", response_model=list[QueueOut])
 def list_queues(request: Request) -> list[QueueOut]:
-    """Per Dramatiq queue; empty with the in-process broker."""
+    """Per Dramatiq queue (the in-process broker's too, where this process runs it)."""
     return [
         QueueOut(
             name=q.name,

@@ -179,6 +179,9 @@ def test_answering_a_query_returns_the_case_and_queues_the_answer(
         m for m in broker.queues[send_followup.queue_name].queue if b"agent_answer" in m
     ]  # the stub broker keeps encoded messages
     assert len(sent) == 1
+    # The in-process broker's queue shows on the queues API and page too.
+    (followups,) = [q for q in client.get("/api/queues").json() if q["name"] == "followup"]
+    assert followups["ready"] == broker.queues["followup"].qsize() >= 1
     assert client.get("/api/queries").json() == []
     # A second answer to a closed query is refused, nothing more is queued.
     again = client.post(

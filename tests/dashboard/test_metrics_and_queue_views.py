@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -127,3 +131,22 @@ def test_dead_letters_listed_requeued_and_deleted_from_the_page_with_an_audit(
             select(AuditEvent.action).where(AuditEvent.action.like("dead_letter.%"))
         ).all()
     assert sorted(audited) == ["dead_letter.delete", "dead_letter.requeue"]
+
+
+def test_metrics_include_dramatiqs_own_series_from_worker_processes(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers running Dramatiq's Prometheus middleware write multiprocess files; the
+    app's /metrics reads the same directory (here a worker stand-in writes one)."""
+    import web.prometheus
+
+    script = (
+        "import prometheus_client as p;"
+        "c = p.Counter('dramatiq_messages', 'x', ['queue_name', 'actor_name']);"
+        "c.labels('notify', 'case.notify').inc(3)"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=30)
+    monkeypatch.setattr(web.prometheus, "DRAMATIQ_PROM_DIR", str(tmp_path))
+    text = client.get("/metrics").text
+    assert sample(text, "dramatiq_messages_total", queue_name="notify") == 3

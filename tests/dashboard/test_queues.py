@@ -83,6 +83,9 @@ def test_worker_outcomes_errors_and_heartbeats(broker: RedisBroker) -> None:
         }
         me = seen[broker.broker_id]
         assert me.alive and me.hostname and me.queues == ["gamma"]
+        # Drained, the queue has no keys left, yet shows: its worker registered it.
+        broker.client.delete(f"{broker.namespace}:gamma.XQ", f"{broker.namespace}:gamma.XQ.msgs")
+        assert "gamma" in stats_by_name(broker)
     finally:
         worker.stop()
     # A stopped worker removes its registration; its heartbeat ages out on its own.
@@ -97,6 +100,9 @@ def test_discovery_skips_internal_keys_and_throughput_windows(redis_url: str) ->
     queues.record_outcome(client, "ns", "one", failed=True, now=now)
     client.hset("ns:two.DQ.msgs", "m1", json.dumps({"actor_name": "x"}))
     client.hset("ns:two.XQ.errors", "m1", "ValueError: x")
+    # The pipeline's rate limiters share the namespace; they are not queues.
+    client.hset("ns:limits:sms:+15005550006@1795387723", "a", 1)
+    client.rpush("ns:three", "id-without-a-hash")
     client.zadd("ns:__heartbeats__", {"abc": 1})
     assert queues.discover_queues(client, "ns") == ["two"]
     assert queues.throughput(client, "ns", ["one"], now=now, minutes=5) == {"one": (2, 1)}

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import dramatiq
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
@@ -36,11 +38,40 @@ def broker_for(url: str, ns: str) -> RedisBroker:
     return RedisBroker(url=url, namespace=ns)
 
 
-def _broker(request: Request) -> RedisBroker:
+def _broker(request: Request) -> dramatiq.Broker:
+    """The app's broker: Redis from its settings, else this process's in-process one."""
     url = settings_of(request).broker_url
-    if not url:
-        raise HTTPException(404, "no Redis broker configured (RECALL_BROKER_URL is unset)")
-    return broker_for(url, namespace(request))
+    if url:
+        return broker_for(url, namespace(request))
+    broker = dramatiq.get_broker()
+    if not isinstance(broker, StubBroker):
+        raise HTTPException(404, "no broker to read")
+    return broker
+
+
+def stub_queue_stats(broker: StubBroker) -> list[QueueStats]:
+    """The in-process broker's figures (``recall demo``): its queues live in this process.
+    Throughput is not counted there (the stats middleware writes to Redis)."""
+    stats = []
+    for name, queue in sorted(broker.queues.items()):
+        if name.endswith(".DQ"):
+            continue
+        delayed = broker.queues.get(f"{name}.DQ")
+        ready = queue.qsize()
+        stats.append(
+            QueueStats(
+                name=name,
+                ready=ready,
+                delayed=delayed.unfinished_tasks if delayed is not None else 0,
+                # Put and not yet acknowledged, minus those still waiting: being worked on.
+                in_progress=max(0, queue.unfinished_tasks - ready),
+                dead=len(broker.dead_letters_by_queue.get(name, [])),
+                processed=0,
+                failed=0,
+                window_minutes=WINDOW_MINUTES,
+            )
+        )
+    return stats
 
 
 @dataclass
@@ -53,10 +84,10 @@ class QueueView:
 
 
 def queue_view(request: Request) -> QueueView | None:
-    """Everything the queues page shows; None with the in-process broker."""
+    """Everything the queues page shows; None when there is no broker to read."""
     client, ns = broker_redis(request), namespace(request)
     if client is None:
-        return None
+        return _stub_view(request)
     now = utcnow()
     stats = queues.queue_stats(client, ns, now=now, window_minutes=WINDOW_MINUTES)
     names = [s.name for s in stats]
@@ -71,6 +102,16 @@ def queue_view(request: Request) -> QueueView | None:
     broker = _broker(request)
     dead = [d for s in stats if s.dead for d in list_dead_letters(s.name, broker=broker)]
     return QueueView(stats, queues.workers(client, ns, now=now), dead, chart, WINDOW_MINUTES)
+
+
+def _stub_view(request: Request) -> QueueView | None:
+    broker = dramatiq.get_broker()
+    if not isinstance(broker, StubBroker):
+        return None
+    stats = stub_queue_stats(broker)
+    dead = [d for s in stats if s.dead for d in list_dead_letters(s.name, broker=broker)]
+    chart: dict[str, Any] = {"x": [], "series": []}
+    return QueueView(stats, [], dead, chart, WINDOW_MINUTES)
 
 
 def _context(request: Request) -> dict[str, Any]:
