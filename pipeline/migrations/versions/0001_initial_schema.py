@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 22:46:11.725921
+Create Date: 2026-11-22 23:02:52.457401
 """
 
 from __future__ import annotations
