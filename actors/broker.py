@@ -26,6 +26,9 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
         broker = StubBroker()
         broker.emit_after("process_boot")
     broker.add_middleware(CurrentMessage())
+    from actors.dead_letters import DeadLetterNotes  # needs nothing but dramatiq
+
+    broker.add_middleware(DeadLetterNotes())
     return broker
 
 

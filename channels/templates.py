@@ -3,8 +3,10 @@
 Built-in templates exist for every campaign reason in ``en`` and ``zh-CN``
 (``channels/notices.<locale>.yaml``). A campaign may supply its own per locale in its file
 (``templates: {en: {sms: "...", email_subject: "..."}}``, stored in ``Campaign.spec``); a part
-it supplies replaces the built-in one. Parts: ``sms``, ``email_subject``, ``email_text``,
-``email_html``, ``voice``, ``voice_machine`` and the follow-up kinds (``confirmation``, ...).
+it supplies replaces the built-in one. Parts: ``sms``, ``email_subject``, ``email_text``
+(alias ``email_body``), ``email_html``, ``voice``, ``voice_machine`` and the follow-up kinds
+(``confirmation``, ...). A campaign that words its own plain-text email but no HTML gets the
+HTML made from its text, so both parts always say the same thing.
 
 Locales: a recipient's locale is matched exactly against the campaign's templates, then by
 language; built-ins exist for English and Simplified Chinese, and anything else falls back to
@@ -14,6 +16,7 @@ fails loudly instead of texting users a blank; only HTML is autoescaped.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from jinja2 import Environment, StrictUndefined, Template
+from markupsafe import escape
 
 from pipeline.settings import get_settings
 from pipeline.tokens import make_response_token
@@ -75,13 +79,19 @@ def builtin_locale(locale: str | None) -> str:
     return "zh-CN" if language == "zh" else FALLBACK_LOCALE
 
 
+PART_ALIASES = {"email_text": ("email_text", "email_body")}
+
+
 def _campaign_part(templates: Mapping[str, Any], locale: str, part: str) -> str | None:
     by_key = {str(key).replace("_", "-").lower(): value for key, value in templates.items()}
     wanted = locale.replace("_", "-").lower()
     for key in (wanted, wanted.split("-")[0], builtin_locale(locale).lower()):
         parts = by_key.get(key)
-        if isinstance(parts, Mapping) and parts.get(part):
-            return str(parts[part])
+        if not isinstance(parts, Mapping):
+            continue
+        for name in PART_ALIASES.get(part, (part,)):
+            if parts.get(name):
+                return str(parts[name])
     return None
 
 
@@ -173,15 +183,40 @@ def response_links(case: Case) -> dict[str, str]:
     }
 
 
+def _campaign_templates(case: Case) -> Mapping[str, Any]:
+    return (case.campaign.spec or {}).get("templates") or {}
+
+
 def _render_part(case: Case, part: str, context: Mapping[str, Any]) -> str:
-    campaign = case.campaign
     source = template_source(
-        campaign.reason,
+        case.campaign.reason,
         case.recipient.locale or FALLBACK_LOCALE,
         part,
-        (campaign.spec or {}).get("templates"),
+        _campaign_templates(case),
     )
     return render_source(source, context, html=part == "email_html")
+
+
+_URL = re.compile(r"(https?://[^\s<>\"]+)")
+
+
+def html_from_text(text: str) -> str:
+    """Plain text as simple HTML: escaped, one paragraph per blank-line block, links live."""
+    paragraphs = [block.strip() for block in re.split(r"\n\s*\n", text) if block.strip()]
+    rendered = []
+    for block in paragraphs:
+        escaped = str(escape(block)).replace("\n", "<br>\n")
+        rendered.append("<p>" + _URL.sub(r'<a href="\1">\1</a>', escaped) + "</p>")
+    return "\n".join(rendered)
+
+
+def _email_html(case: Case, text: str, context: Mapping[str, Any]) -> str:
+    locale = case.recipient.locale or FALLBACK_LOCALE
+    templates = _campaign_templates(case)
+    own_html = _campaign_part(templates, locale, "email_html")
+    if own_html is None and _campaign_part(templates, locale, "email_text") is not None:
+        return html_from_text(text)
+    return _render_part(case, "email_html", context)
 
 
 def render_notice(case: Case, channel: str) -> Notice:
@@ -200,12 +235,13 @@ def render_notice(case: Case, channel: str) -> Notice:
     if channel == "email":
         links = response_links(case)
         context = {**context, **links}
+        text = _render_part(case, "email_text", context)
         return Notice(
             channel,
             locale,
             subject=_render_part(case, "email_subject", context),
-            text=_render_part(case, "email_text", context),
-            html=_render_part(case, "email_html", context),
+            text=text,
+            html=_email_html(case, text, context),
             links=links,
         )
     raise ValueError(f"unknown channel {channel!r}; expected sms, email or voice")
@@ -227,3 +263,39 @@ def render_followup_subject(case: Case) -> str:
 
 def voice_prompt(locale: str | None, name: str) -> str:
     return str(builtin_templates(builtin_locale(locale))["voice_prompts"][name])
+
+
+BASE_VARIABLES = frozenset(
+    {"name", "campaign", "reason", "reason_title", "reason_intro", "description", "remedy"}
+    | {"deadline", "help_text", "callback_number", "text"}
+)
+EMAIL_VARIABLES = frozenset({"agree_url", "refuse_url", "query_url", "unsubscribe_url"})
+KNOWN_PARTS = frozenset({*TEMPLATE_PARTS, "email_body"})
+
+
+def template_problems(templates: Mapping[str, Any]) -> list[str]:
+    """What is wrong with a campaign's own templates, one line each, e.g.
+    ``templates.en.sms: unknown variable 'nickname'`` — for checking at launch, before
+    StrictUndefined would stop the sends."""
+    problems: list[str] = []
+    environment = Environment(undefined=StrictUndefined)
+    for locale, parts in templates.items():
+        for part, source in (parts or {}).items():
+            where = f"templates.{locale}.{part}"
+            if part not in KNOWN_PARTS:
+                problems.append(f"{where}: unknown part (expected one of {sorted(KNOWN_PARTS)})")
+            elif source:
+                problems.extend(_source_problems(environment, where, part, str(source)))
+    return problems
+
+
+def _source_problems(environment: Environment, where: str, part: str, source: str) -> list[str]:
+    from jinja2 import TemplateSyntaxError, meta
+
+    try:
+        parsed = environment.parse(source)
+    except TemplateSyntaxError as error:
+        return [f"{where}: line {error.lineno}: {error.message}"]
+    allowed = BASE_VARIABLES | (EMAIL_VARIABLES if part.startswith("email") else frozenset())
+    unknown = sorted(meta.find_undeclared_variables(parsed) - allowed)
+    return [f"{where}: unknown variable {name!r}" for name in unknown]

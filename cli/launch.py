@@ -22,10 +22,10 @@ from pipeline.db import get_engine
 from pipeline.errors import InputError, InputErrors, NotFound
 from pipeline.launch import launch
 from pipeline.metrics import campaign_status
+from pipeline.models import Campaign, Case, Recipient
 from pipeline.settings import get_settings
 from pipeline.states import LADDER_STATES
 
-MAX_SMS_SEGMENTS = 3
 PHASES = {"validating": "Validating users", "loading": "Loading", "storing": "Storing cases"}
 
 
@@ -85,23 +85,27 @@ def _run_launch(engine: Engine, spec: CampaignSpec, users: Path, skip_invalid: b
 
 
 def sms_segment_warnings(spec: CampaignSpec) -> list[str]:
-    """Campaign SMS templates longer than three segments cost more and arrive split."""
-    try:
-        from channels.segments import count_segments  # type: ignore[import-not-found]
-    except ImportError:
-        # TODO(lead): channels.segments (issue 3) is not on main yet; once it lands this
-        # check runs as is. Rendered built-in templates could be checked here as well.
-        return []
+    """The SMS notice, rendered per locale as a user would get it, past three segments
+    costs more and arrives split: say so before anything is sent."""
+    from channels.segments import SEGMENT_WARNING_LIMIT, segment_warning
+    from channels.templates import render_notice
+
+    campaign = Campaign(
+        name=spec.name,
+        reason=spec.reason.value,
+        description=spec.description,
+        remedy=spec.remedy,
+        help_text=spec.help_text,
+        deadline=spec.deadline,
+        spec=spec.to_json(),
+    )
     warnings = []
-    for locale, parts in spec.templates.items():
-        if parts.sms:
-            counted = count_segments(parts.sms)
-            segments = int(getattr(counted, "segments", counted))
-            if segments > MAX_SMS_SEGMENTS:
-                warnings.append(
-                    f"templates.{locale}.sms is {segments} SMS segments (more than "
-                    f"{MAX_SMS_SEGMENTS}); each user is charged for every segment"
-                )
+    for locale in sorted({"en", "zh-CN", *spec.templates}):
+        sample = Case(id=0, campaign=campaign, recipient=Recipient(locale=locale, name=""))
+        sample.recipient.timezone = "UTC"
+        warning = segment_warning(render_notice(sample, "sms").text, SEGMENT_WARNING_LIMIT)
+        if warning:
+            warnings.append(f"the {locale} SMS notice: {warning}")
     return warnings
 
 

@@ -65,28 +65,54 @@ class MalformedEvent(ValueError):
 
 def process_inbound_event(session: Session, event_id: int) -> list[FollowUp]:
     """Handle one stored webhook (idempotent); returns follow-ups to send after commit."""
-    event = session.scalars(
-        select(InboundEvent).where(InboundEvent.id == event_id).with_for_update()
-    ).one_or_none()
+    event = _claim(session, event_id)
     if event is None or event.handled_at is not None:
         return []
     now = utcnow()
     handler = _HANDLERS.get((event.provider, event.kind))
     try:
+        if not isinstance(event.payload, Mapping):
+            raise MalformedEvent("payload is not an object")
         outcome, follow_ups = handler(session, event, now) if handler else ("unsupported", [])
     except MalformedEvent as error:
         outcome, follow_ups = f"malformed: {error}", []
-    event.handled_at, event.outcome = now, outcome[:64]
+    event.handled_at, event.outcome = now, _text(outcome, 64)
     session.flush()
     log_event(log, "inbound.handled", event_id=event.id, kind=event.kind, outcome=event.outcome)
     return follow_ups
+
+
+def _claim(session: Session, event_id: int) -> InboundEvent | None:
+    """The event, locked so two workers cannot both handle it: FOR UPDATE on PostgreSQL; on
+    SQLite a no-op write first takes the database's write lock, so a second worker waits and
+    then sees ``handled_at`` instead of failing on a stale snapshot."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(InboundEvent)
+            .where(InboundEvent.id == event_id)
+            .values(handled_at=InboundEvent.handled_at)
+            .execution_options(synchronize_session=False)
+        )
+    stmt = (
+        select(InboundEvent)
+        .where(InboundEvent.id == event_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.scalars(stmt).one_or_none()
+
+
+def _text(value: Any, limit: int | None = None) -> str:
+    """A payload value as storable text: PostgreSQL rejects NUL, and columns have lengths."""
+    text = ("" if value is None else str(value)).replace("\x00", "")
+    return text[:limit] if limit else text
 
 
 def _field(payload: Mapping[str, Any], name: str) -> str:
     value = payload.get(name)
     if value is None or value == "":
         raise MalformedEvent(f"{name} missing")
-    return str(value)
+    return _text(value)
 
 
 def normalise_phone(phone: str) -> str:
@@ -127,8 +153,8 @@ def _store_response(
             inbound_event_id=event.id,
             channel=channel,
             kind=kind.value,
-            raw_text=raw_text,
-            sender=sender,
+            raw_text=_text(raw_text),
+            sender=_text(sender, 320) if sender else None,
             step=case.step if case else None,
             received_at=now,
         )
@@ -185,7 +211,7 @@ def _match_sms_case(session: Session, phone: str) -> int | None:
 
 def _sms(session: Session, event: InboundEvent, now: datetime) -> Outcome:
     sender = normalise_phone(_field(event.payload, "From"))
-    body = str(event.payload.get("Body") or "")
+    body = _text(event.payload.get("Body"))
     kind = classify_reply(body)
     case = _lock_case(session, _match_sms_case(session, sender))
     outcome = _answer(
@@ -261,10 +287,8 @@ def _message_status(session: Session, event: InboundEvent, now: datetime) -> Out
     attempt = _attempt_by_provider_id(session, sid)
     if attempt is None:
         return "unmatched:status", []
-    code = event.payload.get("ErrorCode") or None
-    return _update_attempt(
-        session, event, attempt, status, now=now, code=code and str(code), raw=status
-    )
+    code = _text(event.payload.get("ErrorCode"), 32) or None
+    return _update_attempt(session, event, attempt, status, now=now, code=code, raw=status)
 
 
 def _call_status(session: Session, event: InboundEvent, now: datetime) -> Outcome:
@@ -274,7 +298,7 @@ def _call_status(session: Session, event: InboundEvent, now: datetime) -> Outcom
     if attempt is None:
         return "unmatched:call_status", []
     status = CALL_STATUS.get(raw, raw)
-    code = raw if status in ("undelivered", "failed") else None
+    code = raw[:32] if status in ("undelivered", "failed") else None
     return _update_attempt(session, event, attempt, status, now=now, code=code, raw=raw)
 
 
@@ -283,14 +307,14 @@ def _call_status(session: Session, event: InboundEvent, now: datetime) -> Outcom
 
 def _gather(session: Session, event: InboundEvent, now: datetime) -> Outcome:
     sid = _field(event.payload, "CallSid")
-    digits = str(event.payload.get("Digits") or "").strip()
+    digits = _text(event.payload.get("Digits")).strip()
     if digits in NO_ANSWER_KEYS:
         return ("repeat" if digits else "no_input"), []
     attempt = _attempt_by_provider_id(session, sid)
     case = _lock_case(session, attempt.case_id if attempt else None)
     kind = KEYPRESS.get(digits, ReplyKind.UNKNOWN)
     # On an outbound call the person is the called party ("To").
-    sender = event.payload.get("To") or event.payload.get("Called")
+    sender = _text(event.payload.get("To") or event.payload.get("Called")) or None
     return _answer(
         session, event, case, kind, channel="voice", raw_text=digits, sender=sender, now=now
     )
@@ -301,9 +325,12 @@ def _gather(session: Session, event: InboundEvent, now: datetime) -> Outcome:
 
 def _case_id(value: Any) -> int:
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         raise MalformedEvent("case_id is not a number") from None
+    if not 0 < number < 2**63:  # beyond any id; PostgreSQL would reject it as a parameter
+        raise MalformedEvent("case_id is out of range")
+    return number
 
 
 def _link(session: Session, event: InboundEvent, now: datetime) -> Outcome:
@@ -315,7 +342,7 @@ def _link(session: Session, event: InboundEvent, now: datetime) -> Outcome:
     if kind not in LINK_ANSWERS:
         raise MalformedEvent("answer is not agree, refuse or query")
     # A link is sent in an email (or a text); the answer counts for the channel that carried it.
-    channel = str(event.payload.get("channel") or "email")
+    channel = _text(event.payload.get("channel")) or "email"
     channel = channel if channel in ("sms", "email") else "email"
     case = _lock_case(session, case_id)
     return _answer(
@@ -335,7 +362,7 @@ def _custom_arg(payload: Mapping[str, Any], name: str) -> Any:
 def _email_attempt(session: Session, case_id: int, payload: Mapping[str, Any]) -> Attempt | None:
     query = select(Attempt).where(Attempt.case_id == case_id, Attempt.channel == "email")
     attempt_id = _custom_arg(payload, "attempt_id")
-    message_id = str(payload.get("sg_message_id") or "")
+    message_id = _text(payload.get("sg_message_id"))
     if attempt_id:
         query = query.where(Attempt.id == _case_id(attempt_id))
     elif message_id:
@@ -357,14 +384,14 @@ def _email_event(session: Session, event: InboundEvent, now: datetime) -> Outcom
     attempt = _email_attempt(session, case_id, payload) if case_id is not None else None
     if attempt is None:
         return f"unmatched:email:{kind}", []
-    code = payload.get("type") or payload.get("status") or kind
-    return _update_attempt(session, event, attempt, status, now=now, code=str(code), raw=kind)
+    code = _text(payload.get("type") or payload.get("status") or kind, 32)
+    return _update_attempt(session, event, attempt, status, now=now, code=code, raw=kind)
 
 
 def _email_opt_out(
     session: Session, event: InboundEvent, case_id: int | None, kind: str, now: datetime
 ) -> Outcome:
-    address = str(event.payload.get("email") or "") or None
+    address = _text(event.payload.get("email"), 320) or None
     case = _lock_case(session, case_id)
     outcome = _answer(
         session,

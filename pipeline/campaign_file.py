@@ -107,12 +107,23 @@ class FollowUp(_Strict):
 
 
 class TemplateParts(_Strict):
-    """A campaign's own wording for one locale; missing parts use the built-in defaults."""
+    """A campaign's own wording (Jinja2) for one locale; missing parts use the built-in
+    notices in channels/notices.<locale>.yaml, which also list the variables."""
 
     sms: str | None = None
     email_subject: str | None = None
-    email_body: str | None = None
+    email_text: str | None = None
+    email_html: str | None = None
     voice: str | None = None
+    voice_machine: str | None = None
+    followup_subject: str | None = None
+    confirmation: str | None = None
+    refusal_followup: str | None = None
+    query_ack: str | None = None
+    opt_out_confirmation: str | None = None
+    opt_in_confirmation: str | None = None
+    help: str | None = None
+    agent_answer: str | None = None
 
 
 def _as_deadline(value: Any) -> Any:

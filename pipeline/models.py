@@ -160,6 +160,35 @@ class Attempt(Base):
     sent_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # When a worker took the attempt to call the provider (status "sending"): a worker that
+    # dies mid-call leaves it there, and pipeline.notify's stale-sending rule applies.
+    sending_at: Mapped[datetime | None]
+    # Provider calls made for this attempt across every retry path; bounded by settings.
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FollowUpSend(Base):
+    """One follow-up message (confirmation, acknowledgement, agent's answer). ``key`` is
+    unique: a redelivered ``channel.send_followup`` finds its row and sends nothing."""
+
+    __tablename__ = "followup_send"
+    __table_args__ = (Index("ix_followup_case", "case_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("recall_case.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(32))
+    # claimed → sending → sent | permanent_failure | failed | unconfirmed
+    status: Mapped[str] = mapped_column(String(24), default="claimed")
+    provider_id: Mapped[str | None] = mapped_column(String(64))
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_reason: Mapped[str | None] = mapped_column(Text)
+    cost_units: Mapped[float] = mapped_column(Float, default=0.0)
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sending_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
 
 
 class InboundEvent(Base):

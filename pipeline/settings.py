@@ -66,6 +66,28 @@ class Settings(BaseSettings):
     # Where a closing campaign's final report is written (csv + html); unset = only the
     # summary stored on the campaign row.
     report_dir: str | None = None
+    # Pipeline timing (see pipeline/notify.py for the rules these drive).
+    # A case whose step was claimed gets this long for its send to complete before the
+    # sweep looks at it again (its message may have been lost).
+    attempt_lease_seconds: float = Field(default=600, gt=0)
+    # An attempt "sending" for longer than this belongs to a worker that died mid-call.
+    sending_stale_seconds: float = Field(default=300, gt=0)
+    # A case handed to the broker this long ago without being handled is re-enqueued.
+    requeue_after_seconds: float = Field(default=600, gt=0)
+    # Provider calls for one attempt, across every retry path, before the step is failed.
+    max_send_tries: int = Field(default=12, ge=1)
+    # In-process (tenacity) tries per message, then Dramatiq retries with backoff.
+    send_inline_tries: int = Field(default=3, ge=1)
+    send_inline_wait_seconds: float = Field(default=2.0, ge=0)
+    send_max_retries: int = Field(default=5, ge=0)
+    send_min_backoff_ms: int = Field(default=2000, ge=1)
+    send_max_backoff_ms: int = Field(default=600_000, ge=1)
+    # A send refused by the frequency caps is looked at again after this long.
+    cap_retry_seconds: float = Field(default=3600, gt=0)
+    # Cases per fan-out chunk (one pipelined round trip to Redis per chunk).
+    fan_out_chunk: int = Field(default=1000, ge=1)
+    # How long a worker thread waits for a provider rate-limit slot before retrying later.
+    rate_limit_wait_seconds: float = Field(default=5, gt=0)
 
     # Rows per database batch when launching a campaign.
     launch_batch_size: int = Field(default=50000, ge=1)

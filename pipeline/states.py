@@ -144,6 +144,10 @@ def _opt_out(state: CaseState, _: bool) -> Transition:
     effects = (F.SUPPRESS_CHANNEL, F.SEND_OPT_OUT_CONFIRMATION)
     if state in (S.COMPLETED, S.CANCELLED, S.OPTED_OUT):
         return Transition(state, effects)
+    if state is S.AGREED:
+        # An agreement stands, as it does once completed: STOP silences the channel, and
+        # the remedy's confirmation can still complete the case.
+        return Transition(state, (F.STOP_LADDER, *effects))
     return Transition(S.OPTED_OUT, (F.STOP_LADDER, F.CLOSE_QUERY_CLOCK, *effects))
 
 

@@ -103,6 +103,7 @@ def normalise_phone(raw: str, default_region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=1024)  # a file holds a handful of distinct locales
 def normalise_locale(raw: str) -> str:
     """``zh_cn`` → ``zh-CN``; empty → ``en``."""
     if not raw:
@@ -296,7 +297,7 @@ class RejectsWriter:
     def __init__(self, path: Path, header: tuple[str, ...] = ("line", "reasons")) -> None:
         self.path = path
         self._handle: IO[str] | None = None
-        self._writer: csv.Writer | None = None  # type: ignore[name-defined]
+        self._writer: Any = None  # csv's writer type is not public
         self._header = header
 
     def write(self, line: int, record: list[str], errors: list[InputError]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -320,3 +321,63 @@ def test_processing_commits_through_session_scope(engine: Engine) -> None:
         assert session.get(InboundEvent, event_id).handled_at is not None  # type: ignore[union-attr]
         assert session.scalar(select(func.count()).select_from(Recipient)) == 1
         assert session.scalar(select(Attempt).limit(1)) is None
+
+
+def _in_threads(count: int, work: Any) -> list[Any]:
+    results: list[Any] = []
+    barrier = threading.Barrier(count)
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            results.append(work())
+        except BaseException as error:
+            results.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_concurrent_workers_handle_an_event_once(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        case = _setup(session)
+        event_id, case_id = rows.sms(session, case.recipient.phone or "", "yes").id, case.id
+
+    def work() -> list[FollowUp]:
+        with session_scope(engine) as session:
+            return process_inbound_event(session, event_id)
+
+    results = _in_threads(4, work)
+    assert sorted(results, key=len) == [[], [], [], [FollowUp(case_id, "sms", "confirmation")]]
+    with session_scope(engine) as session:
+        assert _count(session, Response) == 1 and _count(session, AuditEvent) == 1
+
+
+def test_concurrent_answers_for_one_case_are_serialised(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        case = _setup(session)
+        sent = rows.attempt(session, case)
+        ids = [
+            rows.sms(session, case.recipient.phone or "", "HELP").id,
+            _status(session, sent.provider_id or "", "delivered").id,
+            rows.sms(session, case.recipient.phone or "", "yes").id,
+            _status(session, sent.provider_id or "", "sent").id,
+        ]
+        case_id = case.id
+    queue = list(ids)
+
+    def work() -> list[FollowUp]:
+        with session_scope(engine) as session:
+            return process_inbound_event(session, queue.pop())
+
+    results = _in_threads(len(ids), work)
+    assert not [r for r in results if isinstance(r, BaseException)]
+    with session_scope(engine) as session:
+        done = session.get(Case, case_id)
+        assert done is not None and done.state == "completed" and done.reached_at is not None
+        assert session.scalar(select(Attempt.status)) == "delivered"
+        assert audit.verify(session).ok and _count(session, AuditEvent) == 2

@@ -110,14 +110,13 @@ class SandboxConfig(BaseModel):
         return cls.model_validate({**base, **overrides})
 
     def updated(self, changes: dict[str, Any]) -> SandboxConfig:
-        """A copy with ``changes`` merged in (nested dicts merge key by key), validated."""
+        """A copy with ``changes`` applied, validated. ``faults`` merge key by key; ``shares``
+        and ``number_faults`` are replaced whole (an answer not named gets share 0)."""
         data = self.model_dump()
         for key, value in changes.items():
-            if (
-                isinstance(value, dict)
-                and isinstance(data.get(key), dict)
-                and key != "number_faults"
-            ):
+            if key == "shares" and isinstance(value, dict):
+                data[key] = {**dict.fromkeys(ANSWERS, 0.0), **value}
+            elif key == "faults" and isinstance(value, dict):
                 data[key] = {**data[key], **value}
             else:
                 data[key] = value

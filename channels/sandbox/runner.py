@@ -71,6 +71,16 @@ class SandboxThread:
     def public_key(self) -> str:
         return self.state.signer.public_key
 
+    def settings_env(self) -> dict[str, str]:
+        """The RECALL_* variables that point recall's clients and webhook check at this
+        sandbox (set them, then ``get_settings.cache_clear()``)."""
+        return {
+            "RECALL_TWILIO_API_BASE": self.url,
+            "RECALL_SENDGRID_API_BASE": self.url,
+            "RECALL_SENDGRID_WEBHOOK_PUBLIC_KEY": self.public_key,
+            "RECALL_TWILIO_AUTH_TOKEN": self.state.config.twilio_auth_token,
+        }
+
     def __enter__(self) -> SandboxThread:
         return self.start()
 

@@ -164,7 +164,7 @@ async def user_answers_by_link(
     await state.post("link_open", url, method="GET")
     form = {"answer": answer}
     if answer == "query":
-        form["question"] = QUESTIONS[language_of(content)]
+        form["text"] = QUESTIONS[language_of(content)]
     state.log_message(
         {
             "channel": "email",

@@ -93,10 +93,9 @@ def sandbox(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> Iterator[San
         public_url=receiver.url, twilio_auth_token=AUTH_TOKEN, immediate=True, users=False, seed=7
     )
     with SandboxThread(config) as running:
-        monkeypatch.setenv("RECALL_TWILIO_API_BASE", running.url)
-        monkeypatch.setenv("RECALL_SENDGRID_API_BASE", running.url)
+        for name, value in running.settings_env().items():
+            monkeypatch.setenv(name, value)
         monkeypatch.setenv("RECALL_PUBLIC_URL", receiver.url)
-        monkeypatch.setenv("RECALL_TWILIO_AUTH_TOKEN", AUTH_TOKEN)
         monkeypatch.setenv("RECALL_TWILIO_ACCOUNT_SID", ACCOUNT_SID)
         get_settings.cache_clear()
         yield running

@@ -7,7 +7,14 @@ import pytest
 from jinja2 import UndefinedError
 
 from channels.segments import count_segments
-from channels.templates import FOLLOWUP_KINDS, REASONS, render_followup, render_notice
+from channels.templates import (
+    FOLLOWUP_KINDS,
+    REASONS,
+    TEMPLATE_PARTS,
+    render_followup,
+    render_notice,
+    template_problems,
+)
 from pipeline.models import Case
 from pipeline.tokens import read_response_token
 
@@ -141,3 +148,33 @@ def test_free_text_reads_as_sentences(make_case: MakeCase) -> None:
     case = make_case(locale="zh-CN", description="KX电水壶。", remedy="退回门店")
     chinese = render_notice(case, "sms").text
     assert "影响范围：KX电水壶。处理方式：退回门店。" in chinese
+
+
+def test_campaign_email_body_makes_the_html_too(make_case: MakeCase) -> None:
+    body = "Dear {{ name }},\n\n{{ remedy }}.\n\nAgree: {{ agree_url }}"
+    case = make_case(templates={"en": {"email_body": body}}, name="Bo <3")
+    notice = render_notice(case, "email")
+    assert notice.text.startswith("Dear Bo <3,")
+    assert notice.links is not None
+    agree = notice.links["agree_url"]
+    assert notice.html is not None
+    assert notice.html.startswith("<p>Dear Bo &lt;3,</p>")
+    assert f'<a href="{agree}">{agree}</a>' in notice.html
+
+
+def test_template_problems_found_before_sending() -> None:
+    problems = template_problems(
+        {
+            "en": {"sms": "Hi {{ nickname }}", "email_body": "{{ agree_url }}", "fax": "x"},
+            "zh-CN": {"voice": "{% if %}", "sms": "{{ agree_url }}", "email_subject": None},
+        }
+    )
+    assert problems == [
+        "templates.en.sms: unknown variable 'nickname'",
+        "templates.en.fax: unknown part (expected one of "
+        + str(sorted({*TEMPLATE_PARTS, "email_body"}))
+        + ")",
+        "templates.zh-CN.voice: line 1: Expected an expression, got 'end of statement block'",
+        "templates.zh-CN.sms: unknown variable 'agree_url'",
+    ]
+    assert template_problems({"en": {"sms": "{{ name }}: {{ remedy }} by {{ deadline }}"}}) == []

@@ -163,3 +163,35 @@ def test_json_stdout_is_clean_in_a_real_process(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"campaign_id": 1}
+
+
+def test_launch_warns_when_the_sms_notice_runs_past_three_segments(
+    database: str, tmp_path: Path
+) -> None:
+    campaign = tmp_path / "long.yaml"
+    long_sms = "Please read this very long notice. " * 20
+    text = (EXAMPLES / "campaign.yaml").read_text().split("templates:")[0]
+    campaign.write_text(text + f"templates:\n  en:\n    sms: {long_sms.strip()!r}\n")
+    result = runner.invoke(
+        app, ["launch", str(campaign), "--users", str(EXAMPLES / "users.csv"), "--json"]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "warning: the en SMS notice: SMS runs to 5 segments" in result.stderr
+    # Without its own zh-CN text, the built-in notice carries the long description: UCS-2.
+    assert "warning: the zh-CN SMS notice" in result.stderr
+
+
+def test_follow_stops_once_no_case_is_left_on_the_ladder(database: str) -> None:
+    from sqlalchemy import update
+
+    from cli.launch import follow_campaign
+    from pipeline.models import Case
+
+    runner.invoke(
+        app, ["launch", str(EXAMPLES / "campaign.yaml"), "--users", str(EXAMPLES / "users.csv")]
+    )
+    engine = engine_for(database)
+    with engine.begin() as conn:
+        conn.execute(update(Case).values(state="completed"))
+    status = follow_campaign(engine, 1, interval=0.01)
+    assert status["states"]["completed"] == 32 and status["rates"]["completion"] == 1.0

@@ -188,3 +188,10 @@ def test_example_campaign_is_valid() -> None:
     assert spec.reason is Reason.PRODUCT_QUALITY
     assert [s.channel for s in spec.escalation] == ["sms", "email", "voice"]
     assert set(spec.tiers) == {1, 3}
+
+
+def test_template_parts_are_the_ones_channels_render() -> None:
+    spec = parse(VALID + "templates:\n  en:\n    email_text: Hi\n    confirmation: Thanks\n")
+    assert spec.templates["en"].email_text == "Hi"
+    (error,) = errors_of(VALID + "templates:\n  en:\n    smss: Hi\n")
+    assert (error.field, error.line) == ("templates.en.smss", 11)

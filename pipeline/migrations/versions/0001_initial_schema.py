@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 21:34:52.861452
+Create Date: 2026-11-22 21:51:49.307062
 """
 
 from __future__ import annotations
@@ -167,12 +167,37 @@ def upgrade() -> None:
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sending_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("tries", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["case_id"], ["recall_case.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("case_id", "channel", "step", name="uq_attempt_key"),
     )
     with op.batch_alter_table("attempt", schema=None) as batch_op:
         batch_op.create_index("ix_attempt_provider_id", ["provider_id"], unique=False)
+
+    op.create_table(
+        "followup_send",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("channel", sa.String(length=8), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=24), nullable=False),
+        sa.Column("provider_id", sa.String(length=64), nullable=True),
+        sa.Column("error_code", sa.String(length=32), nullable=True),
+        sa.Column("error_reason", sa.Text(), nullable=True),
+        sa.Column("cost_units", sa.Float(), nullable=False),
+        sa.Column("tries", sa.Integer(), nullable=False),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sending_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["case_id"], ["recall_case.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("key"),
+    )
+    with op.batch_alter_table("followup_send", schema=None) as batch_op:
+        batch_op.create_index("ix_followup_case", ["case_id"], unique=False)
 
     op.create_table(
         "response",
@@ -206,6 +231,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_response_case")
 
     op.drop_table("response")
+    with op.batch_alter_table("followup_send", schema=None) as batch_op:
+        batch_op.drop_index("ix_followup_case")
+
+    op.drop_table("followup_send")
     with op.batch_alter_table("attempt", schema=None) as batch_op:
         batch_op.drop_index("ix_attempt_provider_id")
 

@@ -1,0 +1,95 @@
+"""``channel.send_sms|send_email|place_call`` (one claimed attempt each) and
+``channel.send_followup``. Each channel has its own queue, so operations see each backlog.
+
+Thin: take a provider slot, call ``pipeline.delivery`` / ``pipeline.followups``, log the
+outcome. Transient failures raise (Dramatiq retries, see ``actors.retry``); no free slot in
+time puts the message back with a short delay without spending a retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+
+from actors.broker import broker
+from actors.limits import provider_slot
+from actors.retry import RateLimited, retry_options
+from channels.base import Channel
+from pipeline.delivery import deliver_attempt
+from pipeline.followups import deliver_followup
+from pipeline.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SEND_ACTORS", "broker", "place_call", "send_email", "send_followup", "send_sms"]
+
+
+def channel_for(kind: str) -> Channel:
+    """The adapter for ``kind`` (``channels.registry``, issue 3)."""
+    from channels.registry import channel_for as registry_channel_for
+
+    return registry_channel_for(kind)
+
+
+def _send(kind: str, attempt_id: int, actor: dramatiq.Actor[..., None]) -> None:
+    try:
+        with provider_slot(kind):
+            outcome = deliver_attempt(attempt_id, channel_for, get_settings())
+    except RateLimited:
+        actor.send_with_options(args=(attempt_id,), delay=random.randint(200, 1500))
+        return
+    log.info(
+        "channel.sent", extra={"attempt_id": attempt_id, "channel": kind, "outcome": outcome.value}
+    )
+
+
+@dramatiq.actor(actor_name="channel.send_sms", queue_name="sms", **retry_options())
+def send_sms(attempt_id: int) -> None:
+    """Send the SMS of one claimed attempt, at most once."""
+    _send("sms", attempt_id, send_sms)
+
+
+@dramatiq.actor(actor_name="channel.send_email", queue_name="email", **retry_options())
+def send_email(attempt_id: int) -> None:
+    """Send the email of one claimed attempt, at most once."""
+    _send("email", attempt_id, send_email)
+
+
+@dramatiq.actor(actor_name="channel.place_call", queue_name="voice", **retry_options())
+def place_call(attempt_id: int) -> None:
+    """Place the call of one claimed attempt, at most once."""
+    _send("voice", attempt_id, place_call)
+
+
+SEND_ACTORS: dict[str, dramatiq.Actor[..., None]] = {
+    "sms": send_sms,
+    "email": send_email,
+    "voice": place_call,
+}
+
+
+@dramatiq.actor(actor_name="channel.send_followup", queue_name="followup", **retry_options())
+def send_followup(
+    case_id: int, channel: str, kind: str, text: str | None = None, key: str | None = None
+) -> None:
+    """Send a follow-up (``channels.templates.render_followup`` kinds) once. ``key`` makes
+    it idempotent across separate enqueues; by default the message id does (redeliveries)."""
+    message = CurrentMessage.get_current_message()
+    key = key or (f"msg:{message.message_id}" if message else f"{case_id}:{channel}:{kind}")
+    try:
+        with provider_slot(channel):
+            outcome = deliver_followup(
+                key, case_id, channel, kind, text, channel_for, get_settings()
+            )
+    except RateLimited:
+        send_followup.send_with_options(
+            args=(case_id, channel, kind, text, key), delay=random.randint(200, 1500)
+        )
+        return
+    log.info(
+        "channel.followup_sent",
+        extra={"case_id": case_id, "channel": channel, "kind": kind, "outcome": outcome.value},
+    )

@@ -1,0 +1,55 @@
+"""``recall pause|resume|cancel CAMPAIGN_ID``."""
+
+from __future__ import annotations
+
+import getpass
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("pause")(pause)
+    app.command("resume")(resume)
+    app.command("cancel")(cancel)
+
+
+CAMPAIGN_ID = typer.Argument(..., min=1, help="The campaign's id (as printed by `recall launch`).")
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _run(action: str, campaign_id: int) -> int:
+    # Imported here so `recall --help` stays fast and needs no database.
+    from pipeline import control
+    from pipeline.db import session_scope
+    from pipeline.errors import RecallError
+
+    try:
+        with session_scope() as session:
+            return int(getattr(control, action)(session, campaign_id, _actor()) or 0)
+    except RecallError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+def pause(campaign_id: int = CAMPAIGN_ID) -> None:
+    """Stop sending for a running campaign, on every worker, within seconds."""
+    _run("pause", campaign_id)
+    typer.echo(f"campaign {campaign_id} paused")
+
+
+def resume(campaign_id: int = CAMPAIGN_ID) -> None:
+    """Restart a paused campaign and hand its due cases to the workers."""
+    _run("resume", campaign_id)
+    from actors.campaign import enqueue_due
+
+    enqueued = enqueue_due(campaign_id=campaign_id)
+    typer.echo(f"campaign {campaign_id} resumed; {enqueued} due case(s) enqueued")
+
+
+def cancel(campaign_id: int = CAMPAIGN_ID) -> None:
+    """Cancel a campaign: open cases are closed and never contacted again."""
+    cancelled = _run("cancel", campaign_id)
+    typer.echo(f"campaign {campaign_id} cancelled; {cancelled} open case(s) cancelled")

@@ -1,0 +1,56 @@
+"""``recall worker``: Dramatiq worker processes over the project's actors."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)
+
+
+def worker(
+    processes: int = typer.Option(
+        os.cpu_count() or 1, "--processes", "-p", min=1, help="Worker processes to run."
+    ),
+    threads: int = typer.Option(8, "--threads", "-t", min=1, help="Threads per process."),
+    queues: list[str] = typer.Option(
+        None, "--queues", "-Q", help="Only consume these queues (repeatable; default all)."
+    ),
+    shutdown_timeout: int = typer.Option(
+        30,
+        "--shutdown-timeout",
+        min=1,
+        help="Seconds a graceful shutdown (SIGTERM) waits for running messages.",
+    ),
+) -> None:
+    """Run the pipeline's workers (needs RECALL_BROKER_URL). SIGTERM or Ctrl-C stops them
+    gracefully: running messages finish, prefetched ones go back to the queue."""
+    from dramatiq.cli import main as dramatiq_main
+    from dramatiq.cli import make_argument_parser
+
+    from actors.workers import import_actor_modules
+    from pipeline.settings import get_settings
+
+    if not get_settings().broker_url:
+        typer.echo(
+            "error: RECALL_BROKER_URL is not set; workers need a shared broker "
+            "(the embedded mode runs its own, see `recall demo`)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    argv = [
+        "actors:broker",
+        *import_actor_modules(),
+        "--processes",
+        str(processes),
+        "--threads",
+        str(threads),
+        "--worker-shutdown-timeout",
+        str(shutdown_timeout * 1000),
+    ]
+    if queues:
+        argv += ["--queues", *queues]
+    raise typer.Exit(dramatiq_main(make_argument_parser().parse_args(argv)))

@@ -1,0 +1,100 @@
+"""Claiming due work from the database, which is the source of truth (Redis only carries it).
+
+A case is due when its ``next_due_at`` has passed (its step's send, the end of a claimed
+step's lease, the end of the step's wait) in a running campaign. ``enqueued_at`` says a
+message for it is already in the broker; the sweep leaves such a case alone until that is
+``requeue_after_seconds`` old — then the message is taken to be lost (a wiped Redis, a
+worker killed mid-task) and the case is handed on again. ``case.notify`` clears
+``enqueued_at`` when it handles the case, so the next due time is picked up at once.
+
+Claims are atomic: ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)`` on
+PostgreSQL, so two schedulers (or a sweep racing a fan-out) never hand out the same case
+twice in one round; SQLite has a single writer, so the plain form is enough there.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, or_, select, update
+from sqlalchemy.orm import Session
+
+from pipeline.models import Campaign, Case
+from pipeline.settings import Settings, get_settings
+from pipeline.states import LADDER_STATES
+
+LADDER = [state.value for state in LADDER_STATES]
+
+
+def _due_query(
+    now: datetime, limit: int, stale_before: datetime, campaign_id: int | None
+) -> Select[Any]:
+    query = (
+        select(Case.id)
+        .join(Campaign, Campaign.id == Case.campaign_id)
+        .where(
+            Campaign.state == "running",
+            Case.state.in_(LADDER),
+            Case.next_due_at <= now,
+            or_(Case.enqueued_at.is_(None), Case.enqueued_at < stale_before),
+        )
+        .order_by(Case.next_due_at)
+        .limit(limit)
+    )
+    return query if campaign_id is None else query.where(Case.campaign_id == campaign_id)
+
+
+def claim_due_cases(
+    session: Session,
+    now: datetime,
+    limit: int,
+    *,
+    campaign_id: int | None = None,
+    settings: Settings | None = None,
+) -> list[int]:
+    """Claim up to ``limit`` due cases (setting ``enqueued_at = now``) and return their ids;
+    the caller enqueues ``case.notify`` for each after committing."""
+    settings = settings or get_settings()
+    stale_before = now - timedelta(seconds=settings.requeue_after_seconds)
+    due = _due_query(now, limit, stale_before, campaign_id)
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(of=Case, skip_locked=True)
+    statement = (
+        update(Case)
+        .where(Case.id.in_(due.scalar_subquery()))
+        .values(enqueued_at=now)
+        .returning(Case.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(session.scalars(statement).all())
+
+
+def claim_fan_out_chunk(session: Session, campaign_id: int, now: datetime, limit: int) -> list[int]:
+    """The next ``limit`` cases of a running campaign after its fan-out cursor, marked
+    enqueued; the cursor moves past them, so a restarted fan-out resumes where it stopped.
+    The campaign row is locked, so two fan-outs of one campaign take turns."""
+    query = select(Campaign).where(Campaign.id == campaign_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    campaign = session.scalars(query).one_or_none()
+    if campaign is None or campaign.state != "running":
+        return []
+    ids = list(
+        session.scalars(
+            select(Case.id)
+            .where(Case.campaign_id == campaign_id, Case.id > campaign.fan_out_cursor)
+            .order_by(Case.id)
+            .limit(limit)
+        )
+    )
+    if not ids:
+        return []
+    session.execute(
+        update(Case)
+        .where(Case.id.in_(ids), Case.state.in_(LADDER))
+        .values(enqueued_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    campaign.fan_out_cursor = ids[-1]
+    return ids

@@ -1,0 +1,89 @@
+"""pipeline.sweep: due and lost work is claimed from the database, once per round."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from pipeline.models import Case
+from pipeline.settings import Settings
+from pipeline.sweep import claim_due_cases, claim_fan_out_chunk
+from tests.pipeline_factories import NOW, make_campaign, make_case
+
+SETTINGS = Settings(requeue_after_seconds=600)
+
+
+def test_due_cases_are_claimed_once_until_their_message_is_presumed_lost(engine: Engine) -> None:
+    with Session(engine) as session:
+        running = make_campaign(session)
+        due = [make_case(session, running, n).id for n in range(3)]
+        make_case(session, running, 9, due=NOW + timedelta(hours=1))
+        paused = make_campaign(session, state="paused")
+        make_case(session, paused, 1)
+        done = make_case(session, running, 10)
+        done.state = "completed"
+        session.commit()
+        assert claim_due_cases(session, NOW, 10, settings=SETTINGS) == due
+        assert claim_due_cases(session, NOW + timedelta(seconds=599), 10, settings=SETTINGS) == []
+        # No case.notify handled them in ten minutes: the messages went missing.
+        later = NOW + timedelta(seconds=601)
+        assert claim_due_cases(session, later, 2, settings=SETTINGS) == due[:2]
+        assert session.get(Case, due[0]).enqueued_at == later  # type: ignore[union-attr]
+        assert claim_due_cases(session, later, 10, campaign_id=paused.id, settings=SETTINGS) == []
+
+
+def test_a_handled_case_is_due_again_at_its_next_due_time(engine: Engine) -> None:
+    with Session(engine) as session:
+        case = make_case(session, make_campaign(session))
+        assert claim_due_cases(session, NOW, 10, settings=SETTINGS) == [case.id]
+        case.enqueued_at, case.next_due_at = None, NOW + timedelta(seconds=30)  # case.notify ran
+        session.commit()
+        assert claim_due_cases(session, NOW + timedelta(seconds=29), 10, settings=SETTINGS) == []
+        assert claim_due_cases(session, NOW + timedelta(seconds=30), 10, settings=SETTINGS) == [
+            case.id
+        ]
+
+
+def test_concurrent_sweeps_never_hand_out_a_case_twice(pg_engine: Engine) -> None:
+    with Session(pg_engine) as session:
+        campaign = make_campaign(session)
+        for n in range(300):
+            make_case(session, campaign, n)
+        session.commit()
+    claimed: list[list[int]] = []
+    barrier = threading.Barrier(4)
+
+    def sweep() -> None:
+        barrier.wait()
+        mine: list[int] = []
+        while True:
+            with Session(pg_engine) as session, session.begin():
+                ids = claim_due_cases(session, NOW, 25, settings=SETTINGS)
+            if not ids:
+                break
+            mine += ids
+        claimed.append(mine)
+
+    threads = [threading.Thread(target=sweep) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [case_id for ids in claimed for case_id in ids]
+    assert len(every) == 300 == len(set(every))
+
+
+def test_fan_out_chunks_resume_from_the_cursor(engine: Engine) -> None:
+    with Session(engine) as session:
+        campaign = make_campaign(session)
+        ids = [make_case(session, campaign, n).id for n in range(5)]
+        session.commit()
+        assert claim_fan_out_chunk(session, campaign.id, NOW, 2) == ids[:2]
+        session.commit()
+        assert campaign.fan_out_cursor == ids[1]
+        assert claim_fan_out_chunk(session, campaign.id, NOW, 10) == ids[2:]
+        assert claim_fan_out_chunk(session, campaign.id, NOW, 10) == []
+        assert {session.get(Case, i).enqueued_at for i in ids} == {NOW}  # type: ignore[union-attr]

@@ -1,0 +1,209 @@
+"""Provider webhooks: verify the signature, store the raw event, enqueue it, answer at once.
+
+Every handler does only that. Understanding the event (which case, which answer, which
+status) happens in ``response.process`` on a worker, so a provider never waits on our
+domain logic and a retried webhook is a no-op (see ``web.events``).
+
+Stored ids (``inbound_event.provider_event_id``):
+  inbound SMS ``MessageSid``; message status ``MessageSid:MessageStatus``; keypress
+  ``CallSid:gather:Digits``; call status ``CallSid:CallStatus``; email ``sg_event_id``.
+Stored payloads are the provider's fields as sent (a field sent twice becomes a list);
+query parameters of the callback URL, if any, are under ``_query``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Depends, HTTPException
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MultiDict
+from starlette.requests import Request
+from starlette.responses import Response
+from twilio.twiml.messaging_response import MessagingResponse
+
+from pipeline.models import Case
+from web import signatures
+from web.deps import engine_of, ingest_engine_of, settings_of
+from web.events import MalformedEvent, NewEvent, enqueue_processing, id_part, store_events
+from web.voice import load_case, machine_answered, thanks_twiml, voice_twiml_for
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+XML = "application/xml"
+EMPTY_TWIML = str(MessagingResponse())
+FORM = "application/x-www-form-urlencoded"
+# Twilio sends a few dozen fields; far more is not Twilio.
+MAX_FORM_FIELDS = 500
+REPEAT_KEY = "9"
+
+
+def _is_form(request: Request) -> bool:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower() == FORM
+
+
+def _parse_form(body: bytes) -> MultiDict:
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
+        )
+    except ValueError as error:
+        raise MalformedEvent("too many form fields") from error
+    return MultiDict(pairs)
+
+
+async def twilio_params(request: Request) -> MultiDict:
+    """The request's form fields, once Twilio's signature over them has been checked."""
+    settings = settings_of(request)
+    params = _parse_form(await request.body()) if _is_form(request) else MultiDict()
+    valid = signatures.twilio_signature_valid(
+        auth_token=settings.twilio_auth_token,
+        url=signatures.public_request_url(settings.public_url, request.scope),
+        params=params,
+        signature=request.headers.get(signatures.TWILIO_SIGNATURE),
+        signature_settings=request.headers.get(signatures.TWILIO_SIGNATURE_SETTINGS),
+    )
+    if not valid:
+        log.warning("webhook.forbidden", extra={"path": request.url.path})
+        raise HTTPException(403, "invalid or missing Twilio signature")
+    if not _is_form(request):
+        raise MalformedEvent(f"expected {FORM}")
+    return params
+
+
+def _payload(params: MultiDict, request: Request) -> dict[str, Any]:
+    payload: dict[str, Any] = {}
+    for key in params:
+        values = params.getlist(key)
+        payload[key] = values[0] if len(values) == 1 else values
+    if request.query_params:
+        payload["_query"] = dict(request.query_params)
+    return payload
+
+
+def _store_and_enqueue(request: Request, events: list[NewEvent]) -> int:
+    new_ids = store_events(ingest_engine_of(request), events)
+    enqueue_processing(new_ids)  # after the commit inside store_events
+    return len(new_ids)
+
+
+async def record(request: Request, events: list[NewEvent]) -> int:
+    """Store ``events`` and enqueue the new ones; returns how many were new."""
+    return await run_in_threadpool(_store_and_enqueue, request, events)
+
+
+def _twilio_event(kind: str, event_id: str, params: MultiDict, request: Request) -> NewEvent:
+    return NewEvent("twilio", kind, event_id, _payload(params, request))
+
+
+@router.post("/twilio/sms")
+async def inbound_sms(request: Request, params: MultiDict = Depends(twilio_params)) -> Response:
+    """An SMS a user sent us. Replies with empty TwiML: any answer goes out from a worker."""
+    sid = id_part(params.get("MessageSid"), "MessageSid")
+    await record(request, [_twilio_event("sms", sid, params, request)])
+    return Response(EMPTY_TWIML, media_type=XML)
+
+
+@router.post("/twilio/status", status_code=204)
+async def message_status(request: Request, params: MultiDict = Depends(twilio_params)) -> Response:
+    """A message status callback; each (message, status) pair is stored once."""
+    sid = id_part(params.get("MessageSid"), "MessageSid")
+    status = id_part(params.get("MessageStatus"), "MessageStatus")
+    await record(request, [_twilio_event("sms_status", f"{sid}:{status}", params, request)])
+    return Response(status_code=204)
+
+
+@router.post("/twilio/call-status", status_code=204)
+async def call_status(request: Request, params: MultiDict = Depends(twilio_params)) -> Response:
+    """A call status callback; each (call, status) pair is stored once."""
+    sid = id_part(params.get("CallSid"), "CallSid")
+    status = id_part(params.get("CallStatus"), "CallStatus")
+    await record(request, [_twilio_event("call_status", f"{sid}:{status}", params, request)])
+    return Response(status_code=204)
+
+
+def _case_id(request: Request) -> int:
+    raw = request.query_params.get("case_id", "")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise MalformedEvent("case_id is missing or malformed")
+    return int(raw)
+
+
+async def _case(request: Request) -> Case | None:
+    return await run_in_threadpool(load_case, engine_of(request), _case_id(request))
+
+
+@router.post("/twilio/voice")
+async def voice(request: Request, params: MultiDict = Depends(twilio_params)) -> Response:
+    """The TwiML for a recall call to the case named in the URL (``?case_id=``)."""
+    case = await _case(request)
+    if case is None:
+        raise HTTPException(404, "no such case")
+    twiml = voice_twiml_for(
+        case, settings_of(request).public_url, machine=machine_answered(params.get("AnsweredBy"))
+    )
+    return Response(twiml, media_type=XML)
+
+
+@router.post("/twilio/voice/gather")
+async def voice_gather(request: Request, params: MultiDict = Depends(twilio_params)) -> Response:
+    """A keypress. Stored like any answer; 9 replays the notice instead of answering."""
+    sid = id_part(params.get("CallSid"), "CallSid")
+    case = await _case(request)
+    digits = params.get("Digits", "")
+    if not digits:  # the caller pressed nothing: no answer to store
+        return Response(thanks_twiml(case, answered=False), media_type=XML)
+    if not (len(digits) <= 32 and all(c in "0123456789*#" for c in digits)):
+        raise MalformedEvent("Digits is malformed")
+    repeat = digits == REPEAT_KEY
+    event = NewEvent(
+        "twilio",
+        "keypress",
+        f"{sid}:gather:{digits}",
+        _payload(params, request),
+        outcome="repeat_requested" if repeat else None,
+    )
+    await record(request, [event])
+    if repeat and case is not None:
+        return Response(voice_twiml_for(case, settings_of(request).public_url), media_type=XML)
+    return Response(thanks_twiml(case, answered=True), media_type=XML)
+
+
+def _reject_constant(name: str) -> Any:
+    raise MalformedEvent(f"{name} is not valid JSON")
+
+
+def _sendgrid_events(body: bytes) -> list[dict[str, Any]]:
+    try:
+        events = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        raise MalformedEvent("body is not valid JSON") from error
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise MalformedEvent("expected a JSON array of event objects")
+    return events
+
+
+@router.post("/sendgrid/events", status_code=204)
+async def sendgrid_events(request: Request) -> Response:
+    """SendGrid's signed event webhook: a JSON array, each event stored under its id."""
+    body = await request.body()
+    valid = signatures.sendgrid_signature_valid(
+        public_key=settings_of(request).sendgrid_webhook_public_key,
+        body=body,
+        signature=request.headers.get(signatures.SENDGRID_SIGNATURE),
+        timestamp=request.headers.get(signatures.SENDGRID_TIMESTAMP),
+    )
+    if not valid:
+        log.warning("webhook.forbidden", extra={"path": request.url.path})
+        raise HTTPException(403, "invalid or missing SendGrid signature")
+    events = [
+        NewEvent("sendgrid", "email_event", id_part(e.get("sg_event_id"), "sg_event_id"), e)
+        for e in _sendgrid_events(body)
+    ]
+    await record(request, events)
+    return Response(status_code=204)
