@@ -96,7 +96,7 @@ class VoiceChannel(Channel):
 
     def send(self, case: Case, step: int) -> SendResult:
         base = get_settings().public_url.rstrip("/")
-        return self._call(case, url=f"{base}{VOICE_PATH}?case={case.id}")
+        return self._call(case, url=f"{base}{VOICE_PATH}?case_id={case.id}")
 
     def send_text(self, case: Case, body: str) -> SendResult:
         return self._call(case, twiml=spoken_text_twiml(case, body))

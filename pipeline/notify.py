@@ -36,18 +36,13 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from pipeline.caps import next_capped_time
 from pipeline.case_events import apply_event
 from pipeline.models import Attempt, Case, Recipient
 from pipeline.policy import Step, ladder_for
+from pipeline.quiet_hours import allowed_time_for_case
 from pipeline.settings import Settings
 from pipeline.states import LADDER_STATES, CaseEvent, CaseState
-
-try:  # INTEGRATION POINT (schedules team, issue 6): quiet hours and frequency caps.
-    from pipeline.caps import within_caps
-    from pipeline.quiet_hours import next_allowed_time
-except ImportError:  # pragma: no cover - until issue 6 is merged: no window applies
-    within_caps = None  # type: ignore[assignment]
-    next_allowed_time = None  # type: ignore[assignment]
 
 ACTOR = "pipeline"
 # An attempt in one of these is still someone's job; anything else is finished.
@@ -354,16 +349,12 @@ def send_window(
 ) -> datetime:
     """The earliest time this step may go out: quiet hours and frequency caps.
 
-    INTEGRATION POINT (schedules team, issue 6): ``pipeline.quiet_hours.next_allowed_time``
-    and ``pipeline.caps.within_caps``. Email does not wake anyone, so quiet hours apply to
-    SMS and calls only; a campaign may override them (security incidents only, checked at
-    launch).
+    Email does not wake anyone, so quiet hours apply to SMS and calls only; a security
+    incident may override them, and each override is audited (``pipeline.quiet_hours``).
+    A recipient at their daily cap for the channel waits until enough of their recent
+    attempts age out of the 24-hour window (``pipeline.caps``).
     """
-    if within_caps is None or next_allowed_time is None:
-        return now
-    not_before = now
-    if channel != "email" and not (case.campaign.spec or {}).get("override_quiet_hours"):
-        not_before = next_allowed_time(now, case.recipient.timezone, case.campaign.quiet_hours)
-    if not_before <= now and not within_caps(session, case.recipient_id, channel, now):
-        not_before = now + timedelta(seconds=settings.cap_retry_seconds)
+    not_before = now if channel == "email" else allowed_time_for_case(session, case, now)
+    if not_before <= now:
+        not_before = next_capped_time(session, case.recipient_id, channel, now)
     return not_before

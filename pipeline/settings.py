@@ -82,8 +82,6 @@ class Settings(BaseSettings):
     send_max_retries: int = Field(default=5, ge=0)
     send_min_backoff_ms: int = Field(default=2000, ge=1)
     send_max_backoff_ms: int = Field(default=600_000, ge=1)
-    # A send refused by the frequency caps is looked at again after this long.
-    cap_retry_seconds: float = Field(default=3600, gt=0)
     # Cases per fan-out chunk (one pipelined round trip to Redis per chunk).
     fan_out_chunk: int = Field(default=1000, ge=1)
     # How long a worker thread waits for a provider rate-limit slot before retrying later.

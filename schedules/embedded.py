@@ -56,21 +56,19 @@ def log_to_file(path: str) -> logging.Handler:
 class ServerThread:
     """Runs an ASGI app with uvicorn on a socket bound now (port 0 = any free port)."""
 
-    def __init__(self, app: FastAPI | None = None, *, host: str = "127.0.0.1") -> None:
+    def __init__(self, *, host: str = "127.0.0.1") -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, 0))
         self.host, self.port = self._socket.getsockname()[:2]
         self.url = f"http://{self.host}:{self.port}"
-        self.app = app
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self, app: FastAPI | None = None, timeout: float = 15.0) -> ServerThread:
-        self.app = app or self.app
+    def start(self, app: FastAPI, timeout: float = 15.0) -> ServerThread:
         # log_config=None: uvicorn's records go wherever this process sends its logs.
         config = uvicorn.Config(
-            self.app, log_level="warning", lifespan="on", access_log=False, log_config=None
+            app, log_level="warning", lifespan="on", access_log=False, log_config=None
         )
         self._server = server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -135,9 +133,8 @@ def start_embedded_stack(
         settings.sendgrid_api_base = sandbox.url
         settings.sendgrid_webhook_public_key = sandbox.public_key
         # Imported only now: the app and the actors read the settings adjusted above.
-        from actors.workers import embedded_worker
-
         from actors.broker import broker
+        from actors.workers import embedded_worker
         from schedules.runner import start_embedded_scheduler
         from web.app import create_app
 

@@ -90,7 +90,7 @@ def test_call_request_is_what_twilio_expects(
     assert request["form"] == {
         "To": "+15551239000",
         "From": "+15005550006",
-        "Url": f"{receiver.url}/webhooks/twilio/voice?case={case.id}",
+        "Url": f"{receiver.url}/webhooks/twilio/voice?case_id={case.id}",
         "Method": "POST",
         "StatusCallback": f"{receiver.url}/webhooks/twilio/call-status",
         "StatusCallbackEvent": ["initiated", "ringing", "answered", "completed"],

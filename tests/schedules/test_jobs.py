@@ -12,14 +12,12 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests import sched_data as data
-
-pytest.importorskip("pipeline.sweep")
 from pipeline.clock import utcnow
 from pipeline.models import Case
 from pipeline.settings import get_settings
 from schedules.jobs import Jobs
 from schedules.runner import start_embedded_scheduler
+from tests import sched_data as data
 
 
 class Outbox:
@@ -31,11 +29,12 @@ class Outbox:
         self.sent: list[int] = []
         self.lock = threading.Lock()
 
-    def __call__(self, case_id: int) -> None:
+    def __call__(self, case_ids: list[int]) -> None:
         with Session(self.engine) as other:
-            assert other.get(Case, case_id).enqueued_at is not None  # type: ignore[union-attr]
+            for case_id in case_ids:
+                assert other.get(Case, case_id).enqueued_at is not None  # type: ignore[union-attr]
         with self.lock:
-            self.sent.append(case_id)
+            self.sent.extend(case_ids)
 
 
 @pytest.fixture
