@@ -417,4 +417,8 @@ _HANDLERS: dict[tuple[str, str], Callable[[Session, InboundEvent, datetime], Out
     ("twilio", "gather"): _gather,
     ("sendgrid", "email_event"): _email_event,
     ("link", "link"): _link,
+    # The kinds recall web stores (web/webhooks.py, web/links.py) for the same events.
+    ("twilio", "sms_status"): _message_status,
+    ("twilio", "keypress"): _gather,
+    ("link", "link_answer"): _link,
 }

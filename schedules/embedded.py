@@ -97,12 +97,18 @@ class EmbeddedStack:
     sandbox_url: str
     scheduler: RecallScheduler
     broker: Any
+    sandbox: SandboxThread
     _exits: ExitStack = field(repr=False, default_factory=ExitStack)
 
     def queued_messages(self) -> int:
-        """Messages waiting in the in-process broker (what a stop now leaves behind)."""
+        """Messages waiting in, or being handled from, the in-process broker."""
         queues = getattr(self.broker, "queues", {})
-        return sum(queue.qsize() for queue in queues.values())
+        return sum(queue.unfinished_tasks for queue in queues.values())
+
+    def busy(self) -> bool:
+        """Work still in motion: messages to handle, or provider callbacks and simulated
+        users' answers still to come from the sandbox."""
+        return self.queued_messages() > 0 or self.sandbox.state.pending > 0
 
     def close(self) -> None:
         self._exits.close()
@@ -146,4 +152,4 @@ def start_embedded_stack(
         exits.close()
         raise
     log.info("demo.stack_started", extra={"web": web.url, "sandbox": sandbox.url})
-    return EmbeddedStack(web.url, sandbox.url, scheduler, broker, exits)
+    return EmbeddedStack(web.url, sandbox.url, scheduler, broker, sandbox, exits)
