@@ -65,7 +65,14 @@ def test_demo_runs_the_campaign_to_the_end(tmp_path: Path) -> None:
     assert status["channels"]["sms"]["sent"] > 0 and status["channels"]["email"]["sent"] > 0
     with sqlite3.connect(tmp_path / "d.db") as db:
         snapshots = db.execute("SELECT count(*) FROM metric_snapshot").fetchone()[0]
+        left = db.execute(
+            "SELECT kind, outcome FROM inbound_event"
+            " WHERE handled_at IS NULL OR outcome LIKE 'unsupported%'"
+        ).fetchall()
     assert snapshots >= 1
+    # Every callback, reply, keypress and link answer the sandbox sent was understood.
+    assert left == []
+    assert status["channels"]["sms"]["delivered"] > 0
     assert (tmp_path / "d.db.log").stat().st_size > 0
 
 
