@@ -15,6 +15,7 @@ from dramatiq.middleware import CurrentMessage
 from dramatiq.rate_limits import RateLimiterBackend
 from dramatiq.rate_limits.backends import RedisBackend, StubBackend
 
+from actors.stats import QueueStats
 from pipeline.settings import Settings, get_settings
 
 
@@ -29,6 +30,8 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     from actors.dead_letters import DeadLetterNotes  # needs nothing but dramatiq
 
     broker.add_middleware(DeadLetterNotes())
+    # Throughput and error counts for the dashboard (Redis only; a no-op on the stub).
+    broker.add_middleware(QueueStats())
     return broker
 
 

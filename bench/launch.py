@@ -112,6 +112,7 @@ def time_launch(url: str, users: Path) -> tuple[float, dict[str, float]]:
     subprocess.run([*recall, "db", "upgrade"], env=env, check=True, capture_output=True)
     campaign = ROOT / "examples" / "campaign.yaml"
     errors = (OUTPUT / "launch.stderr").open("wb")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     child = subprocess.Popen(
         [*recall, "launch", str(campaign), "--users", str(users), "--json"],
@@ -129,7 +130,9 @@ def time_launch(url: str, users: Path) -> tuple[float, dict[str, float]]:
         tail = (OUTPUT / "launch.stderr").read_text(errors="replace").strip().splitlines()[-5:]
         raise SystemExit(f"recall launch failed ({child.returncode}): " + "\n".join(tail))
     print("launch printed", stdout.decode().strip())
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     memory = {
+        "cpu_seconds": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
         "maxrss_one_process_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "peak_rss_tree_mb": sampler.peak_rss / 1024,
         "peak_pss_tree_mb": sampler.peak_pss / 1024,
@@ -215,7 +218,9 @@ def report(rows: int, cases: int, launch_s: float, copy_s: float, memory: dict[s
         f"peak RSS sum (counts shared pages once per process): {memory['peak_rss_tree_mb']:.0f} MB"
     )
     print(f"largest single process maxrss: {memory['maxrss_one_process_mb']:.0f} MB")
-    print(f"load average during the run : {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPU(s)")
+    cpu = memory["cpu_seconds"]
+    print(f"launch CPU time (tree)      : {cpu:8.1f} s  {rows / cpu:10,.0f} rows per CPU-second")
+    print(f"load average after the run  : {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPU(s)")
 
 
 if __name__ == "__main__":

@@ -227,8 +227,8 @@ def bench_once(args: argparse.Namespace, workers: int, database_url: str) -> dic
         process.terminate()
         process.wait(timeout=15)
     broker = redis.Redis.from_url(args.redis_url)
-    queued = broker.hlen(f"{namespace}:default.msgs")
-    broker.delete(f"{namespace}:default", f"{namespace}:default.msgs")
+    queued = broker.hlen(f"{namespace}:response.msgs")
+    broker.delete(f"{namespace}:response", f"{namespace}:response.msgs")
     rows = count_events(database_url) - rows_before
     total = args.requests + args.warmup
     return {

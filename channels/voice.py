@@ -2,7 +2,7 @@
 digit — 1 agree, 2 refuse, 3 a question (put through to an agent, or leave a message),
 9 repeat. Answering machines (machine detection) get a short message with a callback number.
 
-The call fetches its TwiML from ``/webhooks/twilio/voice?case=ID``; the web app answers with
+The call fetches its TwiML from ``/webhooks/twilio/voice?case_id=ID``; the web app answers with
 ``voice_twiml(case, gather_url=...)`` and handles the keypress with ``keypress_twiml``.
 """
 

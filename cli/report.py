@@ -23,9 +23,8 @@ def report_command(
 ) -> None:
     """Write a campaign's report: each case's outcome with masked contact data, and the summary."""
     # Imported here so `recall --help` does not load the database layer.
-    from pipeline.errors import NotFound
-
     from pipeline.db import session_scope
+    from pipeline.errors import NotFound
     from pipeline.report import render_report
 
     try:

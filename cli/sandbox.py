@@ -148,7 +148,7 @@ def sandbox(
     if public_key_out:
         public_key_out.write_text(signer.public_key + "\n")
     try:
-        listener = socket.create_server((host, port))
+        listener = listen(host, port)
     except OSError as error:
         typer.echo(f"recall sandbox: cannot listen on {host}:{port}: {error}", err=True)
         raise typer.Exit(1) from None
@@ -161,6 +161,17 @@ def sandbox(
     app = create_sandbox_app(config, signer)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     server.run(sockets=[listener])
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket. proto is given explicitly: asyncio sets TCP_NODELAY only when
+    the listener says IPPROTO_TCP, and without it each answer waits for a delayed ACK."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(2048)
+    return listener
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,14 @@
   failure of the case's current step moves the case to its next step (``send_failed``);
 - marks the event handled with an outcome, so a replay is a no-op.
 
+Stored kinds (provider/kind → payload): ``twilio/sms`` (From, To, Body, MessageSid),
+``twilio/sms_status`` (MessageSid, MessageStatus, ErrorCode), ``twilio/call_status``
+(CallSid, CallStatus, AnsweredBy), ``twilio/keypress`` (CallSid, Digits; the callback URL's
+``_query`` may name the case), ``sendgrid/email_event`` (one SendGrid event; ``case_id``
+custom argument), ``link/link_answer`` (case_id, answer, text from a verified token). An
+unknown kind is marked ``unsupported``; a payload missing what its kind needs, ``malformed``.
+Neither raises: a stored event is never retried forever.
+
 **Which case an SMS reply belongs to.** One phone can have cases in several campaigns. The
 reply goes to the recipient's *open* case (not completed, opted out, unreachable or
 cancelled) that was *most recently notified* — the message the person is most likely
@@ -311,13 +319,26 @@ def _gather(session: Session, event: InboundEvent, now: datetime) -> Outcome:
     if digits in NO_ANSWER_KEYS:
         return ("repeat" if digits else "no_input"), []
     attempt = _attempt_by_provider_id(session, sid)
-    case = _lock_case(session, attempt.case_id if attempt else None)
+    case = _lock_case(session, attempt.case_id if attempt else _query_case_id(event.payload))
     kind = KEYPRESS.get(digits, ReplyKind.UNKNOWN)
     # On an outbound call the person is the called party ("To").
     sender = _text(event.payload.get("To") or event.payload.get("Called")) or None
     return _answer(
         session, event, case, kind, channel="voice", raw_text=digits, sender=sender, now=now
     )
+
+
+def _query_case_id(payload: Mapping[str, Any]) -> int | None:
+    """The case named in the callback URL (``?case_id=`` or ``?case=``), if any: used when the
+    call's SID is not recorded on an attempt (yet)."""
+    query = payload.get("_query")
+    if not isinstance(query, Mapping):
+        return None
+    value = query.get("case_id") or query.get("case")
+    try:
+        return _case_id(value) if value is not None else None
+    except MalformedEvent:
+        return None
 
 
 # --- response links ------------------------------------------------------------------------
@@ -339,15 +360,24 @@ def _link(session: Session, event: InboundEvent, now: datetime) -> Outcome:
         kind = ReplyKind(_field(event.payload, "answer"))
     except ValueError:
         raise MalformedEvent("answer is not agree, refuse or query") from None
-    if kind not in LINK_ANSWERS:
+    if kind not in LINK_ANSWERS and kind is not ReplyKind.OPT_OUT:
         raise MalformedEvent("answer is not agree, refuse or query")
     # A link is sent in an email (or a text); the answer counts for the channel that carried it.
     channel = _text(event.payload.get("channel")) or "email"
     channel = channel if channel in ("sms", "email") else "email"
     case = _lock_case(session, case_id)
-    return _answer(
-        session, event, case, kind, channel=channel, raw_text=kind.value, sender=None, now=now
+    # A question typed on the response page is the text an agent must answer.
+    text = str(event.payload.get("text") or "") or kind.value
+    outcome = _answer(
+        session, event, case, kind, channel=channel, raw_text=text, sender=None, now=now
     )
+    if kind is not ReplyKind.OPT_OUT:
+        return outcome
+    # The email's one-click unsubscribe link: suppress the address like a SendGrid
+    # unsubscribe, and send nothing to someone who just asked us to stop.
+    if case is not None and case.recipient.email:
+        _suppress_contact(session, event, "email", case.recipient.email, suppressed=True)
+    return outcome[0], []
 
 
 # --- email events --------------------------------------------------------------------------
@@ -410,15 +440,15 @@ def _email_opt_out(
     return outcome[0], []
 
 
+# Kinds as the web layer stores them; the names in parentheses are accepted too.
 _HANDLERS: dict[tuple[str, str], Callable[[Session, InboundEvent, datetime], Outcome]] = {
     ("twilio", "sms"): _sms,
+    ("twilio", "sms_status"): _message_status,
     ("twilio", "status"): _message_status,
     ("twilio", "call_status"): _call_status,
+    ("twilio", "keypress"): _gather,
     ("twilio", "gather"): _gather,
     ("sendgrid", "email_event"): _email_event,
-    ("link", "link"): _link,
-    # The kinds recall web stores (web/webhooks.py, web/links.py) for the same events.
-    ("twilio", "sms_status"): _message_status,
-    ("twilio", "keypress"): _gather,
     ("link", "link_answer"): _link,
+    ("link", "link"): _link,
 }

@@ -99,6 +99,14 @@ def record(
     return event
 
 
+def record_access(
+    session: Session, *, actor: str, entity: str, purpose: str, fields: list[str]
+) -> AuditEvent:
+    """Someone was shown personal data in full (``fields`` names which, never the values)."""
+    data = {"purpose": purpose, "fields": sorted(fields)}
+    return record(session, actor=actor, action="personal_data.view", entity=entity, data=data)
+
+
 _COLUMNS = (
     AuditEvent.id, AuditEvent.at, AuditEvent.actor, AuditEvent.action, AuditEvent.entity,
     AuditEvent.data, AuditEvent.prev_hash, AuditEvent.hash,

@@ -11,15 +11,14 @@ events for one case never interleave.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
 from pipeline import audit
+from pipeline.durations import parse_duration
 from pipeline.models import Case, Recipient
 from pipeline.policy import ladder_for
 from pipeline.settings import get_settings
@@ -164,20 +163,15 @@ def follow_up_channel(recipient: Recipient, channel: str | None) -> str | None:
     return None
 
 
-_SHORT_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def query_sla(spec: dict[str, Any]) -> timedelta:
-    """The campaign's ``query_sla`` (``24h`` style, ISO 8601 or seconds), else the setting."""
+    """The campaign's ``query_sla`` as stored at launch (``24h``, ``1h30m``), else the
+    ``query_sla_hours`` setting."""
     value = spec.get("query_sla")
-    if isinstance(value, str) and (match := _SHORT_DURATION.match(value)):
-        return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
     if value is not None:
         try:
-            return TypeAdapter(timedelta).validate_python(value)
-        except ValidationError:
-            pass  # the spec was validated at launch; fall back rather than lose the event
+            return parse_duration(value)
+        except ValueError:
+            pass  # validated at launch; an odd stored value must not lose the event
     return timedelta(hours=get_settings().query_sla_hours)
 
 

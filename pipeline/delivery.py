@@ -54,9 +54,12 @@ class Taken:
     case: Case
 
 
-def load_locked(session: Session, attempt_id: int) -> tuple[Attempt, Case] | None:
+def load_locked(
+    session: Session, attempt_id: int, case_id: int | None = None
+) -> tuple[Attempt, Case] | None:
     """The attempt and its case, the case row-locked first (always case, then attempt)."""
-    case_id = session.scalar(select(Attempt.case_id).where(Attempt.id == attempt_id))
+    if case_id is None:
+        case_id = session.scalar(select(Attempt.case_id).where(Attempt.id == attempt_id))
     if case_id is None:
         return None
     case = load_case_for_update(session, case_id)
@@ -69,6 +72,32 @@ def load_locked(session: Session, attempt_id: int) -> tuple[Attempt, Case] | Non
 def begin_send(
     session: Session, attempt_id: int, now: datetime, settings: Settings
 ) -> Taken | SendOutcome:
+    # The common case needs no lock on the case: the conditional UPDATE is the guard.
+    peek = (
+        session.execute(
+            select(Attempt, Case)
+            .join(Case, Case.id == Attempt.case_id)
+            .where(Attempt.id == attempt_id)
+        )
+        .unique()
+        .one_or_none()
+    )
+    if peek is not None:
+        attempt, case = peek
+        if (
+            attempt.status == "claimed"
+            and case.campaign.state == "running"
+            and _still_due(case, attempt)
+            and attempt.tries < settings.max_send_tries
+        ):
+            return _take(session, attempt, case, now)
+    return _begin_locked(session, attempt_id, now, settings)
+
+
+def _begin_locked(
+    session: Session, attempt_id: int, now: datetime, settings: Settings
+) -> Taken | SendOutcome:
+    """Every other path, some of which change the case: under the case's row lock."""
     loaded = load_locked(session, attempt_id)
     if loaded is None:
         return SendOutcome.NOT_OURS
@@ -93,16 +122,20 @@ def begin_send(
             status="failed",
         )
         return SendOutcome.FAILED
-    # Conditional, so two workers holding the same message cannot both send it (the case
-    # row lock already serialises them on PostgreSQL; this also holds on SQLite).
+    return _take(session, attempt, case, now)
+
+
+def _take(session: Session, attempt: Attempt, case: Case, now: datetime) -> Taken | SendOutcome:
+    # Conditional, so of two workers holding the same message exactly one sends it.
     taken = session.execute(
         update(Attempt)
         .where(Attempt.id == attempt.id, Attempt.status == "claimed")
         .values(status="sending", sending_at=now, tries=Attempt.tries + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
     )
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         return SendOutcome.NOT_OURS
-    session.refresh(attempt)
+    session.expunge(attempt)  # a snapshot for the call; the row is updated above
     return Taken(attempt, case)
 
 
@@ -145,9 +178,9 @@ def _raising_transient(send: Callable[[], SendResult]) -> SendResult:
 
 
 def record_result(
-    session: Session, attempt_id: int, result: SendResult, now: datetime
+    session: Session, attempt_id: int, result: SendResult, now: datetime, case_id: int | None = None
 ) -> SendOutcome:
-    loaded = load_locked(session, attempt_id)
+    loaded = load_locked(session, attempt_id, case_id)
     if loaded is None:
         return SendOutcome.NOT_OURS
     attempt, case = loaded
@@ -236,4 +269,4 @@ def deliver_attempt(
             give_up_unknown(session, attempt_id, error, clock())
         raise
     with session_scope(engine) as session:
-        return record_result(session, attempt_id, result, clock())
+        return record_result(session, attempt_id, result, clock(), taken.case.id)

@@ -3,8 +3,8 @@
 What goes: the name, phone, email and external id on the recipient row; the raw text and
 sender of every response from them (matched to their cases, or unmatched but sent from their
 phone or email); the raw payload of every stored webhook about them (linked to those
-responses, or mentioning their phone or email); provider error texts on their attempts,
-which can quote an address.
+responses, or mentioning their phone or email); provider error texts on their attempts and
+follow-ups, which can quote an address; agents' replies to them.
 
 What stays, so metrics and reports stay right: the recipient row itself (anonymous, with an
 ``erased-<id>`` external id and every channel suppressed), their cases with states and
@@ -23,19 +23,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Text, cast, func, or_, select, text
+from sqlalchemy import Engine, Text, cast, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from pipeline import audit
 from pipeline.clock import utcnow
-from pipeline.models import Attempt, Case, InboundEvent, Recipient, Response
+from pipeline.errors import NotFound
+from pipeline.models import Attempt, Base, Case, InboundEvent, Recipient, Response
 
 # Attempt history keys that carry only statuses and codes, never an address.
 _SAFE_HISTORY_KEYS = ("status", "at", "code", "raw")
-_PURGED_TABLES = ("recipient", "response", "inbound_event", "attempt")
+# Other tables keyed by case whose free text may quote a person (an agent's reply, a
+# provider's error on a follow-up). Looked up by name: a table not in this build is skipped.
+CASE_TEXT_COLUMNS = {"followup_send": ("error_reason",), "agent_reply": ("text",)}
+_PURGED_TABLES = ("recipient", "response", "inbound_event", "attempt", *CASE_TEXT_COLUMNS)
 
 
-class RecipientNotFound(LookupError):
+class RecipientNotFound(NotFound):
     """No recipient has that external id (or it was erased already)."""
 
 
@@ -65,6 +69,7 @@ def erase_recipient(
     responses = _scrub_responses(session, case_ids, contacts)
     events = _scrub_inbound_events(session, responses, contacts)
     attempts = _scrub_attempts(session, case_ids)
+    _scrub_case_texts(session, case_ids)
     _anonymise(person, now or utcnow())
     summary = ErasureSummary(person.id, len(case_ids), len(responses), events, attempts)
     audit.record(
@@ -129,6 +134,17 @@ def _scrub_attempts(session: Session, case_ids: Sequence[int]) -> int:
     return len(found)
 
 
+def _scrub_case_texts(session: Session, case_ids: Sequence[int]) -> None:
+    if not case_ids:
+        return
+    for name, columns in CASE_TEXT_COLUMNS.items():
+        table = Base.metadata.tables.get(name)
+        if table is None:
+            continue
+        blank = {c: (None if table.c[c].nullable else "") for c in columns}
+        session.execute(update(table).where(table.c.case_id.in_(case_ids)).values(blank))
+
+
 def purge_residue(engine: Engine) -> None:
     """After the erasure committed: drop old row versions from the database files."""
     if engine.dialect.name == "sqlite":
@@ -137,4 +153,5 @@ def purge_residue(engine: Engine) -> None:
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for table in _PURGED_TABLES:
-            conn.execute(text(f"VACUUM {table}"))
+            if table in Base.metadata.tables:
+                conn.execute(text(f"VACUUM {table}"))

@@ -27,20 +27,11 @@ from pipeline.clock import utcnow
 from pipeline.errors import InputError, InputErrors
 from pipeline.models import Campaign, UTCDateTime
 from pipeline.settings import get_settings
-from pipeline.users_csv import RejectsWriter, UserRow, read_users, rejects_path_for
+from pipeline.users_csv import RejectsWriter, rejects_path_for
+from pipeline.users_staging import STAGING_COLUMNS, stage_users
 
 # progress(phase, done, total): phases are "validating", "loading", "storing".
 Progress = Callable[[str, int, int | None], None]
-STAGING_COLUMNS = (
-    "seq",
-    "external_id",
-    "name",
-    "phone",
-    "email",
-    "locale",
-    "timezone",
-    "risk_tier",
-)
 
 
 @dataclass
@@ -53,11 +44,22 @@ class LaunchReport:
 
 
 @dataclass
-class _Validated:
-    rows: int
-    errors: list[InputError]
-    rejected: int
-    rejects_path: Path | None
+class _Checked:
+    """What the validation pass found; ``staged`` rows went to the staging file."""
+
+    path: Path
+    staged: int = 0
+    last_line: int = 0
+    errors: list[InputError] = field(default_factory=list)
+    rejected: int = 0
+    duplicates: int = 0
+    rejects: RejectsWriter | None = None
+
+    def reject(self, line: int, record: list[str], errors: list[InputError]) -> None:
+        self.errors.extend(errors)
+        self.rejected += 1
+        if self.rejects is not None:
+            self.rejects.write(line, record, errors)
 
 
 def _no_progress(phase: str, done: int, total: int | None) -> None:
@@ -100,70 +102,96 @@ def launch(
     engine = target if isinstance(target, Engine) else target.kw["bind"]
     settings = get_settings()
     progress = progress or _no_progress
-    users_path = Path(users_path)
-    now = now or utcnow()
-    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as staging:
-        checked = _validate(
-            users_path,
-            staging,
-            default_region=default_region or settings.default_region,
-            skip_invalid=skip_invalid,
-            progress=progress,
-        )
-        staging.seek(0)
-        with engine.begin() as conn:
-            campaign_id = _insert_campaign(conn, spec, now)
-            _load_staging(
-                conn, staging, checked.rows, batch_size or settings.launch_batch_size, progress
-            )
-            _store(
-                conn,
-                campaign_id,
-                checked.rows,
-                now,
-                batch_size or settings.launch_batch_size,
-                progress,
-            )
-            if conn.dialect.name == "sqlite":
-                conn.execute(text("DROP TABLE temp.launch_staging"))
-    return LaunchReport(
-        campaign_id, checked.rows, checked.rejected, checked.rejects_path, checked.errors
+    path = Path(users_path)
+    batch = batch_size or settings.launch_batch_size
+    checked = _Checked(
+        path, rejects=RejectsWriter(rejects_path_for(path)) if skip_invalid else None
     )
+    try:
+        with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as staging:
+            _validate(checked, staging, default_region or settings.default_region, progress)
+            staging.seek(0)
+            with engine.begin() as conn:
+                campaign_id = _stage_and_store(
+                    conn, checked, staging, spec, now or utcnow(), batch, progress
+                )
+    finally:
+        if checked.rejects is not None:
+            checked.rejects.close()
+    rejects_path = (
+        checked.rejects.path if checked.rejects is not None and checked.rejected else None
+    )
+    cases = checked.staged - checked.duplicates
+    return LaunchReport(campaign_id, cases, checked.rejected, rejects_path, checked.errors)
 
 
-def _validate(
-    path: Path, staging: IO[str], *, default_region: str, skip_invalid: bool, progress: Progress
-) -> _Validated:
-    total = count_records(path)
+def _stage_and_store(
+    conn: Connection,
+    checked: _Checked,
+    staging: IO[str],
+    spec: CampaignSpec,
+    now: datetime,
+    batch: int,
+    progress: Progress,
+) -> int:
+    """Inside the launch transaction: any exception rolls every row back."""
+    _load_staging(conn, staging, checked.staged, batch, progress)
+    checked.duplicates = _reject_duplicates(conn, checked)
+    if checked.errors and checked.rejects is None:
+        checked.errors.sort(key=lambda error: error.line or 0)
+        summary = f"{checked.path}: {checked.rejected} bad row(s); nothing was imported"
+        raise InputErrors(checked.errors, summary=summary)
+    if checked.staged - checked.duplicates <= 0:
+        raise InputError("no valid rows to import", path=str(checked.path))
+    campaign_id = _insert_campaign(conn, spec, now)
+    _store(conn, campaign_id, checked.last_line, now, batch, progress)
+    if conn.dialect.name == "sqlite":
+        conn.execute(text("DROP TABLE temp.launch_staging"))
+    return campaign_id
+
+
+def _validate(checked: _Checked, staging: IO[str], default_region: str, progress: Progress) -> None:
+    """Stream the file once: good rows (normalised) to ``staging``, bad ones to ``checked``."""
+    total = count_records(checked.path)
     # Worker processes pay off only on big files; they start in a fraction of a second.
     workers = (get_settings().import_workers or os.cpu_count() or 1) if total > 20000 else 1
-    writer = csv.writer(staging)
-    rejects = RejectsWriter(rejects_path_for(path)) if skip_invalid else None
-    errors: list[InputError] = []
-    rows = rejected = seen = 0
-    try:
-        for line, record, verdict in read_users(path, default_region, workers=workers):
-            seen += 1
-            if isinstance(verdict, UserRow):
-                rows += 1
-                writer.writerow((rows, *verdict[1:]))
-            else:
-                errors.extend(verdict)
-                rejected += 1
-                if rejects is not None:
-                    rejects.write(line, record, verdict)
-            if seen % 10000 == 0:
-                progress("validating", seen, total)
-    finally:
-        if rejects is not None:
-            rejects.close()
-    progress("validating", seen, seen)
-    if errors and not skip_invalid:
-        raise InputErrors(errors, summary=f"{path}: {rejected} bad row(s); nothing was imported")
-    if rows == 0:
-        raise InputError("no valid rows to import", path=str(path))
-    rejects_path = rejects.path if rejects is not None and rejected else None
-    return _Validated(rows, errors, rejected, rejects_path)
+    for chunk in stage_users(checked.path, default_region, staging, workers=workers):
+        checked.staged += chunk.good
+        checked.last_line = max(checked.last_line, chunk.last_line)
+        for line, record, errors in chunk.bad:
+            checked.reject(line, record, errors)
+        progress("validating", checked.staged + checked.rejected, total)
+    progress("validating", checked.staged + checked.rejected, checked.staged + checked.rejected)
+
+
+def _reject_duplicates(conn: Connection, checked: _Checked) -> int:
+    """A repeated external_id is an error on every later line. Found in the database, so a
+    million ids never sit in memory; the repeats leave the staging table."""
+    found = conn.execute(text(_DUPLICATES)).all()
+    # (Rows of a repeat go to the rejects file as normalised values, in the staging order.)
+    for line, external_id, first_line, *values in found:
+        reason = f"duplicate external_id {external_id!r} (also on line {first_line})"
+        error = InputError(reason, path=str(checked.path), line=line, field="external_id")
+        checked.reject(line, [external_id, *(v or "" for v in values)], [error])
+    if found and checked.rejects is not None:
+        delete = text("DELETE FROM launch_staging WHERE line IN :lines")
+        lines = [row[0] for row in found]
+        for start in range(0, len(lines), 10000):
+            conn.execute(
+                delete.bindparams(bindparam("lines", expanding=True)),
+                {"lines": lines[start : start + 10000]},
+            )
+    return len(found)
+
+
+_DUPLICATES = """
+SELECT line, external_id, first_line, name, phone, email, locale, timezone, risk_tier
+FROM (SELECT s.*, row_number() OVER (PARTITION BY external_id ORDER BY line) AS nth,
+             min(line) OVER (PARTITION BY external_id) AS first_line
+      FROM launch_staging s) numbered
+WHERE nth > 1
+ORDER BY line
+"""
 
 
 def _insert_campaign(conn: Connection, spec: CampaignSpec, now: datetime) -> int:
@@ -194,7 +222,8 @@ def _insert_campaign(conn: Connection, spec: CampaignSpec, now: datetime) -> int
 
 _CREATE_STAGING = """
 CREATE TEMP TABLE launch_staging (
-    seq BIGINT PRIMARY KEY, external_id VARCHAR(128) NOT NULL, name VARCHAR(256),
+    line BIGINT PRIMARY KEY, external_id VARCHAR(128) NOT NULL,
+    name VARCHAR(256),
     phone VARCHAR(32), email VARCHAR(320), locale VARCHAR(16), timezone VARCHAR(64),
     risk_tier INTEGER
 )"""
@@ -264,7 +293,7 @@ INSERT INTO recipient (external_id, name, phone, email, locale, timezone, risk_t
                        sms_opted_out, email_opted_out, voice_opted_out, created_at, updated_at)
 SELECT external_id, COALESCE(name, ''), phone, email, COALESCE(locale, 'en'),
        COALESCE(timezone, 'UTC'), COALESCE(risk_tier, 2), false, false, false, :now, :now
-FROM launch_staging WHERE seq > :low AND seq <= :high
+FROM launch_staging WHERE line >= :low AND line < :high ORDER BY line
 ON CONFLICT (external_id) DO UPDATE SET
     name = excluded.name, phone = excluded.phone, email = excluded.email,
     locale = excluded.locale, timezone = excluded.timezone, risk_tier = excluded.risk_tier,
@@ -276,26 +305,39 @@ INSERT INTO recall_case (campaign_id, recipient_id, state, step, next_due_at,
                          created_at, updated_at)
 SELECT :campaign_id, r.id, 'pending', 0, :now, :now, :now
 FROM launch_staging s JOIN recipient r ON r.external_id = s.external_id
-WHERE s.seq > :low AND s.seq <= :high
-ORDER BY s.seq
+WHERE s.line >= :low AND s.line < :high
+ORDER BY s.line
+"""
+
+
+# PostgreSQL: one statement per batch; the upsert hands its ids straight to the case insert
+# (RETURNING covers updated rows too), sparing a million index lookups.
+_UPSERT_AND_CASES_PG = f"""
+WITH upserted AS ({_UPSERT_RECIPIENTS} RETURNING id)
+INSERT INTO recall_case (campaign_id, recipient_id, state, step, next_due_at,
+                         created_at, updated_at)
+SELECT :campaign_id, id, 'pending', 0, :now, :now, :now FROM upserted
 """
 
 
 def _store(
     conn: Connection,
     campaign_id: int,
-    rows: int,
+    last_line: int,
     now: datetime,
     batch_size: int,
     progress: Progress,
 ) -> None:
-    # Batches keep each statement's working set small; case ids follow the file's order.
+    # Batches of file lines keep each statement's working set small; case ids follow the
+    # file's order.
     when = bindparam("now", type_=UTCDateTime())
-    upsert = text(_UPSERT_RECIPIENTS).bindparams(when)
-    cases = text(_INSERT_CASES).bindparams(when)
+    if conn.dialect.name == "postgresql":
+        statements = [text(_UPSERT_AND_CASES_PG).bindparams(when)]
+    else:
+        statements = [text(sql).bindparams(when) for sql in (_UPSERT_RECIPIENTS, _INSERT_CASES)]
     step = max(batch_size, 1)
-    for low in range(0, rows, step):
-        window = {"low": low, "high": low + step, "now": now}
-        conn.execute(upsert, window)
-        conn.execute(cases, {**window, "campaign_id": campaign_id})
-        progress("storing", min(low + step, rows), rows)
+    for low in range(1, last_line + 1, step):
+        window = {"low": low, "high": low + step, "now": now, "campaign_id": campaign_id}
+        for statement in statements:
+            conn.execute(statement, window)
+        progress("storing", min(low + step - 1, last_line), last_line)

@@ -107,6 +107,17 @@ def install_masking(logger: logging.Logger | None = None) -> None:
             handler.addFilter(MaskingFilter())
 
 
+def configure_logging(level: str | int = "INFO") -> None:
+    """One stderr handler on the root logger with masking attached; safe to call twice."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(level)
+    install_masking(root)
+
+
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
     """One structured log line: ``event key=value ...`` with ``event`` and ``fields`` on the
     record for JSON formatters. Values are masked here, so no handler setup can leak them."""

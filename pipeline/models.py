@@ -253,3 +253,17 @@ class MetricSnapshot(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     completion: Mapped[float] = mapped_column(Float)
     counts: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AgentReply(Base):
+    """An agent's answer to a user's query, as sent (the inbox shows it in the thread)."""
+
+    __tablename__ = "agent_reply"
+    __table_args__ = (Index("ix_agent_reply_case", "case_id", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("recall_case.id", ondelete="CASCADE"))
+    agent: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)

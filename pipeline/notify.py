@@ -187,10 +187,11 @@ def _start_step(
     if not_before > now:
         case.next_due_at = not_before
         return NotifyResult(Outcome.DEFERRED, "window", channel=choice.channel)
-    _apply(session, case, CaseEvent.NOTIFY, now, choice.channel)
     attempt = claim_attempt(session, case, choice.channel, case.step, now)
     if attempt.status != "claimed":
         return None  # someone else got there first: look at what they left
+    # Last, because the audit record it writes holds the audit chain's lock until commit.
+    _apply(session, case, CaseEvent.NOTIFY, now, choice.channel)
     _lease(case, now, settings)
     return NotifyResult(Outcome.SEND, "claimed", attempt.id, attempt.channel)
 
@@ -254,6 +255,7 @@ def _dialect(session: Session) -> str:
 
 def mark_sent(session: Session, case: Case, attempt: Attempt, now: datetime) -> None:
     """The case side of a completed send: awaiting an answer until the step's wait ends."""
+    session.flush()  # write the attempt before the audit record takes the chain's lock
     _apply(session, case, CaseEvent.SENT, now, attempt.channel)
     if case.state == CaseState.AWAITING_RESPONSE:
         case.next_due_at = now + step_wait(case, attempt.step)

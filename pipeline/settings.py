@@ -54,18 +54,6 @@ class Settings(BaseSettings):
     # Chat webhook that receives operational alerts (overdue queries, failure spikes).
     alert_webhook_url: str | None = None
 
-    # The scheduler (schedules/): one active process, elected with a Redis lock that expires
-    # this many seconds after its holder stops renewing it.
-    scheduler_lock_ttl: float = Field(default=15.0, gt=0)
-    # How often the scheduler claims due cases, and how many per claim.
-    due_scan_interval: float = Field(default=2.0, gt=0)
-    due_batch_size: int = Field(default=500, ge=1)
-    # How often overdue queries, campaign deadlines and follow-up waves are checked.
-    check_interval: float = Field(default=30.0, gt=0)
-    snapshot_interval: float = Field(default=60.0, gt=0)
-    # Where a closing campaign's final report is written (csv + html); unset = only the
-    # summary stored on the campaign row.
-    report_dir: str | None = None
     # Pipeline timing (see pipeline/notify.py for the rules these drive).
     # A case whose step was claimed gets this long for its send to complete before the
     # sweep looks at it again (its message may have been lost).
@@ -86,6 +74,19 @@ class Settings(BaseSettings):
     fan_out_chunk: int = Field(default=1000, ge=1)
     # How long a worker thread waits for a provider rate-limit slot before retrying later.
     rate_limit_wait_seconds: float = Field(default=5, gt=0)
+
+    # The scheduler (schedules/): one active process, elected with a Redis lock that expires
+    # this many seconds after its holder stops renewing it.
+    scheduler_lock_ttl: float = Field(default=15.0, gt=0)
+    # How often the scheduler claims due cases, and how many per claim.
+    due_scan_interval: float = Field(default=2.0, gt=0)
+    due_batch_size: int = Field(default=500, ge=1)
+    # How often overdue queries, campaign deadlines and follow-up waves are checked.
+    check_interval: float = Field(default=30.0, gt=0)
+    snapshot_interval: float = Field(default=60.0, gt=0)
+    # Where a closing campaign's final report is written (csv + html); unset = only the
+    # summary stored on the campaign row.
+    report_dir: str | None = None
 
     # Rows per database batch when launching a campaign.
     launch_batch_size: int = Field(default=50000, ge=1)

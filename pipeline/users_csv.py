@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import csv
 import re
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import islice
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 from zoneinfo import available_timezones
@@ -188,7 +185,8 @@ class RowValidator:
         return normalise_phone(raw, self.default_region)
 
 
-def _header(path: str, reader: Iterator[list[str]]) -> list[str]:
+def read_header(path: str, reader: Iterator[list[str]]) -> list[str]:
+    """The lower-cased column names, or every problem with them (reported on line 1)."""
     try:
         header = [name.strip().lower() for name in next(reader)]
     except StopIteration:
@@ -219,27 +217,21 @@ def open_users(path: Path) -> IO[str]:
 
 
 def read_users(
-    path: Path, default_region: str, *, workers: int = 1
+    path: Path, default_region: str, *, find_duplicates: bool = True
 ) -> Iterator[tuple[int, list[str], UserRow | list[InputError]]]:
-    """Every record in the file with its starting line and its verdict, in file order.
+    """Every record in the file as (starting line, raw fields, verdict), in file order.
 
     Raises InputError/InputErrors when the header itself is unusable. Duplicate external ids
-    are reported on the second and later occurrences. ``workers`` > 1 validates chunks in
-    that many processes (phone parsing dominates the cost of a big file).
+    are reported on the second and later occurrences unless ``find_duplicates`` is off.
+    For big files, ``pipeline.users_staging`` validates in worker processes.
     """
     with open_users(path) as handle:
         reader = csv.reader(handle, strict=False)
-        header = _header(str(path), reader)
-        records = _records(reader)
-        verdicts: Iterator[tuple[int, list[str], UserRow | list[InputError]]]
-        if workers > 1:
-            verdicts = _validate_in_processes(records, (str(path), header, default_region), workers)
-        else:
-            validator = RowValidator(str(path), header, default_region)
-            verdicts = ((line, rec, validator.validate(line, rec)) for line, rec in records)
+        validator = RowValidator(str(path), read_header(str(path), reader), default_region)
         seen: set[str] = set()
-        for line, record, verdict in verdicts:
-            if isinstance(verdict, UserRow):
+        for line, record in records_of(reader):
+            verdict = validator.validate(line, record)
+            if find_duplicates and isinstance(verdict, UserRow):
                 verdict = _first_use(verdict, seen, str(path))
             yield line, record, verdict
 
@@ -252,43 +244,14 @@ def _first_use(row: UserRow, seen: set[str], path: str) -> UserRow | list[InputE
     return row
 
 
-def _records(reader: Any) -> Iterator[tuple[int, list[str]]]:
+def records_of(reader: Any, first_line: int = 1) -> Iterator[tuple[int, list[str]]]:
+    """Non-blank records with the line each starts on (a quoted field may span lines);
+    ``first_line`` is the file line of the reader's first line."""
     previous_end = reader.line_num
     for record in reader:
-        line, previous_end = previous_end + 1, reader.line_num
+        line, previous_end = first_line + previous_end, reader.line_num
         if record and (len(record) > 1 or record[0].strip()):
             yield line, record
-
-
-Verdicts = list[tuple[int, list[str], UserRow | list[InputError]]]
-_worker_validator: RowValidator | None = None
-
-
-def _start_worker(path: str, header: list[str], default_region: str) -> None:
-    global _worker_validator
-    _worker_validator = RowValidator(path, header, default_region)
-
-
-def _validate_chunk(chunk: list[tuple[int, list[str]]]) -> Verdicts:
-    assert _worker_validator is not None
-    return [(line, rec, _worker_validator.validate(line, rec)) for line, rec in chunk]
-
-
-def _validate_in_processes(
-    records: Iterator[tuple[int, list[str]]],
-    setup: tuple[str, list[str], str],
-    workers: int,
-    chunk_size: int = 4000,
-) -> Iterator[tuple[int, list[str], UserRow | list[InputError]]]:
-    # A bounded window of chunks in flight keeps memory flat however big the file is.
-    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=setup) as pool:
-        pending: deque[Future[Verdicts]] = deque()
-        while chunk := list(islice(records, chunk_size)):
-            pending.append(pool.submit(_validate_chunk, chunk))
-            if len(pending) >= workers * 3:
-                yield from pending.popleft().result()
-        while pending:
-            yield from pending.popleft().result()
 
 
 class RejectsWriter:

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from pipeline.settings import Settings, get_settings
-from web import health, links, webhooks
+from web import api, auth, dashboard, health, links, prometheus, webhooks
 from web.deps import dispose_ingest_engine
 from web.errors import install_error_handlers
 
@@ -30,6 +30,9 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
     app.state.settings = settings or get_settings()
     app.state.engine = engine  # None: built from settings on first use
     install_error_handlers(app)
-    for router in (webhooks.router, links.router, health.router):
+    auth.install(app)  # sessions, login/logout, the redirect for anonymous page views
+    dashboard.install(app)
+    for router in (webhooks.router, links.router, health.router, api.router, prometheus.router):
         app.include_router(router)
+    app.add_middleware(prometheus.WebhookLatencyMiddleware)
     return app

@@ -3,9 +3,12 @@
 
 The signed token (``pipeline.tokens``) names the case and the answer the recipient clicked
 in the email; that answer is highlighted, but the page lets them choose any of the three.
-A recorded answer is an ``inbound_event`` like any webhook (provider ``link``), keyed by
-token and answer so a double click stores and enqueues nothing new. Its payload is
-``{"case_id", "answer", "text", "token"}``.
+An ``opt_out`` token is the email's one-click unsubscribe (RFC 8058): GET asks to confirm
+(mail scanners follow links; a GET must not unsubscribe anyone), POST unsubscribes.
+
+A recorded answer is an ``inbound_event`` like any webhook — (link, link), payload
+``{"case_id", "answer", "text", "channel"}`` — keyed by token and answer so a double click
+stores and enqueues nothing new.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import hashlib
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -23,11 +27,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from channels.templates import builtin_locale, case_context
 from pipeline.clock import utcnow
 from pipeline.models import Case
-from web.deps import engine_of
+from pipeline.tokens import ExpiredToken, InvalidToken, read_response_token
+from web.deps import engine_of, settings_of
 from web.events import NewEvent
-from web.voice import page_locale
+from web.link_text import TEXT
 from web.webhooks import record
 
 log = logging.getLogger(__name__)
@@ -36,38 +42,9 @@ router = APIRouter(tags=["links"])
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 ANSWERS = ("agree", "refuse", "query")
+OPT_OUT = "opt_out"
 MAX_TEXT = 2000
-
-TEXT: dict[str, dict[str, str]] = {
-    "en": {
-        "title": "Recall notice",
-        "agree": "I agree",
-        "refuse": "I refuse",
-        "query": "Send my question",
-        "question_label": "Have a question? Type it here:",
-        "done_agree": "Thank you. Your agreement has been recorded.",
-        "done_refuse": "Your answer has been recorded. We will contact you to understand why.",
-        "done_query": "Thank you. Your question has been sent; an agent will answer soon.",
-        "invalid": "This link is not valid. Please use the link from your message.",
-        "expired": "This link has expired. Please reply to the message you received instead.",
-        "gone": "This notice is no longer available.",
-        "empty_question": "Please type your question before sending it.",
-    },
-    "zh-CN": {
-        "title": "召回通知",
-        "agree": "我同意",
-        "refuse": "我拒绝",
-        "query": "发送我的问题",
-        "question_label": "有疑问？请在此输入：",
-        "done_agree": "谢谢您。您的同意已记录。",
-        "done_refuse": "您的回答已记录。我们会联系您了解原因。",
-        "done_query": "谢谢您。您的问题已发送，客服会尽快答复。",
-        "invalid": "此链接无效。请使用您收到的消息中的链接。",
-        "expired": "此链接已过期。请直接回复您收到的消息。",
-        "gone": "此通知已不再可用。",
-        "empty_question": "请先输入您的问题再发送。",
-    },
-}
+MAX_FORM_BYTES = 16_384
 
 
 def _page(
@@ -75,63 +52,61 @@ def _page(
 ) -> Response:
     t = TEXT[locale]
     context: dict[str, Any] = {"locale": locale, "t": t, "title": t["title"], "message": message}
-    context |= {"show_form": False, "notice_body": "", "chosen": None, "max_text": MAX_TEXT}
-    context |= extra
+    context |= {"show_form": False, "notice": None, "chosen": None, "max_text": MAX_TEXT}
+    context |= {"unsubscribe": False} | extra
     return templates.TemplateResponse(request, "response.html", context, status_code=status)
 
 
-def _read_token(token: str) -> tuple[int, str] | str:
+def _read_token(request: Request, token: str) -> tuple[int, str] | str:
     """(case id, answer) from the token, or the reason it cannot be used."""
-    from pipeline.tokens import ExpiredToken, InvalidToken, read_response_token
-
     try:
-        case_id, answer = read_response_token(token, utcnow())
+        case_id, answer = read_response_token(
+            token, utcnow(), secret_key=settings_of(request).secret_key
+        )
     except ExpiredToken:
         return "expired"
     except InvalidToken:
         return "invalid"
-    return int(case_id), str(answer)
+    return case_id, answer
 
 
 def _token_refused(request: Request, reason: str) -> Response:
-    log.info("link.refused", extra={"reason": reason})
+    log.info("link.refused reason=%s", reason)
     return _page(request, "en", 410 if reason == "expired" else 400, TEXT["en"][reason])
 
 
-def _notice_view(engine: Engine, case_id: int) -> tuple[str, str] | None:
-    """(locale, notice text) for the case, or None when the case is gone."""
-    from channels.templates import render_notice  # the channels team's module
-
+def _notice(engine: Engine, case_id: int) -> tuple[str, dict[str, Any]] | None:
+    """(locale, what the notice says) for the case, or None when the case is gone."""
     with Session(engine) as session:
         case = session.get(Case, case_id)
-        if case is None:
+        if case is None or case.recipient.erased_at is not None:
             return None
-        notice = render_notice(case, "email")
-        body = getattr(notice, "text", None) or getattr(notice, "body", None) or str(notice)
-        return page_locale(case.recipient.locale), str(body)
+        return builtin_locale(case.recipient.locale), case_context(case)
 
 
 def _locale_of(engine: Engine, case_id: int) -> str:
     with Session(engine) as session:
         case = session.get(Case, case_id)
-        return page_locale(case.recipient.locale if case is not None else None)
+        return builtin_locale(case.recipient.locale if case is not None else None)
 
 
 @router.get("/r/{token}")
 async def response_page(request: Request, token: str, done: str | None = None) -> Response:
-    """The notice and the three answers, or a thank-you once an answer was recorded."""
-    read = _read_token(token)
+    """The notice and the three answers (or the unsubscribe button), or a thank-you."""
+    read = _read_token(request, token)
     if isinstance(read, str):
         return _token_refused(request, read)
     case_id, chosen = read
-    if done in ANSWERS:
+    if done in (*ANSWERS, OPT_OUT):
         locale = await run_in_threadpool(_locale_of, engine_of(request), case_id)
         return _page(request, locale, message=TEXT[locale][f"done_{done}"])
-    view = await run_in_threadpool(_notice_view, engine_of(request), case_id)
+    view = await run_in_threadpool(_notice, engine_of(request), case_id)
     if view is None:
         return _page(request, "en", 410, TEXT["en"]["gone"])
-    locale, body = view
-    return _page(request, locale, show_form=True, notice_body=body, chosen=chosen)
+    locale, notice = view
+    if chosen == OPT_OUT:
+        return _page(request, locale, notice=notice, unsubscribe=True)
+    return _page(request, locale, show_form=True, notice=notice, chosen=chosen)
 
 
 def link_event_id(token: str, answer: str, text: str) -> str:
@@ -143,20 +118,29 @@ def link_event_id(token: str, answer: str, text: str) -> str:
     return event_id
 
 
+async def _form(request: Request) -> dict[str, str]:
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return {}
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
 @router.post("/r/{token}")
-async def record_answer(
-    request: Request, token: str, answer: str = Form(...), text: str = Form("")
-) -> Response:
-    """Record the chosen answer, then redirect to the thank-you page."""
-    read = _read_token(token)
+async def record_answer(request: Request, token: str) -> Response:
+    """Record the chosen answer, then redirect to the thank-you page. For an unsubscribe
+    token any POST unsubscribes (RFC 8058 one-click: ``List-Unsubscribe=One-Click``)."""
+    read = _read_token(request, token)
     if isinstance(read, str):
         return _token_refused(request, read)
-    case_id, _ = read
-    text = text.strip()
-    if answer not in ANSWERS or len(text) > MAX_TEXT or (answer == "query" and not text):
+    case_id, token_answer = read
+    form = await _form(request)
+    answer = OPT_OUT if token_answer == OPT_OUT else form.get("answer", "")
+    text = form.get("text", "").strip() if answer == "query" else ""
+    # Only an unsubscribe token unsubscribes; an answer link's form offers the three answers.
+    valid = token_answer == OPT_OUT or (answer in ANSWERS and (answer != "query" or bool(text)))
+    if not valid or len(text) > MAX_TEXT:
         locale = await run_in_threadpool(_locale_of, engine_of(request), case_id)
         return _page(request, locale, 400, TEXT[locale]["empty_question"])
-    payload = {"case_id": case_id, "answer": answer, "text": text, "token": token}
-    event = NewEvent("link", "link_answer", link_event_id(token, answer, text), payload)
-    await record(request, [event])
+    payload = {"case_id": case_id, "answer": answer, "text": text, "channel": "email"}
+    await record(request, [NewEvent("link", "link", link_event_id(token, answer, text), payload)])
     return RedirectResponse(f"{request.url.path}?done={answer}", status_code=303)

@@ -4,9 +4,11 @@ Every handler does only that. Understanding the event (which case, which answer,
 status) happens in ``response.process`` on a worker, so a provider never waits on our
 domain logic and a retried webhook is a no-op (see ``web.events``).
 
-Stored ids (``inbound_event.provider_event_id``):
-  inbound SMS ``MessageSid``; message status ``MessageSid:MessageStatus``; keypress
-  ``CallSid:gather:Digits``; call status ``CallSid:CallStatus``; email ``sg_event_id``.
+Stored (provider, kind) and id (``inbound_event.provider_event_id``), as
+``pipeline.answers`` reads them: (twilio, sms) ``MessageSid``; (twilio, status)
+``MessageSid:MessageStatus``; (twilio, gather) ``CallSid:gather:Digits``; (twilio,
+call_status) ``CallSid:CallStatus``; (twilio, recording) ``CallSid:recording:RecordingSid``;
+(sendgrid, email_event) ``sg_event_id``.
 Stored payloads are the provider's fields as sent (a field sent twice becomes a list);
 query parameters of the callback URL, if any, are under ``_query``.
 """
@@ -29,7 +31,7 @@ from pipeline.models import Case
 from web import signatures
 from web.deps import engine_of, ingest_engine_of, settings_of
 from web.events import MalformedEvent, NewEvent, enqueue_processing, id_part, store_events
-from web.voice import load_case, machine_answered, thanks_twiml, voice_twiml_for
+from web.voice import goodbye_twiml, keypress_reply, load_case, machine_answered, voice_twiml_for
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +116,7 @@ async def message_status(request: Request, params: MultiDict = Depends(twilio_pa
     """A message status callback; each (message, status) pair is stored once."""
     sid = id_part(params.get("MessageSid"), "MessageSid")
     status = id_part(params.get("MessageStatus"), "MessageStatus")
-    await record(request, [_twilio_event("sms_status", f"{sid}:{status}", params, request)])
+    await record(request, [_twilio_event("status", f"{sid}:{status}", params, request)])
     return Response(status_code=204)
 
 
@@ -128,7 +130,9 @@ async def call_status(request: Request, params: MultiDict = Depends(twilio_param
 
 
 def _case_id(request: Request) -> int:
-    raw = request.query_params.get("case_id", "")
+    # channels/voice.py names the case as ?case_id=; ?case= is accepted from older calls.
+    params = request.query_params
+    raw = params.get("case_id") or params.get("case", "")
     if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
         raise MalformedEvent("case_id is missing or malformed")
     return int(raw)
@@ -152,26 +156,35 @@ async def voice(request: Request, params: MultiDict = Depends(twilio_params)) ->
 
 @router.post("/twilio/voice/gather")
 async def voice_gather(request: Request, params: MultiDict = Depends(twilio_params)) -> Response:
-    """A keypress. Stored like any answer; 9 replays the notice instead of answering."""
+    """A keypress: stored like any answer and answered with the spoken follow-up.
+    9 replays the notice; it is stored too, but there is nothing to process."""
     sid = id_part(params.get("CallSid"), "CallSid")
     case = await _case(request)
     digits = params.get("Digits", "")
-    if not digits:  # the caller pressed nothing: no answer to store
-        return Response(thanks_twiml(case, answered=False), media_type=XML)
-    if not (len(digits) <= 32 and all(c in "0123456789*#" for c in digits)):
+    if digits and not (len(digits) <= 32 and all(c in "0123456789*#" for c in digits)):
         raise MalformedEvent("Digits is malformed")
-    repeat = digits == REPEAT_KEY
-    event = NewEvent(
-        "twilio",
-        "keypress",
-        f"{sid}:gather:{digits}",
-        _payload(params, request),
-        outcome="repeat_requested" if repeat else None,
-    )
+    if digits:
+        event = NewEvent(
+            "twilio",
+            "gather",
+            f"{sid}:gather:{digits}",
+            _payload(params, request),
+            outcome="repeat" if digits == REPEAT_KEY else None,
+        )
+        await record(request, [event])
+    public_url = settings_of(request).public_url
+    return Response(keypress_reply(case, digits, public_url), media_type=XML)
+
+
+@router.post("/twilio/voice/record")
+async def voice_recording(request: Request, params: MultiDict = Depends(twilio_params)) -> Response:
+    """A question left as a recording after pressing 3 (when no agent line is set)."""
+    sid = id_part(params.get("CallSid"), "CallSid")
+    recording = id_part(params.get("RecordingSid"), "RecordingSid")
+    case = await _case(request)
+    event = _twilio_event("recording", f"{sid}:recording:{recording}", params, request)
     await record(request, [event])
-    if repeat and case is not None:
-        return Response(voice_twiml_for(case, settings_of(request).public_url), media_type=XML)
-    return Response(thanks_twiml(case, answered=True), media_type=XML)
+    return Response(goodbye_twiml(case), media_type=XML)
 
 
 def _reject_constant(name: str) -> Any:

@@ -30,7 +30,9 @@ class SandboxThread:
     ) -> None:
         self.app = create_sandbox_app(config or SandboxConfig.from_settings(), signer)
         self.state: SandboxState = self.app.state.sandbox
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto must say TCP: asyncio only sets TCP_NODELAY on accepted sockets whose
+        # listener says so, and without it every answer waits ~40 ms for a delayed ACK.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]

@@ -130,3 +130,29 @@ def test_launch_accepts_a_session_factory(sqlite_engine: Engine, spec: CampaignS
     campaign_id = launch_campaign(session_factory(sqlite_engine), spec, EXAMPLES / "users.csv")
     assert campaign_id == 1
     assert spec.deadline > datetime.now(UTC) + timedelta(days=1)
+
+
+def test_duplicate_ids_are_found_in_the_database_and_the_first_is_kept(
+    engine: Engine, spec: CampaignSpec, tmp_path: Path
+) -> None:
+    users = tmp_path / "dups.csv"
+    users.write_text(
+        HEADER
+        + "u1,First,+12125550143,,en,UTC,2\n"
+        + "u2,Other,+12125550144,,en,UTC,2\n"
+        + "u1,Second,+12125550145,,en,UTC,2\n"
+        + "u1,Third,+12125550146,,en,UTC,2\n"
+    )
+    with pytest.raises(InputErrors) as caught:
+        launch(engine, spec, users)
+    assert [(e.line, e.field) for e in caught.value.errors] == [
+        (4, "external_id"),
+        (5, "external_id"),
+    ]
+    assert "also on line 2" in caught.value.errors[0].reason
+    assert counts(engine) == (0, 0, 0)
+    report = launch(engine, spec, users, skip_invalid=True)
+    assert (report.cases, report.rejected) == (2, 2)
+    with Session(engine) as session:
+        first = session.scalars(select(Recipient).where(Recipient.external_id == "u1")).one()
+        assert first.name == "First"

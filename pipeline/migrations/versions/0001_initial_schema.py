@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 21:51:49.307062
+Create Date: 2026-11-22 21:59:42.417340
 """
 
 from __future__ import annotations
@@ -152,6 +152,20 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "agent_reply",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("agent", sa.String(length=128), nullable=False),
+        sa.Column("channel", sa.String(length=8), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["case_id"], ["recall_case.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("agent_reply", schema=None) as batch_op:
+        batch_op.create_index("ix_agent_reply_case", ["case_id", "sent_at"], unique=False)
+
+    op.create_table(
         "attempt",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -239,6 +253,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_attempt_provider_id")
 
     op.drop_table("attempt")
+    with op.batch_alter_table("agent_reply", schema=None) as batch_op:
+        batch_op.drop_index("ix_agent_reply_case")
+
+    op.drop_table("agent_reply")
     with op.batch_alter_table("recall_case", schema=None) as batch_op:
         batch_op.drop_index("ix_case_recipient_notified")
         batch_op.drop_index("ix_case_due")

@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.masking import MaskingFilter, log_event, mask_email, mask_phone, mask_text
+from pipeline.masking import (
+    MaskingFilter,
+    configure_logging,
+    log_event,
+    mask_email,
+    mask_phone,
+    mask_text,
+)
 
 
 @pytest.mark.parametrize(
@@ -80,3 +87,18 @@ def test_log_event_masks_fields_and_hides_bodies(caplog: pytest.LogCaptureFixtur
         "body": "<10 chars>",
     }
     assert record.getMessage() == "answer.matched case_id=7 sender=+1******4567 body=<10 chars>"
+
+
+def test_configure_logging_masks_every_handler(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    root.handlers = []
+    try:
+        configure_logging("INFO")
+        configure_logging("INFO")  # twice: still one handler, one filter
+        assert len(root.handlers) == 1 and len(root.handlers[0].filters) == 1
+        logging.getLogger("test.masking.configured").info("sent to %s", "+8613812345678")
+        err = capsys.readouterr().err
+        assert "+86*******5678" in err and "13812345678" not in err
+    finally:
+        root.handlers, root.level = saved_handlers, saved_level

@@ -139,7 +139,7 @@ def _status(session: Session, sid: str, status: str, code: str = "") -> InboundE
     return rows.inbound(
         session,
         "twilio",
-        "status",
+        "sms_status",
         {"MessageSid": sid, "MessageStatus": status, "ErrorCode": code},
     )
 
@@ -208,7 +208,7 @@ def test_keypress_answers(session: Session, digits: str, state: str, kind: str) 
     case = _setup(session, step=1)
     call = rows.attempt(session, case, channel="voice", step=1)
     follow = process_inbound_event(
-        session, _call(session, "gather", call.provider_id, Digits=digits).id
+        session, _call(session, "keypress", call.provider_id, Digits=digits).id
     )
     assert case.state == state and case.answered_channel == "voice" and case.answered_step == 1
     assert follow and follow[0].channel == "sms"
@@ -219,14 +219,14 @@ def test_keypress_answers(session: Session, digits: str, state: str, kind: str) 
 def test_repeat_or_nothing_pressed_is_no_answer(session: Session, digits: str) -> None:
     case = _setup(session)
     call = rows.attempt(session, case, channel="voice")
-    event = _call(session, "gather", call.provider_id or "", Digits=digits)
+    event = _call(session, "keypress", call.provider_id or "", Digits=digits)
     assert process_inbound_event(session, event.id) == []
     assert case.state == "awaiting_response" and _count(session, Response) == 0
     assert event.handled_at is not None
 
 
 def test_keypress_on_an_unknown_call_is_stored(session: Session) -> None:
-    event = _call(session, "gather", "CAunknown", Digits="1")
+    event = _call(session, "keypress", "CAunknown", Digits="1")
     process_inbound_event(session, event.id)
     [response] = session.scalars(select(Response))
     assert response.case_id is None and response.channel == "voice" and response.kind == "agree"
@@ -250,13 +250,62 @@ def test_call_statuses(session: Session) -> None:
 
 def test_link_answer(session: Session) -> None:
     case = _setup(session, completion="on_remedy")
-    event = rows.inbound(session, "link", "link", {"case_id": case.id, "answer": "agree"})
+    event = rows.inbound(session, "link", "link_answer", {"case_id": case.id, "answer": "agree"})
     assert process_inbound_event(session, event.id) == [FollowUp(case.id, "email", "confirmation")]
     assert case.state == "agreed" and case.answered_channel == "email"
 
 
+def test_link_query_keeps_the_question(session: Session) -> None:
+    case = _setup(session)
+    payload = {"case_id": case.id, "answer": "query", "text": "Does this affect model B?"}
+    event = rows.inbound(session, "link", "link_answer", payload)
+    assert process_inbound_event(session, event.id) == [FollowUp(case.id, "email", "query_ack")]
+    assert session.scalars(select(Response.raw_text)).all() == ["Does this affect model B?"]
+    assert case.state == "query_open"
+
+
+def test_keypress_falls_back_to_the_case_in_the_callback_url(session: Session) -> None:
+    case = _setup(session)
+    event = _call(session, "keypress", "CAnotrecordedyet", Digits="2")
+    event.payload = {**event.payload, "_query": {"case_id": str(case.id)}}
+    process_inbound_event(session, event.id)
+    assert case.state == "refused"
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload"),
+    [("status", {"MessageStatus": "delivered"}), ("gather", {"Digits": "1"})],
+)
+def test_older_kind_names_are_accepted(
+    session: Session, kind: str, payload: dict[str, str]
+) -> None:
+    case = _setup(session)
+    sent = rows.attempt(session, case, channel="voice" if kind == "gather" else "sms")
+    sid = {"status": "MessageSid", "gather": "CallSid"}[kind]
+    event = rows.inbound(session, "twilio", kind, {sid: sent.provider_id, **payload})
+    process_inbound_event(session, event.id)
+    assert case.reached_at is not None
+
+
+def test_link_question_keeps_its_text(session: Session) -> None:
+    case = _setup(session)
+    payload = {"case_id": case.id, "answer": "query", "text": "Is the red model affected?"}
+    event = rows.inbound(session, "link", "link", payload)
+    assert process_inbound_event(session, event.id) == [FollowUp(case.id, "email", "query_ack")]
+    assert case.state == "query_open"
+    assert session.scalars(select(Response.raw_text)).all() == ["Is the red model affected?"]
+
+
+def test_unsubscribe_link_opts_out_of_email_without_confirmation(session: Session) -> None:
+    case = _setup(session)
+    event = rows.inbound(session, "link", "link", {"case_id": case.id, "answer": "opt_out"})
+    assert process_inbound_event(session, event.id) == []
+    assert case.state == "opted_out" and case.recipient.email_opted_out
+    assert not case.recipient.sms_opted_out
+
+
 def test_link_for_a_missing_case_is_stored(session: Session) -> None:
-    event = rows.inbound(session, "link", "link", {"case_id": 999999, "answer": "refuse"})
+    event = rows.inbound(session, "link", "link_answer", {"case_id": 999999, "answer": "refuse"})
     process_inbound_event(session, event.id)
     assert session.scalars(select(Response.case_id)).all() == [None]
 
@@ -289,8 +338,13 @@ def test_email_unsubscribe_opts_out_without_confirmation(session: Session) -> No
     ("provider", "kind", "payload", "outcome"),
     [
         ("twilio", "sms", {"Body": "yes"}, "malformed: From missing"),
-        ("twilio", "status", {"MessageSid": "SM1"}, "malformed: MessageStatus missing"),
-        ("link", "link", {"case_id": "x", "answer": "agree"}, "malformed: case_id is not a number"),
+        ("twilio", "sms_status", {"MessageSid": "SM1"}, "malformed: MessageStatus missing"),
+        (
+            "link",
+            "link_answer",
+            {"case_id": "x", "answer": "agree"},
+            "malformed: case_id is not a number",
+        ),
         (
             "link",
             "link",

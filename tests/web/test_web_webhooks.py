@@ -6,6 +6,7 @@ RequestValidator and SendGrid's ECDSA scheme.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import Engine
 
 from pipeline.db import make_engine
 from pipeline.settings import Settings
-from tests.web_support import (
+from tests.web.support import (
     FORM,
     PUBLIC_URL,
     TWILIO_TOKEN,
@@ -203,7 +204,7 @@ def test_each_message_status_is_stored_once(client: TestClient, engine: Engine) 
         assert response.status_code == 204  # type: ignore[attr-defined]
     events = stored(engine)
     assert [e.provider_event_id for e in events] == [f"{sid}:sent", f"{sid}:delivered"]
-    assert {e.kind for e in events} == {"sms_status"}
+    assert {e.kind for e in events} == {"status"}
     assert sorted(enqueued()) == sorted([[e.id] for e in events])
 
 
@@ -243,9 +244,10 @@ def test_keypress_is_stored_once_and_thanked_in_the_users_language(
     for _ in range(2):
         response = gather(client, case_id, "1")
         assert response.status_code == 200  # type: ignore[attr-defined]
-        assert 'language="zh-CN"' in response.text and "谢谢" in response.text  # type: ignore[attr-defined]
+        twiml = response.text  # type: ignore[attr-defined]
+        assert 'language="cmn-CN"' in twiml and re.search(r"[\u4e00-\u9fff]", twiml)
     [event] = stored(engine)
-    assert (event.kind, event.provider_event_id) == ("keypress", "CA01:gather:1")
+    assert (event.kind, event.provider_event_id) == ("gather", "CA01:gather:1")
     assert event.payload["_query"] == {"case_id": str(case_id)}
     assert enqueued() == [[event.id]]
 
@@ -255,16 +257,31 @@ def test_repeat_key_is_stored_but_not_processed(client: TestClient, engine: Engi
     assert response.status_code == 200  # type: ignore[attr-defined]
     assert "Goodbye" in response.text  # type: ignore[attr-defined]
     [event] = stored(engine)
-    assert event.outcome == "repeat_requested" and event.handled_at is not None
+    assert event.outcome == "repeat" and event.handled_at is not None
     assert enqueued() == []
 
 
 def test_repeat_key_replays_the_notice(client: TestClient, engine: Engine) -> None:
-    pytest.importorskip("channels.voice")
     case_id = make_case(engine)
     response = gather(client, case_id, "9")
     assert response.status_code == 200  # type: ignore[attr-defined]
     assert f"/webhooks/twilio/voice/gather?case_id={case_id}" in response.text  # type: ignore[attr-defined]
+
+
+def test_question_keypress_records_and_the_recording_is_stored(
+    client: TestClient, engine: Engine
+) -> None:
+    case_id = make_case(engine)
+    response = gather(client, case_id, "3")
+    record_url = f"{PUBLIC_URL}/webhooks/twilio/voice/record?case_id={case_id}"
+    assert f'action="{record_url}"' in response.text  # type: ignore[attr-defined]
+    params = {"CallSid": "CA01", "RecordingSid": "RE0123", "RecordingUrl": "https://x/r.wav"}
+    path = f"/webhooks/twilio/voice/record?case_id={case_id}"
+    for _ in range(2):
+        assert post_twilio(client, path, params).status_code == 200  # type: ignore[attr-defined]
+    recording = [e for e in stored(engine) if e.kind == "recording"]
+    assert [e.provider_event_id for e in recording] == ["CA01:recording:RE0123"]
+    assert len(enqueued()) == 2  # the keypress and the recording
 
 
 def test_empty_keypress_stores_nothing(client: TestClient, engine: Engine) -> None:
@@ -290,7 +307,6 @@ def test_voice_for_unknown_case_is_404(client: TestClient) -> None:
 
 
 def test_voice_serves_the_notice_twiml(client: TestClient, engine: Engine) -> None:
-    pytest.importorskip("channels.voice")
     case_id = make_case(engine)
     human = post_twilio(client, f"/webhooks/twilio/voice?case_id={case_id}", {"CallSid": "CA01"})
     machine = post_twilio(

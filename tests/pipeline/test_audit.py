@@ -148,3 +148,17 @@ def test_forked_chain_is_found(pg_engine: Engine) -> None:
         )
     report = _verify(pg_engine)
     assert not report.ok and report.first_bad_id == 3
+
+
+def test_record_access_names_fields_not_values(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        event = audit.record_access(
+            session,
+            actor="ops:amy",
+            entity="case:7",
+            purpose="call back",
+            fields=["phone", "email"],
+        )
+    assert event.action == "personal_data.view"
+    assert event.data == {"purpose": "call back", "fields": ["email", "phone"]}
+    assert _verify(engine).ok

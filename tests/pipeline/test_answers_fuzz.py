@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from pipeline.answers import _HANDLERS, process_inbound_event
+from pipeline.answers import process_inbound_event
 from tests import inbound_rows as rows
 
 KEYS = [
@@ -34,11 +34,11 @@ scalars = (
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3), max_leaves=5)
 KIND_KEYS = {
     ("twilio", "sms"): ["From", "Body", "To", "MessageSid"],
-    ("twilio", "status"): ["MessageSid", "MessageStatus", "ErrorCode", "To"],
+    ("twilio", "sms_status"): ["MessageSid", "MessageStatus", "ErrorCode", "To"],
     ("twilio", "call_status"): ["CallSid", "CallStatus", "AnsweredBy", "To"],
-    ("twilio", "gather"): ["CallSid", "Digits", "To", "Called"],
+    ("twilio", "keypress"): ["CallSid", "Digits", "To", "_query"],
     ("sendgrid", "email_event"): ["event", "case_id", "email", "sg_message_id", "type", "status"],
-    ("link", "link"): ["case_id", "answer", "channel"],
+    ("link", "link_answer"): ["case_id", "answer", "text", "channel"],
 }
 
 
@@ -82,6 +82,11 @@ KEY_VALUES = {
     "Body": st.one_of(st.sampled_from([*WORDS, "yes\x00", "\x00"]), st.text(max_size=200)),
 }
 
+# The callback URL's query parameters, as the web layer stores them.
+KEY_VALUES["_query"] = st.fixed_dictionaries(
+    {}, optional={"case_id": KEY_VALUES["case_id"], "case": values}
+)
+
 
 def _payload_for(kind: tuple[str, str]) -> st.SearchStrategy[dict[str, Any]]:
     """Mostly the keys this kind reads (so the handlers' own paths run), plus noise."""
@@ -97,7 +102,7 @@ def _payload_for(kind: tuple[str, str]) -> st.SearchStrategy[dict[str, Any]]:
 custom = st.fixed_dictionaries(
     {}, optional={"case_id": KEY_VALUES["case_id"], "attempt_id": KEY_VALUES["attempt_id"]}
 )
-KINDS = [*sorted(_HANDLERS), ("twilio", "fax")]  # an unknown kind is handled too
+KINDS = [*sorted(KIND_KEYS), ("twilio", "fax")]  # an unknown kind is handled too
 
 
 def _substitute(value: Any, known: dict[str, Any]) -> Any:

@@ -13,7 +13,7 @@ import httpx
 import redis
 from sqlalchemy import Engine
 
-from tests.web_support import PUBLIC_URL, TWILIO_TOKEN, recall_web, stored, twilio_headers
+from tests.web.support import PUBLIC_URL, TWILIO_TOKEN, recall_web, stored, twilio_headers
 
 SMS = {"MessageSid": "SMfeedfacefeedfacefeedfacefeedface", "From": "+15551230002", "Body": "STOP"}
 
@@ -43,7 +43,7 @@ def test_recall_web_stores_and_enqueues_on_redis(
     [event] = stored(pg_engine)
     assert event.provider_event_id == SMS["MessageSid"]
     client = redis.Redis.from_url(redis_url)
-    assert client.llen(f"{namespace}:default") == 1
-    [raw] = client.hvals(f"{namespace}:default.msgs")
+    assert client.llen(f"{namespace}:response") == 1
+    [raw] = client.hvals(f"{namespace}:response.msgs")
     message = dramatiq.Message.decode(raw)
     assert (message.actor_name, list(message.args)) == ("response.process", [event.id])

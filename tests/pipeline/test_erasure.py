@@ -13,7 +13,7 @@ from pipeline import audit
 from pipeline.answers import process_inbound_event
 from pipeline.db import session_scope
 from pipeline.erasure import RecipientNotFound, erase_recipient
-from pipeline.models import AuditEvent, Base, Case, Recipient, Response
+from pipeline.models import AuditEvent, Base, Case, FollowUpSend, Recipient, Response
 from pipeline.settings import get_settings
 from tests import inbound_rows as rows
 
@@ -40,10 +40,20 @@ def _history(engine: Engine) -> dict[str, int]:
         sms = rows.attempt(session, first)
         email = rows.attempt(session, second, channel="email")
         email.error_reason = f"550 5.1.1 <{EMAIL}>: mailbox full"
+        session.add(
+            FollowUpSend(
+                key=f"{second.id}:confirmation",
+                case_id=second.id,
+                channel="email",
+                kind="confirmation",
+                status="failed",
+                error_reason=f"550 <{EMAIL}> rejected",
+            )
+        )
         delivered = {"MessageSid": sms.provider_id, "MessageStatus": "delivered", "To": PHONE}
         unsubscribe = {"event": "unsubscribe", "email": EMAIL}
         events = [
-            rows.inbound(session, "twilio", "status", delivered),
+            rows.inbound(session, "twilio", "sms_status", delivered),
             rows.sms(session, PHONE, f"Yes. {NAME}"),
             rows.inbound(session, "sendgrid", "email_event", unsubscribe),
             rows.sms(session, rows.recipient(session).phone or "", "no"),

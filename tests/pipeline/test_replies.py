@@ -69,6 +69,8 @@ CASES = [
     ("What do I need to do", K.QUERY),
     ("3", K.QUERY),
     ("这个召回是什么意思", K.QUERY),
+    ("咨询：我去年买的也受影响吗？", K.QUERY),
+    ("Does this apply to the one I bought last year?", K.QUERY),
     ("Yes " + "really " * 12, K.QUERY),  # long: not a short reply
     # Nothing to read.
     ("", K.UNKNOWN),

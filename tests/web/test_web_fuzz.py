@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from pipeline.settings import Settings
-from tests.web_support import PUBLIC_URL, TWILIO_TOKEN, SendGridKeys, stub_broker, twilio_headers
+from tests.web.support import PUBLIC_URL, TWILIO_TOKEN, SendGridKeys, stub_broker, twilio_headers
 from web.app import create_app
 
 KEYS = SendGridKeys.generate()
@@ -28,10 +28,11 @@ TWILIO_PATHS = [
     "/webhooks/twilio/voice",
     "/webhooks/twilio/voice/gather",
     "/webhooks/twilio/call-status",
+    "/webhooks/twilio/voice/record",
 ]
 TWILIO_FIELDS = [
     "MessageSid", "MessageStatus", "CallSid", "CallStatus", "Digits", "AnsweredBy",
-    "From", "To", "Body", "AccountSid", "ErrorCode",
+    "From", "To", "Body", "AccountSid", "ErrorCode", "RecordingSid",
 ]  # fmt: skip
 FUZZ = settings(
     max_examples=100,
@@ -53,7 +54,7 @@ form = st.builds(
 query = st.one_of(
     st.just(""),
     st.builds(
-        lambda v: "?case_id=" + quote(v, safe=""),
+        lambda v: "?case=" + quote(v, safe=""),
         st.one_of(st.text(max_size=12), st.integers().map(str)),
     ),
 )

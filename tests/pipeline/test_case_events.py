@@ -78,7 +78,8 @@ def test_query_opens_the_sla_clock(session: Session) -> None:
     [
         ({"query_sla": "2h"}, timedelta(hours=2)),
         ({"query_sla": "30m"}, timedelta(minutes=30)),
-        ({"query_sla": "PT4H"}, timedelta(hours=4)),
+        ({"query_sla": "1h30m"}, timedelta(minutes=90)),
+        ({"query_sla": "soon"}, timedelta(hours=24)),
         ({"query_sla": 90}, timedelta(seconds=90)),
         ({}, timedelta(hours=24)),
     ],

@@ -1,0 +1,147 @@
+"""The agents' query inbox, one case's thread, replies, answers heard by phone, and the
+unmatched answers list. Contact data is masked unless the agent asks for one case in full
+(a POST, audited, shown once and never remembered by the session)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from actors.channel import send_followup
+from pipeline import inbox
+from pipeline.clock import utcnow
+from pipeline.errors import InputError, InvalidState, NotFound, RecallError
+from web.auth import page_user, require_csrf
+from web.dashboard.deps import db_session
+from web.dashboard.pages import render
+from web.deps import settings_of
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox_page(
+    request: Request, user: str = Depends(page_user), session: Session = Depends(db_session)
+) -> Response:
+    items = inbox.open_queries(session, utcnow())
+    return render(
+        request, user, "inbox.html", items=items, sla_hours=settings_of(request).query_sla_hours
+    )
+
+
+@router.get("/inbox/live", response_class=HTMLResponse)
+def inbox_live(
+    request: Request, user: str = Depends(page_user), session: Session = Depends(db_session)
+) -> Response:
+    return render(request, user, "_inbox_rows.html", items=inbox.open_queries(session, utcnow()))
+
+
+def _case_page(
+    request: Request,
+    user: str,
+    session: Session,
+    case_id: int,
+    *,
+    full: bool = False,
+    status_code: int = 200,
+) -> Response:
+    try:
+        case = inbox.load_case(session, case_id)
+        contact = (
+            inbox.reveal_contact(session, case_id, f"user:{user}")
+            if full
+            else inbox.contact_of(case.recipient)
+        )
+    except NotFound as error:
+        raise HTTPException(404, str(error)) from error
+    if full:
+        session.commit()  # the audit record of this view
+    flashes = [request.session.pop("flash")] if "flash" in request.session else []
+    return render(
+        request,
+        user,
+        "inbox_case.html",
+        status_code=status_code,
+        case=case,
+        contact=contact,
+        thread=inbox.thread(session, case_id, full=full),
+        flashes=flashes,
+        answers=list(inbox.PHONE_ANSWERS),
+    )
+
+
+@router.get("/inbox/{case_id}", response_class=HTMLResponse)
+def case_page(
+    request: Request,
+    case_id: int,
+    user: str = Depends(page_user),
+    session: Session = Depends(db_session),
+) -> Response:
+    return _case_page(request, user, session, case_id)
+
+
+@router.post(
+    "/inbox/{case_id}/reveal", response_class=HTMLResponse, dependencies=[Depends(require_csrf)]
+)
+def reveal(
+    request: Request,
+    case_id: int,
+    user: str = Depends(page_user),
+    session: Session = Depends(db_session),
+) -> Response:
+    return _case_page(request, user, session, case_id, full=True)
+
+
+@router.post("/inbox/{case_id}/reply", dependencies=[Depends(require_csrf)])
+def reply(
+    request: Request,
+    case_id: int,
+    text: str = Form(""),
+    user: str = Depends(page_user),
+    session: Session = Depends(db_session),
+) -> Response:
+    """Send the agent's answer on the user's channel; the case returns to awaiting_response."""
+    try:
+        channel = inbox.answer_query(session, case_id, f"user:{user}", text, utcnow())
+        session.commit()
+    except (InputError, InvalidState, NotFound) as error:
+        session.rollback()
+        request.session["flash"] = f"Not sent: {error}"
+        return RedirectResponse(f"/dashboard/inbox/{case_id}", 303)
+    # Only after the commit: the worker must find the answer and the new state.
+    send_followup.send(case_id, channel, "agent_answer", text.strip())
+    request.session["flash"] = f"Answer sent by {channel}."
+    return RedirectResponse(f"/dashboard/inbox/{case_id}", 303)
+
+
+@router.post("/inbox/{case_id}/phone-answer", dependencies=[Depends(require_csrf)])
+def phone_answer(
+    request: Request,
+    case_id: int,
+    answer: str = Form(...),
+    user: str = Depends(page_user),
+    session: Session = Depends(db_session),
+) -> Response:
+    """An answer heard on the phone counts like one typed by the user."""
+    try:
+        followups = inbox.record_phone_answer(session, case_id, answer, f"user:{user}", utcnow())
+        session.commit()
+    except RecallError as error:
+        session.rollback()
+        request.session["flash"] = f"Not recorded: {error}"
+        return RedirectResponse(f"/dashboard/inbox/{case_id}", 303)
+    for followup in followups:
+        send_followup.send(followup.case_id, followup.channel, followup.kind)
+    request.session["flash"] = f"Recorded: {answer} (heard by phone)."
+    return RedirectResponse(f"/dashboard/inbox/{case_id}", 303)
+
+
+@router.get("/unmatched", response_class=HTMLResponse)
+def unmatched_page(
+    request: Request, user: str = Depends(page_user), session: Session = Depends(db_session)
+) -> Response:
+    return render(request, user, "unmatched.html", items=inbox.unmatched(session))

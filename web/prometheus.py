@@ -1,0 +1,185 @@
+"""``GET /metrics`` for Prometheus.
+
+Three sources, one exposition:
+- recall's own figures, read from the database at scrape time (so every web process
+  reports the same truth): ``recall_cases{campaign,state}``, ``recall_answers_total{kind,
+  channel}``, ``recall_provider_errors_total{channel,code}``, plus queue depths from Redis;
+- this process's webhook latency histogram, ``recall_webhook_latency_seconds{route}``,
+  fed by ``WebhookLatencyMiddleware`` (or ``observe_webhook`` from a handler);
+- Dramatiq's own series (``dramatiq_messages_total`` …) where workers run its Prometheus
+  middleware on this machine: that middleware writes multiprocess files under its
+  ``dramatiq_prom_db`` directory and serves them on its own port per worker host; reading
+  the same directory here puts them on the app's ``/metrics`` too. Workers on other hosts
+  are scraped on their own port (9191 by default).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+from dramatiq.middleware.prometheus import DB_PATH as DRAMATIQ_PROM_DIR
+from fastapi import APIRouter, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pipeline import queues
+from pipeline.clock import utcnow
+from pipeline.db import session_scope
+from pipeline.models import Attempt, Campaign, Case
+from pipeline.models import Response as AnswerRow
+from web.dashboard.deps import broker_redis, namespace
+from web.deps import engine_of
+
+log = logging.getLogger(__name__)
+
+FAILED_STATUSES = ("failed", "undelivered", "permanent_failure")
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+# Process-local, like any Prometheus histogram; each web process is scraped on its own.
+webhook_registry = CollectorRegistry(auto_describe=True)
+WEBHOOK_LATENCY = Histogram(
+    "recall_webhook_latency_seconds",
+    "Time to answer a provider webhook (verify, store, enqueue).",
+    ["route", "status"],
+    buckets=LATENCY_BUCKETS,
+    registry=webhook_registry,
+)
+
+
+def observe_webhook(route: str, status: int, seconds: float) -> None:
+    WEBHOOK_LATENCY.labels(route=route, status=str(status)).observe(seconds)
+
+
+class WebhookLatencyMiddleware:
+    """Times every request under ``/webhooks/`` (and ``/r/``) into the histogram."""
+
+    PREFIXES = ("/webhooks/", "/r/")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(self.PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            # /r/{token}: one label for all tokens, never the token itself.
+            route = "/r" if path.startswith("/r/") else path
+            observe_webhook(route, status, time.perf_counter() - started)
+
+
+class RecallCollector(Collector):
+    """Case, answer and provider-error figures from the database; queues from Redis."""
+
+    def __init__(self, engine: Engine, client: redis.Redis | None, namespace: str) -> None:
+        self.engine, self.client, self.namespace = engine, client, namespace
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            with session_scope(self.engine) as session:
+                yield from _database_metrics(session)
+        except Exception:  # a scrape must answer even when the database does not
+            log.warning("metrics.database_unavailable", exc_info=True)
+        if self.client is not None:
+            yield from _queue_metrics(self.client, self.namespace)
+
+
+def _database_metrics(session: Session) -> Iterator[Metric]:
+    cases = GaugeMetricFamily(
+        "recall_cases", "Cases by campaign and state.", labels=["campaign", "state"]
+    )
+    for campaign, state, count in session.execute(
+        select(Campaign.id, Case.state, func.count())
+        .join(Case, Case.campaign_id == Campaign.id)
+        .where(Campaign.state.in_(("running", "paused")))
+        .group_by(Campaign.id, Case.state)
+    ):
+        cases.add_metric([str(campaign), state], count)
+    yield cases
+    answers = CounterMetricFamily(
+        "recall_answers", "Classified answers received.", labels=["kind", "channel"]
+    )
+    for kind, channel, count in session.execute(
+        select(AnswerRow.kind, AnswerRow.channel, func.count()).group_by(
+            AnswerRow.kind, AnswerRow.channel
+        )
+    ):
+        answers.add_metric([kind, channel], count)
+    yield answers
+    errors = CounterMetricFamily(
+        "recall_provider_errors", "Sends the provider failed.", labels=["channel", "code"]
+    )
+    for channel, code, count in session.execute(
+        select(Attempt.channel, Attempt.error_code, func.count())
+        .where(Attempt.status.in_(FAILED_STATUSES))
+        .group_by(Attempt.channel, Attempt.error_code)
+    ):
+        errors.add_metric([channel, code or "none"], count)
+    yield errors
+
+
+def _queue_metrics(client: redis.Redis, namespace: str) -> Iterator[Metric]:
+    depth = GaugeMetricFamily(
+        "recall_queue_messages", "Dramatiq messages by queue and stage.", labels=["queue", "stage"]
+    )
+    try:
+        stats = queues.queue_stats(client, namespace, now=utcnow(), window_minutes=1)
+    except Exception:
+        log.warning("metrics.redis_unavailable", exc_info=True)
+        return
+    for q in stats:
+        for stage in ("ready", "delayed", "in_progress", "dead"):
+            depth.add_metric([q.name, stage], getattr(q, stage))
+    yield depth
+
+
+def _dramatiq_registry() -> CollectorRegistry | None:
+    """Dramatiq's multiprocess files, when its Prometheus middleware runs on this host."""
+    path = Path(DRAMATIQ_PROM_DIR)
+    if not path.is_dir() or not any(path.glob("*.db")):
+        return None
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(path))
+    return registry
+
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/metrics")
+def metrics(request: Request) -> Response:
+    recall_registry = CollectorRegistry(auto_describe=False)
+    recall_registry.register(
+        RecallCollector(engine_of(request), broker_redis(request), namespace(request))
+    )
+    parts = [generate_latest(recall_registry), generate_latest(webhook_registry)]
+    dramatiq_registry = _dramatiq_registry()
+    if dramatiq_registry is not None:
+        parts.append(generate_latest(dramatiq_registry))
+    return Response(b"".join(parts), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,26 @@
+// recall dashboard: CSRF header on htmx requests, and uPlot charts from data attributes.
+document.addEventListener("htmx:configRequest", function (event) {
+  var meta = document.querySelector('meta[name="csrf-token"]');
+  if (meta) { event.detail.headers["X-CSRF-Token"] = meta.content; }
+});
+
+function drawCharts(root) {
+  if (typeof uPlot === "undefined") { return; }
+  root.querySelectorAll("[data-chart]").forEach(function (el) {
+    var spec = JSON.parse(el.getAttribute("data-chart"));
+    el.innerHTML = "";
+    if (!spec.x.length) { el.textContent = "No data yet."; return; }
+    var series = [{}].concat(spec.series.map(function (s) {
+      return { label: s.label, stroke: s.color, width: 2,
+               value: function (u, v) { return v == null ? "–" : (s.percent ? (v * 100).toFixed(1) + "%" : v); } };
+    }));
+    var opts = { width: Math.max(el.clientWidth, 260), height: 220, series: series,
+                 scales: spec.percent ? { y: { range: [0, 1] } } : {},
+                 axes: [{}, { values: function (u, ticks) {
+                   return ticks.map(function (t) { return spec.percent ? Math.round(t * 100) + "%" : t; });
+                 } }] };
+    new uPlot(opts, [spec.x].concat(spec.series.map(function (s) { return s.data; })), el);
+  });
+}
+document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
+document.addEventListener("htmx:afterSwap", function (event) { drawCharts(event.detail.target); });
