@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 import dramatiq
+from dramatiq.brokers.redis import RedisBroker
 
 from actors.batch import enqueue_many
 from actors.broker import broker
@@ -28,16 +29,34 @@ __all__ = ["broker", "enqueue_due", "fan_out"]
 
 @dramatiq.actor(actor_name="campaign.fan_out", queue_name="campaign", **retry_options())
 def fan_out(campaign_id: int) -> None:
-    """Enqueue ``case.notify`` for every case of campaign ``campaign_id`` not yet handed on."""
-    chunk = get_settings().fan_out_chunk
+    """Enqueue ``case.notify`` for every case of campaign ``campaign_id`` not yet handed on.
+
+    While the pipeline's queues hold more than ``fan_out_high_water`` messages, it stops and
+    sends itself again a little later (resuming from the cursor): a million-case launch then
+    waits in the database, not in Redis, and no case sits in a queue long enough for the
+    sweep to take its message for lost."""
+    settings = get_settings()
     total = 0
     while True:
+        if backlog() > settings.fan_out_high_water:
+            fan_out.send_with_options(args=(campaign_id,), delay=settings.fan_out_pause_ms)
+            break
         with session_scope() as session:
-            ids = claim_fan_out_chunk(session, campaign_id, utcnow(), chunk)
+            ids = claim_fan_out_chunk(session, campaign_id, utcnow(), settings.fan_out_chunk)
         if not ids:
             break
-        total += enqueue_many(notify, [(case_id,) for case_id in ids], batch=chunk)
-    log.info("campaign.fanned_out", extra={"campaign_id": campaign_id, "cases": total})
+        total += enqueue_many(notify, [(case_id,) for case_id in ids], batch=len(ids))
+    log.info("campaign.fanned_out campaign=%s cases=%s", campaign_id, total)
+
+
+PIPELINE_QUEUES = ("case", "sms", "email", "voice")
+
+
+def backlog() -> int:
+    """Messages waiting in (or being worked on from) the pipeline's queues; 0 off Redis."""
+    if not isinstance(broker, RedisBroker):
+        return 0
+    return sum(int(broker.do_qsize(queue)) for queue in PIPELINE_QUEUES)
 
 
 def enqueue_due(*, campaign_id: int | None = None, limit: int = 1000) -> int:

@@ -29,11 +29,9 @@ def notify(case_id: int) -> None:
     if result.outcome is Outcome.SEND and result.attempt_id is not None and result.channel:
         SEND_ACTORS[result.channel].send(result.attempt_id)
     log.info(
-        "case.notified",
-        extra={
-            "case_id": case_id,
-            "outcome": result.outcome.value,
-            "reason": result.reason,
-            "channel": result.channel,
-        },
+        "case.notified case=%s outcome=%s reason=%s channel=%s",
+        case_id,
+        result.outcome.value,
+        result.reason,
+        result.channel,
     )

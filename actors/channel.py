@@ -23,6 +23,9 @@ from pipeline.followups import deliver_followup
 from pipeline.settings import get_settings
 
 log = logging.getLogger(__name__)
+# The Twilio client logs ten INFO lines (URL, headers) per request: noise at scale, and it
+# costs a worker measurable time per send.
+logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 __all__ = ["SEND_ACTORS", "broker", "place_call", "send_email", "send_followup", "send_sms"]
 
@@ -41,9 +44,7 @@ def _send(kind: str, attempt_id: int, actor: dramatiq.Actor[..., None]) -> None:
     except RateLimited:
         actor.send_with_options(args=(attempt_id,), delay=random.randint(200, 1500))
         return
-    log.info(
-        "channel.sent", extra={"attempt_id": attempt_id, "channel": kind, "outcome": outcome.value}
-    )
+    log.info("channel.sent attempt=%s channel=%s outcome=%s", attempt_id, kind, outcome.value)
 
 
 @dramatiq.actor(actor_name="channel.send_sms", queue_name="sms", **retry_options())
@@ -90,6 +91,9 @@ def send_followup(
         )
         return
     log.info(
-        "channel.followup_sent",
-        extra={"case_id": case_id, "channel": channel, "kind": kind, "outcome": outcome.value},
+        "channel.followup_sent case=%s channel=%s kind=%s outcome=%s",
+        case_id,
+        channel,
+        kind,
+        outcome.value,
     )

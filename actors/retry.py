@@ -16,6 +16,7 @@ import redis.exceptions
 import sqlalchemy.exc
 
 from channels.base import ChannelError
+from pipeline.errors import SendNotRecordedYet
 from pipeline.settings import get_settings
 
 
@@ -26,6 +27,7 @@ class RateLimited(Exception):
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ChannelError,
     RateLimited,
+    SendNotRecordedYet,
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     redis.exceptions.ConnectionError,

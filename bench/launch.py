@@ -67,20 +67,38 @@ def database_url(admin_url: str, name: str) -> str:
 
 
 class MemorySampler(threading.Thread):
-    """Peak RSS and PSS summed over a process and its descendants, from /proc."""
+    """Peak RSS and PSS summed over a process and its descendants, from /proc; and the CPU
+    time of the PostgreSQL backends serving ``database`` (the server's share of the work)."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, admin_url: str, database: str) -> None:
         super().__init__(daemon=True)
         self.pid, self.peak_rss, self.peak_pss, self.done = pid, 0, 0, False
+        self.admin_url, self.database = admin_url, database
+        self.backend_cpu: dict[int, float] = {}
 
     def run(self) -> None:
-        while not self.done:
-            rss = pss = 0
-            for pid in _tree(self.pid):
-                rss += _field(f"/proc/{pid}/status", "VmRSS:")
-                pss += _field(f"/proc/{pid}/smaps_rollup", "Pss:")
-            self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
-            time.sleep(0.1)
+        with admin(self.admin_url) as conn:
+            while not self.done:
+                self._sample_memory()
+                self._sample_backends(conn)
+                time.sleep(0.1)
+
+    def _sample_backends(self, conn: psycopg.Connection) -> None:
+        query = "SELECT pid FROM pg_stat_activity WHERE datname = %s"
+        for (pid,) in conn.execute(query, (self.database,)).fetchall():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # not on this machine, or gone
+            ticks = int(fields[11]) + int(fields[12])  # utime + stime
+            self.backend_cpu[pid] = ticks / os.sysconf("SC_CLK_TCK")
+
+    def _sample_memory(self) -> None:
+        rss = pss = 0
+        for pid in _tree(self.pid):
+            rss += _field(f"/proc/{pid}/status", "VmRSS:")
+            pss += _field(f"/proc/{pid}/smaps_rollup", "Pss:")
+        self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
 
 
 def _tree(pid: int) -> list[int]:
@@ -105,7 +123,9 @@ def _field(path: str, name: str) -> int:
     return 0
 
 
-def time_launch(url: str, users: Path) -> tuple[float, dict[str, float]]:
+def time_launch(
+    url: str, users: Path, admin_url: str, database: str
+) -> tuple[float, dict[str, float]]:
     env = {**os.environ, "RECALL_DATABASE_URL": url}
     env.pop("RECALL_BROKER_URL", None)
     recall = [sys.executable, "-m", "cli.main"]
@@ -120,7 +140,7 @@ def time_launch(url: str, users: Path) -> tuple[float, dict[str, float]]:
         stdout=subprocess.PIPE,
         stderr=errors,
     )
-    sampler = MemorySampler(child.pid)
+    sampler = MemorySampler(child.pid, admin_url, database)
     sampler.start()
     stdout, _ = child.communicate()
     elapsed = time.perf_counter() - started
@@ -133,6 +153,7 @@ def time_launch(url: str, users: Path) -> tuple[float, dict[str, float]]:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     memory = {
         "cpu_seconds": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+        "postgres_cpu_seconds": sum(sampler.backend_cpu.values()),
         "maxrss_one_process_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "peak_rss_tree_mb": sampler.peak_rss / 1024,
         "peak_pss_tree_mb": sampler.peak_pss / 1024,
@@ -190,7 +211,7 @@ def main() -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = database_url(args.admin_url, name)
     try:
-        launch_s, memory = time_launch(url, users)
+        launch_s, memory = time_launch(url, users, args.admin_url, name)
         cases = count_cases(url)
         copy_s = time_copy(url, users)
     finally:
@@ -220,6 +241,9 @@ def report(rows: int, cases: int, launch_s: float, copy_s: float, memory: dict[s
     print(f"largest single process maxrss: {memory['maxrss_one_process_mb']:.0f} MB")
     cpu = memory["cpu_seconds"]
     print(f"launch CPU time (tree)      : {cpu:8.1f} s  {rows / cpu:10,.0f} rows per CPU-second")
+    server = memory["postgres_cpu_seconds"]
+    print(f"PostgreSQL backend CPU time : {server:8.1f} s")
+    print(f"client + server CPU         : {rows / (cpu + server):10,.0f} rows per CPU-second")
     print(f"load average after the run  : {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPU(s)")
 
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import phonenumbers
@@ -50,6 +50,7 @@ from pipeline import audit
 from pipeline.attempt_status import CALL_STATUS, EMAIL_EVENT_STATUS, apply_status
 from pipeline.case_events import FollowUp, apply_event
 from pipeline.clock import utcnow
+from pipeline.errors import SendNotRecordedYet
 from pipeline.masking import log_event
 from pipeline.models import Attempt, Case, InboundEvent, Recipient, Response
 from pipeline.replies import ReplyKind, classify_reply
@@ -289,12 +290,23 @@ def _update_attempt(
     return f"status:{status}" + ("" if change.changed else ":kept"), follow_ups
 
 
+# A status callback can arrive before the worker that sent the message has committed the
+# provider's id. Within this grace period an unknown id is retried, not written off.
+UNKNOWN_ID_GRACE = timedelta(minutes=10)
+
+
+def _unknown_send(event: InboundEvent, now: datetime, outcome: str) -> Outcome:
+    if now - event.received_at < UNKNOWN_ID_GRACE:
+        raise SendNotRecordedYet(f"no attempt has provider id of event {event.id} yet")
+    return outcome, []
+
+
 def _message_status(session: Session, event: InboundEvent, now: datetime) -> Outcome:
     sid = _field(event.payload, "MessageSid")
     status = _field(event.payload, "MessageStatus").lower()
     attempt = _attempt_by_provider_id(session, sid)
     if attempt is None:
-        return "unmatched:status", []
+        return _unknown_send(event, now, "unmatched:status")
     code = _text(event.payload.get("ErrorCode"), 32) or None
     return _update_attempt(session, event, attempt, status, now=now, code=code, raw=status)
 
@@ -304,7 +316,7 @@ def _call_status(session: Session, event: InboundEvent, now: datetime) -> Outcom
     raw = _field(event.payload, "CallStatus").lower()
     attempt = _attempt_by_provider_id(session, sid)
     if attempt is None:
-        return "unmatched:call_status", []
+        return _unknown_send(event, now, "unmatched:call_status")
     status = CALL_STATUS.get(raw, raw)
     code = raw[:32] if status in ("undelivered", "failed") else None
     return _update_attempt(session, event, attempt, status, now=now, code=code, raw=raw)

@@ -62,3 +62,9 @@ class NotFound(RecallError):
 
 class InvalidState(RecallError):
     """The operation does not apply in the entity's current state."""
+
+
+class SendNotRecordedYet(RecallError):
+    """A provider reported on a message whose send has not committed its provider id yet
+    (callbacks can beat the worker's commit). Transient: handling it later finds the
+    attempt, so the status is not lost."""

@@ -1,11 +1,13 @@
 """Launch a campaign: validate the users file, then store the campaign, its recipients and
 one case per recipient in one transaction.
 
-Two passes. The first streams USERS.csv, validates every row and writes the normalised rows
-to a temporary file; if any row is bad (and ``skip_invalid`` is off) it stops there, having
-written nothing. The second loads that file into a temporary staging table (PostgreSQL's
-COPY; batched inserts on SQLite) and moves it into ``recipient`` and ``recall_case`` with a
-few set-based statements per batch. A failure anywhere rolls the whole launch back.
+Two passes. The first streams USERS.csv, validates every row (in worker processes for a
+big file) and writes the normalised rows to a temporary file. The second, in one
+transaction, loads that file into a temporary staging table (PostgreSQL's COPY; batched
+inserts on SQLite), finds repeated external ids there, and — only if no row is bad, or with
+``skip_invalid`` — creates the campaign and moves the rows into ``recipient`` and
+``recall_case`` with a few set-based statements per batch. Any error rolls all of it back:
+a bad file leaves nothing behind.
 """
 
 from __future__ import annotations

@@ -205,6 +205,8 @@ class InboundEvent(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     handled_at: Mapped[datetime | None] = mapped_column(index=True)
     outcome: Mapped[str | None] = mapped_column(String(64))
+    # Set when the sweep hands a stuck event to the broker again (its message was lost).
+    requeued_at: Mapped[datetime | None]
 
 
 class Response(Base):

@@ -349,14 +349,11 @@ def _apply(
 def send_window(
     session: Session, case: Case, channel: str, now: datetime, settings: Settings
 ) -> datetime:
-    """The earliest time this step may go out: quiet hours and frequency caps.
-
-    Email does not wake anyone, so quiet hours apply to SMS and calls only; a security
-    incident may override them, and each override is audited (``pipeline.quiet_hours``).
-    A recipient at their daily cap for the channel waits until enough of their recent
-    attempts age out of the 24-hour window (``pipeline.caps``).
-    """
+    """The earliest time this step may go out: the recipient's quiet hours (schedules team's
+    ``allowed_time_for_case``, which honours a security incident's audited override), then
+    the per-recipient frequency caps. Email does not wake anyone: quiet hours are for SMS
+    and calls only."""
     not_before = now if channel == "email" else allowed_time_for_case(session, case, now)
-    if not_before <= now:
-        not_before = next_capped_time(session, case.recipient_id, channel, now)
-    return not_before
+    if not_before > now:
+        return not_before
+    return max(now, next_capped_time(session, case.recipient_id, channel, now))

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     attempt_lease_seconds: float = Field(default=600, gt=0)
     # An attempt "sending" for longer than this belongs to a worker that died mid-call.
     sending_stale_seconds: float = Field(default=300, gt=0)
+    # A stored webhook still unhandled after this long lost its message (a wiped Redis, a
+    # dead worker) and is handed to the broker again, at most this often, for a day.
+    inbound_requeue_after_seconds: float = Field(default=120, gt=0)
     # A case handed to the broker this long ago without being handled is re-enqueued.
     requeue_after_seconds: float = Field(default=600, gt=0)
     # Provider calls for one attempt, across every retry path, before the step is failed.
@@ -72,6 +75,9 @@ class Settings(BaseSettings):
     send_max_backoff_ms: int = Field(default=600_000, ge=1)
     # Cases per fan-out chunk (one pipelined round trip to Redis per chunk).
     fan_out_chunk: int = Field(default=1000, ge=1)
+    # Fan-out waits while the pipeline's queues hold more than this many messages.
+    fan_out_high_water: int = Field(default=20_000, ge=1)
+    fan_out_pause_ms: int = Field(default=5_000, ge=1)
     # How long a worker thread waits for a provider rate-limit slot before retrying later.
     rate_limit_wait_seconds: float = Field(default=5, gt=0)
 

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
 
-from pipeline.models import Campaign, Case
+from pipeline.models import Campaign, Case, InboundEvent
 from pipeline.settings import Settings, get_settings
 from pipeline.states import LADDER_STATES
 
@@ -98,3 +98,39 @@ def claim_fan_out_chunk(session: Session, campaign_id: int, now: datetime, limit
     )
     campaign.fan_out_cursor = ids[-1]
     return ids
+
+
+# Past this age an unhandled event has failed for a day: operations look at it by hand.
+INBOUND_GIVE_UP = timedelta(days=1)
+
+
+def claim_unhandled_events(
+    session: Session, now: datetime, limit: int, *, settings: Settings | None = None
+) -> list[int]:
+    """Stored webhooks whose ``response.process`` message went missing: unhandled for
+    ``inbound_requeue_after_seconds`` and not handed on again within that time. Marks them
+    requeued and returns their ids; the caller enqueues ``response.process`` after commit.
+    Handling is idempotent, so an event that was only slow is not handled twice."""
+    settings = settings or get_settings()
+    after = timedelta(seconds=settings.inbound_requeue_after_seconds)
+    stuck = (
+        select(InboundEvent.id)
+        .where(
+            InboundEvent.handled_at.is_(None),
+            InboundEvent.received_at < now - after,
+            InboundEvent.received_at > now - INBOUND_GIVE_UP,
+            or_(InboundEvent.requeued_at.is_(None), InboundEvent.requeued_at < now - after),
+        )
+        .order_by(InboundEvent.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stuck = stuck.with_for_update(skip_locked=True)
+    statement = (
+        update(InboundEvent)
+        .where(InboundEvent.id.in_(stuck.scalar_subquery()))
+        .values(requeued_at=now)
+        .returning(InboundEvent.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(session.scalars(statement).all())

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from actors.batch import enqueue_many
 from actors.case import notify
+from actors.response import process
 from pipeline import deadlines, snapshots, sweep, waves
 from pipeline.clock import utcnow
 from pipeline.settings import get_settings
@@ -33,12 +34,18 @@ def enqueue_case_notify(case_ids: list[int]) -> None:
     enqueue_many(notify, [(case_id,) for case_id in case_ids])
 
 
+def send_response_process(event_id: int) -> None:
+    """Enqueue ``response.process`` for one stored webhook."""
+    process.send(event_id)
+
+
 @dataclass
 class Jobs:
     """The job functions, bound to a database and a way to enqueue ``case.notify``."""
 
     sessions: sessionmaker[Session]
     enqueue: Callable[[list[int]], None] = enqueue_case_notify
+    send_process: Callable[[int], None] = send_response_process
     batch_size: int = field(default_factory=lambda: get_settings().due_batch_size)
 
     def enqueue_due_cases(self) -> int:
@@ -55,6 +62,17 @@ class Jobs:
         if total:
             log.info("scheduler.due_enqueued", extra={"cases": total})
         return total
+
+    def requeue_unhandled_events(self) -> int:
+        """Hand stored webhooks whose message was lost back to ``response.process``: an
+        answer already stored is never dropped by a wiped Redis or a killed worker."""
+        with self.sessions.begin() as session:
+            event_ids = sweep.claim_unhandled_events(session, utcnow(), self.batch_size)
+        for event_id in event_ids:
+            self.send_process(event_id)
+        if event_ids:
+            log.info("scheduler.inbound_requeued", extra={"events": len(event_ids)})
+        return len(event_ids)
 
     def check_overdue_queries(self) -> int:
         with self.sessions.begin() as session:
@@ -82,6 +100,7 @@ def standard_jobs(jobs: Jobs) -> list[JobSpec]:
     settings = get_settings()
     return [
         JobSpec("due_work", jobs.enqueue_due_cases, settings.due_scan_interval),
+        JobSpec("lost_webhooks", jobs.requeue_unhandled_events, settings.check_interval),
         JobSpec("query_deadlines", jobs.check_overdue_queries, settings.check_interval),
         JobSpec("campaign_deadlines", jobs.close_expired_campaigns, settings.check_interval),
         JobSpec("follow_up_waves", jobs.run_follow_up_waves, settings.check_interval),

@@ -32,8 +32,7 @@ def make_campaign(
         state=state,
         policy=freeze_policy(ladder or LADDER, {}),
         spec={},
-        quiet_hours=None,
-        **fields,
+        **{"quiet_hours": None, **fields},
     )
     session.add(campaign)
     session.flush()

@@ -132,7 +132,7 @@ def test_every_role_comes_up_against_local_servers(
             return client.zcard(f"{namespace}:__heartbeats__") > 0
 
         def scheduler_leads() -> bool:
-            return any(client.scan_iter(match=f"{namespace}:*leader*"))
+            return bool(client.exists(f"{namespace}:scheduler:leader"))
 
         def sandbox_answers() -> bool:
             return httpx.get(f"http://127.0.0.1:{sandbox_port}/_sandbox/requests").is_success

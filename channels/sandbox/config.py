@@ -86,12 +86,16 @@ class SandboxConfig(BaseModel):
     open_rate: float = Field(default=0.7, ge=0, le=1)
     # A simulated user answers only messages containing one of these (case-insensitive),
     # at most max_replies times, so follow-ups never start an endless conversation.
-    answer_prompts: list[str] = Field(default_factory=lambda: ["reply yes", "回复“同意”"])
+    answer_prompts: list[str] = Field(
+        default_factory=lambda: ["reply yes", "text yes", "回复“同意”", "回复同意", '回复"同意"']
+    )
     max_replies: int = Field(default=3, ge=0)
     faults: Faults = Field(default_factory=Faults)
     number_faults: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_NUMBER_FAULTS))
     machine_suffixes: list[str] = Field(default_factory=lambda: ["9977"])
     seed: int | None = None
+    # Entries kept in each inspection log (requests, messages, callbacks); oldest dropped.
+    max_log_entries: int = Field(default=200_000, ge=1)
     # Simultaneous outgoing callbacks; more wait their turn.
     max_concurrent_callbacks: int = Field(default=64, ge=1)
 

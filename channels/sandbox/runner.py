@@ -93,3 +93,10 @@ class SandboxThread:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def start_sandbox(config: SandboxConfig | None = None, **overrides: Any) -> SandboxThread:
+    """A running sandbox on a free port: ``config`` (default: from settings) with
+    ``overrides`` applied. Stop it with ``.stop()`` (or use SandboxThread as a context)."""
+    base = config or SandboxConfig.from_settings()
+    return SandboxThread(base.updated(overrides) if overrides else base).start()

@@ -123,6 +123,8 @@ async def email_lifecycle(
 
     async def event(kind: str, **extra: Any) -> None:
         await state.pause(state.config.callback_delay)
+        if kind in ("processed", "delivered", "bounce"):
+            state.set_status(message_id, kind)
         await post_events(state, events_url, [_event(kind, to, message_id, custom_args, extra)])
 
     await event("processed")

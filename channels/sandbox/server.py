@@ -45,7 +45,7 @@ def create_sandbox_app(config: SandboxConfig, signer: EventSigner | None = None)
 def _add_inspection_routes(app: FastAPI, state: SandboxState) -> None:
     @app.get("/_sandbox/requests")
     async def requests(provider: str | None = None) -> list[dict[str, Any]]:
-        return [r for r in state.requests if provider in (None, r.get("provider"))]
+        return [r for r in state.snapshot(state.requests) if provider in (None, r.get("provider"))]
 
     @app.get("/_sandbox/messages")
     async def messages(
@@ -55,7 +55,7 @@ def _add_inspection_routes(app: FastAPI, state: SandboxState) -> None:
     ) -> list[dict[str, Any]]:
         return [
             m
-            for m in state.messages
+            for m in state.snapshot(state.messages)
             if to in (None, m.get("to"))
             and sender in (None, m.get("from"))
             and channel in (None, m.get("channel"))
@@ -63,7 +63,7 @@ def _add_inspection_routes(app: FastAPI, state: SandboxState) -> None:
 
     @app.get("/_sandbox/callbacks")
     async def callbacks(kind: str | None = None) -> list[dict[str, Any]]:
-        return [c for c in state.callbacks if kind in (None, c.get("kind"))]
+        return [c for c in state.snapshot(state.callbacks) if kind in (None, c.get("kind"))]
 
     @app.get("/_sandbox/pending")
     async def pending() -> dict[str, int]:

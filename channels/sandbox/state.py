@@ -8,7 +8,7 @@ import random
 import secrets
 import string
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict, deque
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
@@ -35,9 +35,12 @@ class SandboxState:
         self.config = config
         self.signer = signer or EventSigner()
         self.rng = random.Random(config.seed)
-        self.requests: list[dict[str, Any]] = []
-        self.messages: list[dict[str, Any]] = []
-        self.callbacks: list[dict[str, Any]] = []
+        # Bounded, so a sandbox left running under load keeps a steady footprint.
+        size = config.max_log_entries
+        self.requests: deque[dict[str, Any]] = deque(maxlen=size)
+        self.messages: deque[dict[str, Any]] = deque(maxlen=size)
+        self.callbacks: deque[dict[str, Any]] = deque(maxlen=size)
+        self._by_sid: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.replies_sent: Counter[str] = Counter()
         # Numbers whose user replied STOP: Twilio refuses further SMS to them (21610).
         self.stopped: set[str] = set()
@@ -60,8 +63,24 @@ class SandboxState:
             self.requests.append({"at": utcnow().isoformat(), **entry})
 
     def log_message(self, entry: dict[str, Any]) -> None:
+        message = {"at": utcnow().isoformat(), **entry}
         with self._lock:
-            self.messages.append({"at": utcnow().isoformat(), **entry})
+            self.messages.append(message)
+            if "sid" in entry and "direction" not in entry:
+                self._by_sid[entry["sid"]] = message
+                if len(self._by_sid) > self.config.max_log_entries:
+                    self._by_sid.popitem(last=False)
+
+    def set_status(self, sid: str, status: str) -> None:
+        """The delivery status of a message or call the sandbox accepted."""
+        with self._lock:
+            if sid in self._by_sid:
+                self._by_sid[sid]["status"] = status
+
+    def snapshot(self, log: deque[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A copy of one log, safe to iterate while the sandbox keeps appending."""
+        with self._lock:
+            return list(log)
 
     def reset(self) -> None:
         with self._lock:
@@ -70,6 +89,7 @@ class SandboxState:
             self.callbacks.clear()
             self.replies_sent.clear()
             self.stopped.clear()
+            self._by_sid.clear()
 
     # -- background work ---------------------------------------------------------------
     @property

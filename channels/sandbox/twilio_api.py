@@ -223,13 +223,6 @@ def _call_error(state: SandboxState, form: dict[str, Any]) -> JSONResponse | Non
 # -- what happens after a message is accepted ------------------------------------------------
 
 
-def _set_status(state: SandboxState, sid: str, status: str) -> None:
-    for message in reversed(state.messages):
-        if message.get("sid") == sid:
-            message["status"] = status
-            return
-
-
 async def sms_lifecycle(state: SandboxState, account: str, form: dict[str, Any], sid: str) -> None:
     to, callback = form["To"], form.get("StatusCallback")
     base = {
@@ -244,7 +237,7 @@ async def sms_lifecycle(state: SandboxState, account: str, form: dict[str, Any],
     final = "undelivered" if code and code not in API_ERROR_CODES else "delivered"
     for status in ("queued", "sent", final):
         await state.pause(state.config.callback_delay)
-        _set_status(state, sid, status)
+        state.set_status(sid, status)
         if callback:
             params = {**base, "MessageStatus": status, "SmsStatus": status}
             if status == "undelivered":
@@ -337,7 +330,7 @@ async def call_lifecycle(state: SandboxState, account: str, form: dict[str, Any]
     events = [events] if isinstance(events, str) else events
 
     async def status(call_status: str, event: str, **extra: str) -> None:
-        _set_status(state, sid, call_status)
+        state.set_status(sid, call_status)
         callback = form.get("StatusCallback")
         if callback and event in events:
             params = {**base, "CallStatus": call_status, "CallbackSource": "call-progress-events"}

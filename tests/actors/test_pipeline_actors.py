@@ -17,6 +17,7 @@ from actors.broker import broker
 from actors.campaign import enqueue_due, fan_out
 from actors.limits import limiter_for, provider_slot
 from actors.retry import RateLimited, retry_when
+from actors.workers import embedded_worker
 from channels.base import ChannelError, FailureKind, SendFailure
 from pipeline.db import engine_for
 from pipeline.models import Attempt, Case
@@ -41,11 +42,10 @@ def db(sqlite_engine: Engine, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.fixture
 def worker() -> Iterator[dramatiq.Worker]:
+    """The embedded mode's worker: threads in this process on the in-process broker."""
     broker.flush_all()
-    running = dramatiq.Worker(broker, worker_timeout=100, worker_threads=4)
-    running.start()
-    yield running
-    running.stop()
+    with embedded_worker(threads=4) as running:
+        yield running
     broker.flush_all()
 
 

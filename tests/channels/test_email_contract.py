@@ -126,3 +126,18 @@ def test_followup_email(sandbox: SandboxThread, make_case: MakeCase) -> None:
     assert mail["content"][0]["value"] == "Thanks.\nYour refund is on its way."
     assert mail["content"][1]["value"] == "<p>Thanks.</p><p>Your refund is on its way.</p>"
     assert mail["custom_args"] == {"case_id": str(case.id)}
+
+
+def test_the_users_inbox_shows_the_mail_and_its_fate(
+    sandbox: SandboxThread, make_case: MakeCase
+) -> None:
+    import httpx
+
+    channel_for("email").send(make_case(email="bounce-x@example.com"), 2)
+    channel_for("email").send(make_case(email="fine@example.com"), 2)
+    sandbox.wait_idle()
+    inbox = httpx.get(f"{sandbox.url}/_sandbox/messages", params={"to": "fine@example.com"})
+    (mail,) = inbox.json()
+    assert mail["status"] == "delivered" and mail["subject"].startswith("Product recall")
+    bounced = httpx.get(f"{sandbox.url}/_sandbox/messages", params={"to": "bounce-x@example.com"})
+    assert bounced.json()[0]["status"] == "bounce"

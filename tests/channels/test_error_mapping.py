@@ -52,7 +52,7 @@ def test_missing_address_is_permanent(sandbox: SandboxThread, make_case: MakeCas
     for kind in ("sms", "voice", "email"):
         failure = channel_for(kind).send(case, 0).failure
         assert failure is not None and failure.code == "no_address"
-    assert sandbox.state.requests == []
+    assert list(sandbox.state.requests) == []
 
 
 @pytest.mark.parametrize("channel", ["sms", "voice", "email"])

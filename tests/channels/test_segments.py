@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-import pytest
+import math
 
-from channels.segments import Encoding, count_segments, segment_warning
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from channels.segments import GSM7_BASIC, Encoding, count_segments, segment_warning
 
 
 @pytest.mark.parametrize(
@@ -58,3 +62,31 @@ def test_three_segment_warning() -> None:
     chinese = segment_warning("产" * 202)
     assert chinese is not None and "UCS-2" in chinese
     assert segment_warning("a" * 200, limit=1) is not None
+
+
+@given(st.text(alphabet=sorted(GSM7_BASIC), max_size=1200))
+def test_plain_gsm7_matches_the_carrier_formula(text: str) -> None:
+    count = count_segments(text)
+    expected = 1 if len(text) <= 160 else math.ceil(len(text) / 153)
+    assert (count.encoding, count.segments, count.units) == (Encoding.GSM7, expected, len(text))
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), max_size=600))
+def test_plain_ucs2_matches_the_carrier_formula(text: str) -> None:
+    count = count_segments(text)
+    expected = 1 if len(text) <= 70 else math.ceil(len(text) / 67)
+    assert count.segments == expected
+    assert count.encoding is (Encoding.UCS2 if text else Encoding.GSM7)
+
+
+@given(st.text(max_size=800))
+@example("a" * 152 + "€" + "a" * 152)  # a wasted septet: 306 units need 3 segments
+@example("产" * 66 + "😀" + "产" * 66)
+def test_segments_always_hold_the_units(text: str) -> None:
+    count = count_segments(text)
+    single, multi = (160, 153) if count.encoding is Encoding.GSM7 else (70, 67)
+    if count.units <= single:
+        assert count.segments == 1
+    else:
+        # A two-unit character that does not fit wastes at most one unit per full segment.
+        assert (count.segments - 1) * (multi - 1) < count.units <= count.segments * multi

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
@@ -128,7 +129,6 @@ def test_a_user_who_replied_stop_is_unsubscribed(
 
 
 def test_received_messages_are_listed_per_user(sandbox: SandboxThread, make_case: MakeCase) -> None:
-    import httpx
 
     case = make_case(phone="+15551230004")
     channel_for("sms").send_text(case, "first")
@@ -137,3 +137,17 @@ def test_received_messages_are_listed_per_user(sandbox: SandboxThread, make_case
     got = httpx.get(f"{sandbox.url}/_sandbox/messages", params={"to": "+15551230004"}).json()
     assert [m["body"] for m in got] == ["first"]
     assert got[0]["status"] == "delivered"
+
+
+def test_start_sandbox_helper_runs_on_a_free_port() -> None:
+    from channels.sandbox.runner import start_sandbox
+
+    first = start_sandbox(immediate=True, shares={"refuse": 1})
+    second = start_sandbox()
+    try:
+        assert first.port != second.port
+        assert first.state.config.immediate and first.state.config.shares.agree == 0
+        assert httpx.get(f"{second.url}/_sandbox/pending").json() == {"pending": 0}
+    finally:
+        first.stop()
+        second.stop()

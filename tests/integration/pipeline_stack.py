@@ -171,7 +171,7 @@ class Stack:
             self._sweeper.join(timeout=10)
         for process in self.workers:
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                os.kill(process.pid, signal.SIGTERM)  # Dramatiq forwards it to its children
         for process in self.workers:
             try:
                 process.wait(timeout=30)

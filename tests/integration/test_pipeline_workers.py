@@ -48,7 +48,10 @@ def assert_one_send_per_step(stack: Stack, campaign_id: int, cases: int) -> None
 
 
 def test_a_2000_user_campaign_sends_exactly_once_per_case(stack: Stack) -> None:
-    stack.start()
+    # A low high-water mark makes the fan-out pause and resume from its cursor many times.
+    stack.start(
+        RECALL_FAN_OUT_CHUNK="200", RECALL_FAN_OUT_HIGH_WATER="400", RECALL_FAN_OUT_PAUSE_MS="200"
+    )
     stack.start_worker()
     stack.start_worker()
     campaign_id = stack.launch(2000)

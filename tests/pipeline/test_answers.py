@@ -12,10 +12,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from pipeline import audit
-from pipeline.answers import process_inbound_event
+from pipeline.answers import UNKNOWN_ID_GRACE, process_inbound_event
 from pipeline.case_events import FollowUp
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
+from pipeline.errors import SendNotRecordedYet
 from pipeline.models import Attempt, AuditEvent, Case, InboundEvent, Recipient, Response
 from tests import inbound_rows as rows
 
@@ -190,10 +191,27 @@ def test_last_step_failing_makes_the_case_unreachable(session: Session) -> None:
     assert sent.status == "failed" and case.state == "unreachable" and case.closed_at
 
 
-def test_status_for_an_unknown_message_is_kept(session: Session) -> None:
+def test_status_for_an_unknown_message_is_retried_then_kept(session: Session) -> None:
     event = _status(session, "SMunknown", "delivered")
+    # Fresh: the send may not have committed its provider id yet, so try again later.
+    with pytest.raises(SendNotRecordedYet):
+        process_inbound_event(session, event.id)
+    assert event.handled_at is None
+    event.received_at = utcnow() - UNKNOWN_ID_GRACE - timedelta(seconds=1)
     assert process_inbound_event(session, event.id) == []
     assert event.outcome == "unmatched:status" and event.handled_at is not None
+
+
+def test_status_that_beats_the_send_commit_is_applied_on_retry(session: Session) -> None:
+    case = _setup(session)
+    sent = rows.attempt(session, case, channel="sms")
+    provider_id, sent.provider_id = sent.provider_id, None
+    event = _status(session, provider_id, "delivered")
+    with pytest.raises(SendNotRecordedYet):
+        process_inbound_event(session, event.id)
+    sent.provider_id = provider_id  # the worker's commit lands
+    process_inbound_event(session, event.id)
+    assert sent.status == "delivered" and case.reached_at is not None
 
 
 def _call(session: Session, kind: str, sid: str, **fields: str) -> InboundEvent:

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from pipeline.answers import process_inbound_event
+from pipeline.answers import UNKNOWN_ID_GRACE, process_inbound_event
+from pipeline.errors import SendNotRecordedYet
 from tests import inbound_rows as rows
 
 KEYS = [
@@ -134,7 +135,14 @@ def test_any_payload_is_handled(
         if nested:
             body["custom_args"] = {k: _substitute(v, known) for k, v in nested.items()}
         event = rows.inbound(session, kind[0], kind[1], body)
-        process_inbound_event(session, event.id)
+        try:
+            process_inbound_event(session, event.id)
+        except SendNotRecordedYet:
+            # A status for a message id no attempt has (yet): retried by the actor until the
+            # grace period ends, then stored as unmatched. Not a crash.
+            assert kind[1] in ("sms_status", "call_status", "status")
+            event.received_at -= UNKNOWN_ID_GRACE
+            process_inbound_event(session, event.id)
         assert event.handled_at is not None and event.outcome
         session.flush()
         session.rollback()

@@ -14,7 +14,7 @@ from pipeline.notify import (
     complete_attempt,
     notify_case,
 )
-from pipeline.settings import Settings
+from pipeline.settings import Settings, get_settings
 from tests.pipeline_factories import LADDER, NOW, make_campaign, make_case
 
 SETTINGS = Settings(attempt_lease_seconds=600, sending_stale_seconds=300)
@@ -114,3 +114,47 @@ def test_stale_sending_attempt_is_never_sent_again(engine: Engine) -> None:
         assert attempts(session, case) == [("sms", 0, "unconfirmed")]
         assert case.state == "awaiting_response"
         assert case.next_due_at == NOW + timedelta(minutes=1)
+
+
+def test_quiet_hours_defer_calls_and_texts_but_not_email(engine: Engine) -> None:
+    night = {"start": "21:00", "end": "08:00"}
+    with Session(engine) as session:
+        campaign = make_campaign(session, quiet_hours=night)
+        # 12:00 UTC is 21:00 in Tokyo: quiet until 08:00 there, 23:00 UTC.
+        case = make_case(session, campaign, 1, timezone="Asia/Tokyo")
+        result = notify_case(session, case.id, NOW, SETTINGS)
+        assert (result.outcome, result.channel) == (Outcome.DEFERRED, "sms")
+        assert case.next_due_at == NOW.replace(hour=23)
+        assert (case.state, attempts(session, case)) == ("pending", [])
+        later = notify_case(session, case.id, NOW.replace(hour=23), SETTINGS)
+        assert (later.outcome, later.channel) == (Outcome.SEND, "sms")
+        email_first = make_campaign(session, quiet_hours=night, ladder=[LADDER[1]])
+        mailed = make_case(session, email_first, 2, timezone="Asia/Tokyo")
+        assert notify_case(session, mailed.id, NOW, SETTINGS).outcome is Outcome.SEND
+
+
+def test_a_recipient_at_the_daily_cap_waits(engine: Engine) -> None:
+    with Session(engine) as session:
+        first = make_campaign(session)
+        case = make_case(session, first)
+        for n in range(get_settings().max_sms_per_day):
+            other = make_campaign(session)
+            session.add(Case(campaign_id=other.id, recipient_id=case.recipient_id, state="pending"))
+            session.flush()
+            earlier = session.scalars(select(Case).where(Case.campaign_id == other.id)).one()
+            session.add(
+                Attempt(
+                    case_id=earlier.id,
+                    channel="sms",
+                    step=0,
+                    status="sent",
+                    claimed_at=NOW - timedelta(hours=n + 1),
+                )
+            )
+        session.flush()
+        result = notify_case(session, case.id, NOW, SETTINGS)
+        assert result.outcome is Outcome.DEFERRED
+        # The oldest of the day's texts leaves the 24-hour window.
+        assert case.next_due_at == NOW - timedelta(
+            hours=get_settings().max_sms_per_day
+        ) + timedelta(days=1)

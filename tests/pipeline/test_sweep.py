@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from pipeline.models import Case
+from pipeline.models import Case, InboundEvent
 from pipeline.settings import Settings
-from pipeline.sweep import claim_due_cases, claim_fan_out_chunk
+from pipeline.sweep import claim_due_cases, claim_fan_out_chunk, claim_unhandled_events
 from tests.pipeline_factories import NOW, make_campaign, make_case
 
 SETTINGS = Settings(requeue_after_seconds=600)
@@ -87,3 +87,33 @@ def test_fan_out_chunks_resume_from_the_cursor(engine: Engine) -> None:
         assert claim_fan_out_chunk(session, campaign.id, NOW, 10) == ids[2:]
         assert claim_fan_out_chunk(session, campaign.id, NOW, 10) == []
         assert {session.get(Case, i).enqueued_at for i in ids} == {NOW}  # type: ignore[union-attr]
+
+
+def _event(session: Session, n: int, received: datetime, handled: bool = False) -> int:
+    event = InboundEvent(
+        provider="twilio",
+        kind="sms",
+        provider_event_id=f"SMsweep{n}",
+        payload={"Body": "YES"},
+        received_at=received,
+        handled_at=received if handled else None,
+    )
+    session.add(event)
+    session.flush()
+    return event.id
+
+
+def test_webhooks_whose_message_was_lost_are_handed_on_again(engine: Engine) -> None:
+    settings = Settings(inbound_requeue_after_seconds=120)
+    with Session(engine) as session:
+        stuck = _event(session, 1, NOW - timedelta(minutes=5))
+        _event(session, 2, NOW - timedelta(minutes=5), handled=True)
+        _event(session, 3, NOW - timedelta(seconds=30))  # its message may still be queued
+        _event(session, 4, NOW - timedelta(days=2))  # failed for a day: left to operations
+        session.commit()
+        assert claim_unhandled_events(session, NOW, 10, settings=settings) == [stuck]
+        # Handed on once per interval, not on every scan.
+        soon = NOW + timedelta(seconds=60)
+        assert claim_unhandled_events(session, soon, 10, settings=settings) == []
+        later = NOW + timedelta(seconds=121)
+        assert stuck in claim_unhandled_events(session, later, 10, settings=settings)

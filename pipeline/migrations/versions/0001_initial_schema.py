@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 21:59:42.417340
+Create Date: 2026-11-22 22:46:11.725921
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("handled_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("outcome", sa.String(length=64), nullable=True),
+        sa.Column("requeued_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("provider_event_id"),
     )
