@@ -13,9 +13,8 @@ import csv
 import random
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.live import Live
@@ -31,6 +30,9 @@ from pipeline.migrations import upgrade
 from pipeline.models import Case
 from pipeline.settings import Settings, get_settings
 from pipeline.states import LADDER_STATES
+
+if TYPE_CHECKING:
+    from schedules.embedded import EmbeddedStack
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DEMO_CAMPAIGN = EXAMPLES / "demo_campaign.yaml"
@@ -97,7 +99,7 @@ def demo_command(
     try:
         campaign_id = _launch(engine, users)
         _announce(stack.web_url, settings, campaign_id, users, f"{database}.log")
-        status = _follow(engine, campaign_id, timeout, stack.queued_messages)
+        status = _follow(engine, campaign_id, timeout, stack)
     except KeyboardInterrupt:
         err.print("\n[yellow]Stopping…[/]")
         stack.close()
@@ -149,20 +151,17 @@ def _announce(
 
 
 def _follow(
-    engine: Engine, campaign_id: int, timeout: float, queued: Callable[[], int]
+    engine: Engine, campaign_id: int, timeout: float, stack: EmbeddedStack
 ) -> dict[str, Any]:
-    """Redraw the status until no case is left on the ladder and the answers already
-    received are all handled (or ``timeout`` passes): a case can go unreachable while its
-    user's answer still waits in the queue, and that answer must land before the summary."""
+    """Redraw the status until no case is left on the ladder and every answer in flight has
+    been recorded (or ``timeout`` passes)."""
     status = load_status(engine, campaign_id)
     deadline = time.monotonic() + timeout
-    quiet_checks = 0
     with Live(status_view(status), console=err, refresh_per_second=2, transient=True) as live:
-        while quiet_checks < 3 and time.monotonic() < deadline:
+        while not (settled(status) and not stack.busy()) and time.monotonic() < deadline:
             time.sleep(1.0)
             status = load_status(engine, campaign_id)
             live.update(status_view(status))
-            quiet_checks = quiet_checks + 1 if settled(status) and queued() == 0 else 0
     return status
 
 

@@ -58,7 +58,7 @@ def log_to_file(path: str) -> logging.Handler:
 class ServerThread:
     """Runs an ASGI app with uvicorn on a socket bound now (port 0 = any free port)."""
 
-    def __init__(self, app: FastAPI | None = None, *, host: str = "127.0.0.1") -> None:
+    def __init__(self, *, host: str = "127.0.0.1") -> None:
         # IPPROTO_TCP named explicitly: asyncio only sets TCP_NODELAY on sockets that say
         # so, and without it every response waits ~40 ms for a delayed ACK.
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -66,17 +66,13 @@ class ServerThread:
         self._socket.bind((host, 0))
         self.host, self.port = self._socket.getsockname()[:2]
         self.url = f"http://{self.host}:{self.port}"
-        self.app = app
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self, app: FastAPI | None = None, timeout: float = 15.0) -> ServerThread:
-        self.app = app or self.app
-        if self.app is None:
-            raise ValueError("ServerThread.start needs an app")
+    def start(self, app: FastAPI, timeout: float = 15.0) -> ServerThread:
         # log_config=None: uvicorn's records go wherever this process sends its logs.
         config = uvicorn.Config(
-            self.app, log_level="warning", lifespan="on", access_log=False, log_config=None
+            app, log_level="warning", lifespan="on", access_log=False, log_config=None
         )
         self._server = server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -105,12 +101,18 @@ class EmbeddedStack:
     sandbox_url: str
     scheduler: RecallScheduler
     broker: Any
+    sandbox: SandboxThread
     _exits: ExitStack = field(repr=False, default_factory=ExitStack)
 
     def queued_messages(self) -> int:
-        """Messages waiting in the in-process broker (what a stop now leaves behind)."""
+        """Messages waiting in, or being handled from, the in-process broker."""
         queues = getattr(self.broker, "queues", {})
-        return sum(queue.qsize() for queue in queues.values())
+        return sum(queue.unfinished_tasks for queue in queues.values())
+
+    def busy(self) -> bool:
+        """Work still in motion: messages to handle, or provider callbacks and simulated
+        users' answers still to come from the sandbox."""
+        return self.queued_messages() > 0 or self.sandbox.state.pending > 0
 
     def close(self) -> None:
         self._exits.close()
@@ -154,4 +156,4 @@ def start_embedded_stack(
         exits.close()
         raise
     log.info("demo.stack_started", extra={"web": web.url, "sandbox": sandbox.url})
-    return EmbeddedStack(web.url, sandbox.url, scheduler, broker, exits)
+    return EmbeddedStack(web.url, sandbox.url, scheduler, broker, sandbox, exits)

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from actors.batch import enqueue_many
+from actors.case import notify
+from actors.response import process
 from pipeline import deadlines, snapshots, sweep, waves
 from pipeline.clock import utcnow
 from pipeline.settings import get_settings
@@ -26,17 +29,13 @@ log = logging.getLogger(__name__)
 MAX_BATCHES_PER_SCAN = 20
 
 
-def send_case_notify(case_id: int) -> None:
-    """Enqueue ``case.notify`` for one case (the pipeline team's actor)."""
-    from actors.case import notify  # importing an actor module needs the broker set first
-
-    notify.send(case_id)
+def enqueue_case_notify(case_ids: list[int]) -> None:
+    """Enqueue ``case.notify`` for each case: one pipelined round trip per batch on Redis."""
+    enqueue_many(notify, [(case_id,) for case_id in case_ids])
 
 
 def send_response_process(event_id: int) -> None:
     """Enqueue ``response.process`` for one stored webhook."""
-    from actors.response import process  # importing an actor module needs the broker set
-
     process.send(event_id)
 
 
@@ -45,7 +44,7 @@ class Jobs:
     """The job functions, bound to a database and a way to enqueue ``case.notify``."""
 
     sessions: sessionmaker[Session]
-    send_notify: Callable[[int], None] = send_case_notify
+    enqueue: Callable[[list[int]], None] = enqueue_case_notify
     send_process: Callable[[int], None] = send_response_process
     batch_size: int = field(default_factory=lambda: get_settings().due_batch_size)
 
@@ -55,8 +54,8 @@ class Jobs:
         for _ in range(MAX_BATCHES_PER_SCAN):
             with self.sessions.begin() as session:
                 case_ids = sweep.claim_due_cases(session, utcnow(), self.batch_size)
-            for case_id in case_ids:  # after commit: the claim is visible to the worker
-                self.send_notify(case_id)
+            if case_ids:  # after commit: the claim is visible to the worker
+                self.enqueue(case_ids)
             total += len(case_ids)
             if len(case_ids) < self.batch_size:
                 break

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.db import session_factory
 from pipeline.masking import configure_logging
 from pipeline.settings import Settings
-from schedules.jobs import Jobs, send_case_notify, standard_jobs
+from schedules.jobs import Jobs, enqueue_case_notify, standard_jobs
 from schedules.leader import Leadership
 from schedules.scheduler import RecallScheduler, leader_lock_for
 
@@ -39,9 +39,9 @@ def run_scheduler_process(settings: Settings) -> None:
 
 def start_embedded_scheduler(
     sessions: sessionmaker[Session] | None = None,
-    send_notify: Callable[[int], None] = send_case_notify,
+    enqueue: Callable[[list[int]], None] = enqueue_case_notify,
 ) -> RecallScheduler:
     """Start the jobs in a background thread of this process; call ``shutdown()`` to stop."""
-    scheduler = RecallScheduler(standard_jobs(Jobs(sessions or session_factory(), send_notify)))
+    scheduler = RecallScheduler(standard_jobs(Jobs(sessions or session_factory(), enqueue)))
     scheduler.start()
     return scheduler

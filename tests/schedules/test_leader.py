@@ -107,8 +107,9 @@ def test_two_scheduler_processes_one_acts_then_failover(redis_url: str) -> None:
         killed_at = time.time()
         assert wait_for(lambda: standby.pid in {p for p, _ in marks(client, "t:marks")}, TTL * 3)
         first_by_standby = min(at for pid, at in marks(client, "t:marks") if pid == standby.pid)
-        # Takeover within the lock's expiry plus one acquisition round (ttl / 3) and a tick.
-        assert first_by_standby - killed_at <= TTL + TTL / 3 + 0.5
+        # Takeover within the lock's expiry plus one acquisition round (ttl / 3), and one
+        # second for the job's next tick on a busy machine.
+        assert first_by_standby - killed_at <= TTL + TTL / 3 + 1.0
         # Never both: every mark after the takeover is the standby's.
         assert all(pid == standby.pid for pid, at in marks(client, "t:marks") if at > killed_at)
     finally:
