@@ -258,6 +258,29 @@ def _gather(session: Session, event: InboundEvent, now: datetime) -> Outcome:
     )
 
 
+def _recording(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+    """A question left as a voice message after pressing 3: the keypress already opened the
+    query; the recording's address joins that answer so the agent can listen to it."""
+    sid = required_field(event.payload, "CallSid")
+    url = payload_text(event.payload.get("RecordingUrl"), 500)
+    attempt = attempt_by_provider_id(session, sid)
+    case_id = attempt.case_id if attempt else _query_case_id(event.payload)
+    question = session.scalars(
+        select(Response)
+        .where(
+            Response.case_id == case_id,
+            Response.channel == "voice",
+            Response.kind == ReplyKind.QUERY.value,
+        )
+        .order_by(Response.received_at.desc(), Response.id.desc())
+        .limit(1)
+    ).first()
+    if question is None or not url:
+        return "recording:unmatched", []
+    question.raw_text = f"{question.raw_text} (voice message: {url})"[:4000]
+    return "recording:attached", []
+
+
 def _query_case_id(payload: Mapping[str, Any]) -> int | None:
     """The case named in the callback URL (``?case_id=`` or ``?case=``), if any: used when the
     call's SID is not recorded on an attempt (yet)."""
@@ -369,6 +392,7 @@ _HANDLERS: dict[tuple[str, str], Callable[[Session, InboundEvent, datetime], Out
     ("twilio", "call_status"): call_status,
     ("twilio", "keypress"): _gather,
     ("twilio", "gather"): _gather,
+    ("twilio", "recording"): _recording,
     ("sendgrid", "email_event"): _email_event,
     ("link", "link_answer"): _link,
     ("link", "link"): _link,

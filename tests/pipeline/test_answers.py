@@ -226,6 +226,19 @@ def test_keypress_answers(session: Session, digits: str, state: str, kind: str) 
     assert session.scalars(select(Response.kind)).all() == [kind]
 
 
+def test_a_voice_message_joins_the_question_it_follows(session: Session) -> None:
+    case = _setup(session)
+    call = rows.attempt(session, case, channel="voice")
+    process_inbound_event(session, _call(session, "keypress", call.provider_id, Digits="3").id)
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1"
+    event = _call(session, "recording", call.provider_id, RecordingSid="RE1", RecordingUrl=url)
+    assert process_inbound_event(session, event.id) == []
+    assert event.outcome == "recording:attached"
+    [question] = session.scalars(select(Response)).all()
+    assert question.kind == "query" and url in question.raw_text
+    assert case.state == "query_open"
+
+
 @pytest.mark.parametrize("digits", ["9", ""])
 def test_repeat_or_nothing_pressed_is_no_answer(session: Session, digits: str) -> None:
     case = _setup(session)
