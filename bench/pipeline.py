@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,17 +32,19 @@ from typing import Any
 import dramatiq
 import httpx
 import redis
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _support import drop_database, free_port, fresh_database  # noqa: E402
+
 from actors.batch import enqueue_messages  # noqa: E402
 from channels.sandbox.config import SandboxConfig  # noqa: E402
 from channels.sandbox.runner import SandboxThread  # noqa: E402
 from pipeline.db import make_engine  # noqa: E402
-from pipeline.models import Attempt, Base, Case  # noqa: E402
+from pipeline.models import Attempt, Case  # noqa: E402
 
 BIN = Path(sys.executable).parent
 CAMPAIGN = """\
@@ -56,32 +57,6 @@ escalation:
   - {channel: sms, wait: 24h}
 quiet_hours: null
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def fresh_database(admin_url: str, name: str) -> str:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
-    engine.dispose()
-    return url
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 AREA_CODES = ("202", "212", "213", "310", "312", "415", "617", "646", "718", "917")

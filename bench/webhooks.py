@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,40 +26,15 @@ from urllib.parse import urlencode
 
 import httpx
 import redis
-from sqlalchemy import create_engine, func, select, text
+from _support import drop_database, free_port, fresh_database
+from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from pipeline.db import make_engine
-from pipeline.models import Base, InboundEvent
+from pipeline.models import InboundEvent
 
 TOKEN = "bench-auth-token"
 PATH = "/webhooks/twilio/sms"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def fresh_database(admin_url: str, name: str) -> str:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
-    engine.dispose()
-    return url
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def signed_bodies(base: str, count: int, offset: int) -> list[tuple[bytes, str]]:
