@@ -94,3 +94,21 @@ def apply_status(
     if newly_delivered:
         attempt.completed_at = now
     return StatusChange(status, changed=True, newly_delivered=newly_delivered)
+
+
+# The send itself records "sent" when the provider accepts the message, so a callback that
+# reports no further progress (queued, ringing, SendGrid's "processed") can change nothing.
+_NO_NEWS_RANK = PROGRESS_RANK["sent"]
+
+
+def can_change_anything(kind: str, raw_status: str) -> bool:
+    """Whether a delivery callback of ``kind`` reporting ``raw_status`` may change an
+    attempt or a case. The web stores every callback but only hands these on to
+    ``response.process``: most callbacks are progress the send already recorded."""
+    status = raw_status.lower()
+    if kind == "call_status":
+        status = CALL_STATUS.get(status, status)
+    elif kind == "email_event":
+        status = EMAIL_EVENT_STATUS.get(status, status)
+    rank = PROGRESS_RANK.get(status)
+    return rank is None or rank > _NO_NEWS_RANK

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from twilio.twiml.messaging_response import MessagingResponse
 
+from pipeline.attempt_status import can_change_anything
 from pipeline.models import Case
 from web import signatures
 from web.deps import engine_of, ingest_engine_of, settings_of
@@ -103,6 +104,14 @@ def _twilio_event(kind: str, event_id: str, params: MultiDict, request: Request)
     return NewEvent("twilio", kind, event_id, _payload(params, request))
 
 
+def _progress_event(kind: str, event_id: str, status: str, payload: dict[str, Any]) -> NewEvent:
+    """A delivery callback: stored always, processed only when it may change something
+    (most report progress the send already recorded, and skipping them halves the work)."""
+    provider = "sendgrid" if kind == "email_event" else "twilio"
+    outcome = None if can_change_anything(kind, status) else f"status:{status.lower()[:32]}:no-news"
+    return NewEvent(provider, kind, event_id, payload, outcome=outcome)
+
+
 @router.post("/twilio/sms")
 async def inbound_sms(request: Request, params: MultiDict = Depends(twilio_params)) -> Response:
     """An SMS a user sent us. Replies with empty TwiML: any answer goes out from a worker."""
@@ -116,7 +125,8 @@ async def message_status(request: Request, params: MultiDict = Depends(twilio_pa
     """A message status callback; each (message, status) pair is stored once."""
     sid = id_part(params.get("MessageSid"), "MessageSid")
     status = id_part(params.get("MessageStatus"), "MessageStatus")
-    await record(request, [_twilio_event("sms_status", f"{sid}:{status}", params, request)])
+    payload = _payload(params, request)
+    await record(request, [_progress_event("sms_status", f"{sid}:{status}", status, payload)])
     return Response(status_code=204)
 
 
@@ -125,7 +135,8 @@ async def call_status(request: Request, params: MultiDict = Depends(twilio_param
     """A call status callback; each (call, status) pair is stored once."""
     sid = id_part(params.get("CallSid"), "CallSid")
     status = id_part(params.get("CallStatus"), "CallStatus")
-    await record(request, [_twilio_event("call_status", f"{sid}:{status}", params, request)])
+    payload = _payload(params, request)
+    await record(request, [_progress_event("call_status", f"{sid}:{status}", status, payload)])
     return Response(status_code=204)
 
 
@@ -215,7 +226,9 @@ async def sendgrid_events(request: Request) -> Response:
         log.warning("webhook.forbidden", extra={"path": request.url.path})
         raise HTTPException(403, "invalid or missing SendGrid signature")
     events = [
-        NewEvent("sendgrid", "email_event", id_part(e.get("sg_event_id"), "sg_event_id"), e)
+        _progress_event(
+            "email_event", id_part(e.get("sg_event_id"), "sg_event_id"), str(e.get("event")), e
+        )
         for e in _sendgrid_events(body)
     ]
     await record(request, events)
