@@ -32,5 +32,6 @@ clean:
 # Regenerate the one initial migration from pipeline/models.py (nothing is deployed yet).
 migration: $(STAMP)
 	$(BIN)/python -m pipeline.migrations.regenerate
-	$(BIN)/ruff check --fix --quiet pipeline/migrations
+	$(BIN)/ruff format --quiet pipeline/migrations
+	$(BIN)/ruff check --fix --unsafe-fixes --quiet pipeline/migrations
 	$(BIN)/ruff format --quiet pipeline/migrations

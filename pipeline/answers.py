@@ -282,12 +282,12 @@ def _recording(session: Session, event: InboundEvent, now: datetime) -> Outcome:
 
 
 def _query_case_id(payload: Mapping[str, Any]) -> int | None:
-    """The case named in the callback URL (``?case_id=`` or ``?case=``), if any: used when the
+    """The case named in the callback URL (``?case_id=``), if any: used when the
     call's SID is not recorded on an attempt (yet)."""
     query = payload.get("_query")
     if not isinstance(query, Mapping):
         return None
-    value = query.get("case_id") or query.get("case")
+    value = query.get("case_id")
     try:
         return parse_case_id(value) if value is not None else None
     except MalformedEvent:

@@ -120,30 +120,31 @@ async def inbound_sms(request: Request, params: MultiDict = Depends(twilio_param
     return Response(EMPTY_TWIML, media_type=XML)
 
 
+async def _record_status(
+    request: Request, params: MultiDict, kind: str, sid_field: str, status_field: str
+) -> Response:
+    """A Twilio status callback, stored once per (sid, status) pair."""
+    sid = id_part(params.get(sid_field), sid_field)
+    status = id_part(params.get(status_field), status_field)
+    event = _progress_event(kind, f"{sid}:{status}", status, _payload(params, request))
+    await record(request, [event])
+    return Response(status_code=204)
+
+
 @router.post("/twilio/status", status_code=204)
 async def message_status(request: Request, params: MultiDict = Depends(twilio_params)) -> Response:
     """A message status callback; each (message, status) pair is stored once."""
-    sid = id_part(params.get("MessageSid"), "MessageSid")
-    status = id_part(params.get("MessageStatus"), "MessageStatus")
-    payload = _payload(params, request)
-    await record(request, [_progress_event("sms_status", f"{sid}:{status}", status, payload)])
-    return Response(status_code=204)
+    return await _record_status(request, params, "sms_status", "MessageSid", "MessageStatus")
 
 
 @router.post("/twilio/call-status", status_code=204)
 async def call_status(request: Request, params: MultiDict = Depends(twilio_params)) -> Response:
     """A call status callback; each (call, status) pair is stored once."""
-    sid = id_part(params.get("CallSid"), "CallSid")
-    status = id_part(params.get("CallStatus"), "CallStatus")
-    payload = _payload(params, request)
-    await record(request, [_progress_event("call_status", f"{sid}:{status}", status, payload)])
-    return Response(status_code=204)
+    return await _record_status(request, params, "call_status", "CallSid", "CallStatus")
 
 
 def _case_id(request: Request) -> int:
-    # ``case`` is accepted too: calls placed before the parameter was renamed still ring.
-    query = request.query_params
-    raw = query.get("case_id") or query.get("case") or ""
+    raw = request.query_params.get("case_id", "")
     if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
         raise MalformedEvent("case_id is missing or malformed")
     return int(raw)
