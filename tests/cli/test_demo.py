@@ -14,9 +14,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("actors.workers")
-pytest.importorskip("web.webhooks")
-
 pytestmark = pytest.mark.slow
 
 RECALL = [sys.executable, "-m", "cli.main"]

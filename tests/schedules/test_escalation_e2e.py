@@ -23,9 +23,6 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-pytest.importorskip("actors.workers")
-pytest.importorskip("web.webhooks")
-
 from channels.sandbox.config import SandboxConfig
 from channels.sandbox.runner import SandboxThread
 from pipeline.campaign_file import load_campaign_file
