@@ -10,7 +10,6 @@ answers the Twilio API.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import yaml
 from sqlalchemy import inspect
 
 from pipeline.db import make_engine
+from tests.web.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RECALL = str(Path(sys.executable).with_name("recall"))
@@ -38,12 +38,6 @@ def compose_services() -> dict[str, Any]:
         for name, service in spec["services"].items()
         if service.get("image", "").startswith("recall")
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def local_command(command: list[str], port: int) -> list[str]:

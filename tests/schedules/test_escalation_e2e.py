@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from channels.sandbox.runner import SandboxThread
 from pipeline.campaign_file import load_campaign_file
 from pipeline.launch import launch_campaign
 from pipeline.models import Attempt, Case
+from tests.web.support import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -53,12 +53,6 @@ def _phone(n: int) -> str:
 
 def _email(n: int) -> str:
     return f"user{n}@example.com"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _recall(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen[bytes]:
@@ -90,7 +84,7 @@ def users_file(tmp_path: Path) -> Path:
 def running(
     pg_engine: Engine, pg_database_url: str, redis_url: str, tmp_path: Path
 ) -> Iterator[SandboxThread]:
-    web_port = _free_port()
+    web_port = free_port()
     public_url = f"http://127.0.0.1:{web_port}"
     config = SandboxConfig(public_url=public_url, users=False, callback_delay=(0.1, 0.3))
     with ExitStack() as stack:
