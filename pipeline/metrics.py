@@ -32,9 +32,8 @@ def campaign_status(session: Session, campaign_id: int) -> dict[str, Any]:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFound(f"campaign {campaign_id} does not exist")
-    states = _state_counts(session, campaign_id)
+    states, reached, answered = _case_counts(session, campaign_id)
     total = sum(states.values())
-    reached, answered = _reach_and_answers(session, campaign_id)
     in_scope = total - states[CaseState.CANCELLED.value]
     return {
         "campaign_id": campaign.id,
@@ -65,22 +64,22 @@ def _campaign_cases(campaign_id: int) -> Any:
     return select(Case.id).where(Case.campaign_id == campaign_id).scalar_subquery()
 
 
-def _state_counts(session: Session, campaign_id: int) -> dict[str, int]:
+def _case_counts(session: Session, campaign_id: int) -> tuple[dict[str, int], int, int]:
+    """Cases per state, reached and answered, in one pass over the campaign's cases."""
     counts = {state.value: 0 for state in CaseState}
     query = (
-        select(Case.state, func.count()).where(Case.campaign_id == campaign_id).group_by(Case.state)
+        select(
+            Case.state, func.count(), func.count(Case.reached_at), func.count(Case.last_response_at)
+        )
+        .where(Case.campaign_id == campaign_id)
+        .group_by(Case.state)
     )
-    for state, count in session.execute(query):
+    reached = answered = 0
+    for state, count, state_reached, state_answered in session.execute(query):
         counts[state] = count
-    return counts
-
-
-def _reach_and_answers(session: Session, campaign_id: int) -> tuple[int, int]:
-    query = select(func.count(Case.reached_at), func.count(Case.last_response_at)).where(
-        Case.campaign_id == campaign_id
-    )
-    reached, answered = session.execute(query).one()
-    return int(reached), int(answered)
+        reached += state_reached
+        answered += state_answered
+    return counts, reached, answered
 
 
 def _response_counts(session: Session, campaign_id: int) -> dict[str, int]:
