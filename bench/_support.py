@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from pathlib import Path
@@ -41,3 +42,50 @@ def drop_database(admin_url: str, name: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+# --- where the CPU goes ------------------------------------------------------------------
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> list[tuple[int, int, str, float]]:
+    """(pid, parent pid, command, CPU seconds incl. reaped children) of every live process."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, _, rest = stat.read_text().rpartition(")")
+        except OSError:
+            continue  # gone meanwhile
+        fields = rest.split()
+        # utime, stime, cutime, cstime: a reaped child's CPU moves into its parent's c-fields,
+        # so short-lived PostgreSQL backends stay counted (in the postmaster).
+        cpu = sum(int(value) for value in fields[11:15]) / _TICKS
+        out.append((int(stat.parent.name), int(fields[1]), head.partition("(")[2], cpu))
+    return out
+
+
+def cpu_seconds(roots: dict[str, int], commands: dict[str, str]) -> dict[str, float]:
+    """CPU seconds used so far by each role: a process tree (``roots``: role → pid) or every
+    process whose command starts with a name (``commands``: role → name); ``machine`` is the
+    whole machine's busy time from /proc/stat. Subtract two readings to get a span's share."""
+    table = _processes()
+    children: dict[int, list[int]] = {}
+    for pid, parent, _, _ in table:
+        children.setdefault(parent, []).append(pid)
+    cpu_of = {pid: cpu for pid, _, _, cpu in table}
+    used: dict[str, float] = {}
+    owned = set(roots.values())
+    for role, root in roots.items():
+        tree, total = [root], 0.0
+        while tree:
+            pid = tree.pop()
+            total += cpu_of.get(pid, 0.0)
+            # Another role's tree inside this one (the bench starts the servers) is theirs.
+            tree += [child for child in children.get(pid, []) if child not in owned]
+        used[role] = total
+    for role, name in commands.items():
+        used[role] = sum(cpu for _, _, command, cpu in table if command.startswith(name))
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    used["machine"] = (sum(values) - values[3] - values[4]) / _TICKS  # all but idle, iowait
+    return used

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _support import drop_database, free_port, fresh_database  # noqa: E402
+from _support import cpu_seconds, drop_database, free_port, fresh_database  # noqa: E402
 
 from actors.batch import enqueue_messages  # noqa: E402
 from channels.sandbox.config import SandboxConfig  # noqa: E402
@@ -192,6 +192,10 @@ def run_pipeline(
         if args.profile:
             profilers = _start_profilers(processes, logs)
         spec, people = write_inputs(logs, args.users)
+        roles = {"web": processes[0].pid, "sandbox + launch + bench": os.getpid()}
+        roles |= {f"worker {i}": p.pid for i, p in enumerate(processes[1:])}
+        servers = {"postgresql": "postgres", "redis": "redis-server"}
+        cpu_before = cpu_seconds(roles, servers)
         started = time.perf_counter()
         launched = subprocess.run(
             [str(BIN / "recall"), "launch", str(spec), "--users", str(people), "--json"],
@@ -207,11 +211,13 @@ def run_pipeline(
             lambda: _answered(engine, campaign_id) >= args.users, 1800, "every answer recorded", 0.2
         )
         elapsed = time.perf_counter() - started
+        cpu_after = cpu_seconds(roles, servers)
         result = {
             "users": args.users,
             "seconds": elapsed,
             "launch_seconds": launch_seconds,
             **_stages(engine, campaign_id),
+            "cpu_seconds": {role: cpu_after[role] - cpu_before[role] for role in cpu_after},
         }
         return result
     finally:
@@ -222,6 +228,24 @@ def run_pipeline(
         stop(processes)
         sandbox.stop()
         engine.dispose()
+
+
+def print_cpu(used: dict[str, float], cases: int, seconds: float) -> None:
+    """Where the CPU went: per role, per case, and the rate the machine's cores would allow
+    if nothing but CPU limited it."""
+    machine = used["machine"]
+    cores = os.cpu_count() or 1
+    print(f"CPU while the campaign ran ({cores} cores, {machine / seconds / cores:.0%} busy):")
+    print(f"  {'role':<26} {'CPU s':>7} {'ms/case':>8} {'share':>6}")
+    rows = sorted(((r, v) for r, v in used.items() if r != "machine"), key=lambda rv: -rv[1])
+    rows.append(("(everything else)", machine - sum(v for _, v in rows)))
+    for role, value in rows:
+        print(f"  {role:<26} {value:7.1f} {value / cases * 1000:8.1f} {value / machine:6.0%}")
+    per_case = machine / cases
+    print(
+        f"  machine: {per_case * 1000:.1f} ms of CPU per case, so at most "
+        f"{cores / per_case:,.0f} cases/s on {cores} cores if CPU were the only limit"
+    )
 
 
 def _up(url: str) -> bool:
@@ -399,7 +423,8 @@ def main() -> None:
         f"{result['seconds']:.1f}s = {rate:,.1f} cases/s"
     )
     print(f"ratio: cases/s ÷ no-op messages/s = 1/{noop / rate:.1f} (target: at least 1/20)")
-    print(json.dumps({k: v for k, v in result.items()}, indent=2, default=str))
+    print_cpu(result["cpu_seconds"], result["users"], result["seconds"])
+    print(json.dumps({k: v for k, v in result.items() if k != "cpu_seconds"}, indent=2))
     if args.profile:
         summarise_profiles(logs)
     print(f"logs: {logs}")
