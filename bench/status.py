@@ -1,8 +1,13 @@
 """Benchmark: how cheap `recall status` (pipeline.metrics.campaign_status) is for a campaign
 of a million cases on PostgreSQL, next to a bare `SELECT count(*)` of its cases in the same
-run — the floor any status query pays.
+run — the floor any query that looks at the cases pays — and next to counting the same
+figures from the rows (what the status did before the tallies; still the SQLite path).
 
-    python bench/status.py [--cases 1000000]
+The status is read three ways: right after the tallies were folded; with --pending single-
+case updates appended since (what accumulates between two foldings at a high event rate);
+and by scanning the rows. It also times those updates with and without the tally triggers.
+
+    python bench/status.py [--cases 1000000] [--pending 20000]
 
 Cases, attempts and responses are made with set-based SQL (generate_series), spread over
 every state, channel and answer the way a campaign half-way through looks.
@@ -13,14 +18,16 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from _support import drop_database, fresh_database
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from pipeline import tallies
 from pipeline.db import make_engine
-from pipeline.metrics import campaign_status
+from pipeline.metrics import campaign_status, counts_from_rows
 
 STATES = ["pending", "notifying", "awaiting_response", "agreed", "completed", "refused"]
 STATES += ["query_open", "opted_out", "unreachable", "cancelled"]
@@ -53,10 +60,38 @@ ANALYZE;
 """
 
 
+COUNT = "SELECT count(*) FROM recall_case WHERE campaign_id = 1"
+
+
+def _median_ms(engine: Engine, runs: int, read: Callable[[Session], object]) -> float:
+    times = []
+    for _ in range(runs):
+        with Session(engine) as session:
+            started = time.perf_counter()
+            read(session)
+            times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def _updates_ms(engine: Engine, count: int) -> float:
+    """``count`` single-case state changes, one statement and commit each, as workers make."""
+    states = ["awaiting_response", "agreed", "completed", "refused", "query_open"]
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        for n in range(count):
+            conn.execute(
+                text("UPDATE recall_case SET state = :state WHERE id = :id"),
+                {"state": states[n % len(states)], "id": 1 + (n * 7919) % count},
+            )
+            conn.commit()
+    return (time.perf_counter() - started) * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--pending", type=int, default=20_000)
     parser.add_argument(
         "--pg-admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
@@ -74,20 +109,33 @@ def main() -> None:
                         text(statement), {"n": args.cases, "states": STATES, "deadline": deadline}
                     )
         print(f"filled {args.cases:,} cases in {time.perf_counter() - started:.1f}s")
-        status_s, count_s = [], []
-        for _ in range(args.runs):
-            with Session(engine) as session:
-                t0 = time.perf_counter()
-                status = campaign_status(session, 1)
-                status_s.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                session.execute(text("SELECT count(*) FROM recall_case WHERE campaign_id = 1"))
-                count_s.append(time.perf_counter() - t0)
+        with Session(engine) as session:
+            tallies.compact(session)
+            session.commit()
+        count = _median_ms(engine, args.runs, lambda s: s.execute(text(COUNT)))
+        folded = _median_ms(engine, args.runs, lambda s: campaign_status(s, 1))
+        with_triggers = _updates_ms(engine, args.pending)
+        pending = _median_ms(engine, args.runs, lambda s: campaign_status(s, 1))
+        with Session(engine) as session:
+            status = campaign_status(session, 1)
         assert status["cases"] == args.cases, status["cases"]
-        s, c = statistics.median(status_s), statistics.median(count_s)
-        print(f"campaign_status, {args.cases:,} cases : median {s * 1000:8.1f} ms")
-        print(f"SELECT count(*) of its cases  : median {c * 1000:8.1f} ms")
-        print(f"status / bare count           : {s / c:.1f} x")
+        with engine.begin() as conn:
+            tallies.uninstall(conn)
+        without_triggers = _updates_ms(engine, args.pending)
+        scanned = _median_ms(engine, args.runs, lambda s: counts_from_rows(s, 1))
+
+        def line(label: str, ms: float) -> None:
+            print(f"{label:<44}: {ms:8.1f} ms  ({ms / count:5.2f} x the count)")
+
+        line("SELECT count(*) of its cases (the floor)", count)
+        line("campaign_status, tallies folded", folded)
+        line(f"campaign_status, {args.pending:,} updates unfolded", pending)
+        line("the same figures counted from the rows", scanned)
+        print(
+            f"{args.pending:,} one-case UPDATEs: {with_triggers / args.pending * 1000:.0f} µs each "
+            f"with the tally triggers, {without_triggers / args.pending * 1000:.0f} µs without "
+            f"({with_triggers / without_triggers:.2f} x)"
+        )
     finally:
         engine.dispose()
         drop_database(args.pg_admin_url, name)

@@ -1,17 +1,20 @@
 """How far a campaign has come: the ``recall status`` JSON.
 
-Every figure is one grouped query over an indexed column (cases by campaign and state,
-attempts and responses joined through the campaign's cases), so it stays cheap at a
-million cases. Completion rate = completed cases ÷ cases in scope (all but cancelled).
+On PostgreSQL every figure comes from the campaign's tallies (``pipeline.tallies``: counters
+the database keeps with triggers), so reading the status of a million cases costs a few
+hundred rows. On SQLite (the embedded demo) the same figures come from grouped queries over
+the rows. Completion rate = completed cases ÷ cases in scope (all but cancelled).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Float, cast, func, select
 from sqlalchemy.orm import Session
 
+from pipeline import tallies
 from pipeline.errors import NotFound
 from pipeline.models import Attempt, Campaign, Case, Response
 from pipeline.states import CaseState
@@ -26,15 +29,36 @@ FAILED = frozenset(
 )
 
 
+@dataclass
+class Counts:
+    """The figures of a campaign, however they were counted."""
+
+    states: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in CaseState})
+    reached: int = 0
+    answered: int = 0
+    responses: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RESPONSE_KINDS, 0))
+    channels: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {c: {"sent": 0, "delivered": 0, "failed": 0} for c in CHANNELS}
+    )
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    cost: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CHANNELS, 0.0))
+    median_seconds_to_answer: float | None = None
+
+
 def campaign_status(session: Session, campaign_id: int) -> dict[str, Any]:
     """DESIGN's status JSON: campaign_id, state, cases, states (every state), rates,
     responses, channels; plus steps, cost and median seconds to answer."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFound(f"campaign {campaign_id} does not exist")
-    states, reached, answered = _case_counts(session, campaign_id)
-    total = sum(states.values())
-    in_scope = total - states[CaseState.CANCELLED.value]
+    if tallies.kept_by(session.connection()):
+        counts = counts_from_tallies(tallies.read(session, campaign_id))
+    else:
+        counts = counts_from_rows(session, campaign_id)
+    total = sum(counts.states.values())
+    in_scope = total - counts.states[CaseState.CANCELLED.value]
+    cost = dict(counts.cost)
+    cost["total"] = round(sum(cost.values()), 6)
     return {
         "campaign_id": campaign.id,
         "name": campaign.name,
@@ -42,17 +66,17 @@ def campaign_status(session: Session, campaign_id: int) -> dict[str, Any]:
         "state": campaign.state,
         "deadline": campaign.deadline.isoformat(),
         "cases": total,
-        "states": states,
+        "states": counts.states,
         "rates": {
-            "completion": _ratio(states[CaseState.COMPLETED.value], in_scope),
-            "reach": _ratio(reached, total),
-            "response": _ratio(answered, total),
+            "completion": _ratio(counts.states[CaseState.COMPLETED.value], in_scope),
+            "reach": _ratio(counts.reached, total),
+            "response": _ratio(counts.answered, total),
         },
-        "responses": _response_counts(session, campaign_id),
-        "channels": _channel_counts(session, campaign_id),
-        "steps": _answers_by_step(session, campaign_id),
-        "cost": _cost(session, campaign_id),
-        "median_seconds_to_answer": _median_seconds_to_answer(session, campaign_id),
+        "responses": counts.responses,
+        "channels": counts.channels,
+        "steps": counts.steps,
+        "cost": cost,
+        "median_seconds_to_answer": counts.median_seconds_to_answer,
     }
 
 
@@ -60,8 +84,62 @@ def _ratio(part: int, whole: int) -> float:
     return round(part / whole, 6) if whole else 0.0
 
 
-def _campaign_cases(campaign_id: int) -> Any:
-    return select(Case.id).where(Case.campaign_id == campaign_id).scalar_subquery()
+def counts_from_tallies(facts: dict[str, float]) -> Counts:
+    """The figures from tally facts (names in ``pipeline.tallies``)."""
+    counts = Counts()
+    histogram: dict[int, float] = {}
+    steps: dict[tuple[int, str], int] = {}
+    for name, value in facts.items():
+        kind, _, rest = name.partition(":")
+        number = round(value)
+        if kind == "state":
+            counts.states[rest] = number
+        elif kind == "reached":
+            counts.reached = number
+        elif kind == "answered":
+            counts.answered = number
+        elif kind == "response":
+            counts.responses[rest] = number
+        elif kind == "sent":
+            _channel_row(counts, rest)["sent"] += number
+        elif kind == "status":
+            channel, _, status = rest.partition(":")
+            _count_status(_channel_row(counts, channel), status, number)
+        elif kind == "cost":
+            counts.cost[rest] = round(value, 6)
+        elif kind == "step":
+            step, _, channel = rest.partition(":")
+            steps[int(step), channel] = number
+        elif kind == "answer_time":
+            histogram[int(rest)] = value
+    counts.steps = [
+        {"step": step, "channel": channel or None, "answers": answers}
+        for (step, channel), answers in sorted(steps.items())
+        if answers
+    ]
+    counts.median_seconds_to_answer = tallies.median_from_histogram(histogram)
+    return counts
+
+
+def _channel_row(counts: Counts, channel: str) -> dict[str, int]:
+    return counts.channels.setdefault(channel, {"sent": 0, "delivered": 0, "failed": 0})
+
+
+def _count_status(row: dict[str, int], status: str, attempts: int) -> None:
+    row["delivered"] += attempts if status in DELIVERED else 0
+    row["failed"] += attempts if status in FAILED else 0
+
+
+def counts_from_rows(session: Session, campaign_id: int) -> Counts:
+    """The figures by grouped queries over the campaign's rows (SQLite)."""
+    counts = Counts()
+    counts.states, counts.reached, counts.answered = _case_counts(session, campaign_id)
+    counts.responses = _response_counts(session, campaign_id)
+    counts.channels = _channel_counts(session, campaign_id)
+    counts.steps = _answers_by_step(session, campaign_id)
+    counts.cost = _cost(session, campaign_id)
+    counts.median_seconds_to_answer = _median_seconds_to_answer(session, campaign_id)
+    return counts
 
 
 def _case_counts(session: Session, campaign_id: int) -> tuple[dict[str, int], int, int]:
@@ -106,8 +184,7 @@ def _channel_counts(session: Session, campaign_id: int) -> dict[str, dict[str, i
     for channel, status, sent, attempts in session.execute(query):
         row = counts.setdefault(channel, {"sent": 0, "delivered": 0, "failed": 0})
         row["sent"] += sent
-        row["delivered"] += attempts if status in DELIVERED else 0
-        row["failed"] += attempts if status in FAILED else 0
+        _count_status(row, status, attempts)
     return counts
 
 
@@ -134,8 +211,7 @@ def _cost(session: Session, campaign_id: int) -> dict[str, float]:
         .group_by(Attempt.channel)
     )
     for channel, units in session.execute(query):
-        cost[channel] = float(units)
-    cost["total"] = sum(cost.values())
+        cost[channel] = round(float(units), 6)
     return cost
 
 

@@ -19,10 +19,12 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from pipeline import tallies
 from pipeline.clock import as_utc, utcnow
 
 # SQLite wants INTEGER PRIMARY KEY for autoincrement; PostgreSQL gets a BIGINT.
@@ -269,3 +271,30 @@ class AgentReply(Base):
     channel: Mapped[str] = mapped_column(String(8))
     text: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignTally(Base):
+    """A delta to one of a campaign's counters, appended by PostgreSQL triggers and folded
+    together by the scheduler (see pipeline.tallies): a counter is the sum of its rows."""
+
+    __tablename__ = "campaign_tally"
+    __table_args__ = (Index("ix_tally_campaign", "campaign_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # No foreign key: the triggers append on every case change, and a key check would make
+    # each of them share-lock the campaign row.
+    campaign_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(80))
+    delta: Mapped[float] = mapped_column(Float(precision=53))
+
+
+@event.listens_for(Base.metadata, "after_create")
+def _install_tallies(_: Any, connection: Connection, **__: Any) -> None:
+    if tallies.kept_by(connection):
+        tallies.install(connection)
+
+
+@event.listens_for(Base.metadata, "before_drop")
+def _uninstall_tallies(_: Any, connection: Connection, **__: Any) -> None:
+    if tallies.kept_by(connection):
+        tallies.uninstall(connection)

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     # How often overdue queries, campaign deadlines and follow-up waves are checked.
     check_interval: float = Field(default=30.0, gt=0)
     snapshot_interval: float = Field(default=60.0, gt=0)
+    # How often the campaign tallies' deltas are folded together (pipeline.tallies): reading
+    # a campaign's status sums what accumulated since, so shorter is cheaper to read.
+    tally_fold_interval: float = Field(default=10.0, gt=0)
     # Where a closing campaign's final report is written (csv + html); unset = only the
     # summary stored on the campaign row.
     report_dir: str | None = None

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from actors.batch import enqueue_many
 from actors.case import notify
 from actors.response import process
-from pipeline import deadlines, snapshots, sweep, waves
+from pipeline import deadlines, snapshots, sweep, tallies, waves
 from pipeline.clock import utcnow
 from pipeline.settings import get_settings
 from schedules.scheduler import JobSpec
@@ -94,6 +94,13 @@ class Jobs:
         with self.sessions.begin() as session:
             return len(snapshots.take_snapshots(session, utcnow()))
 
+    def fold_tallies(self) -> int:
+        """Fold the campaign counters' deltas (PostgreSQL only; SQLite keeps none)."""
+        with self.sessions.begin() as session:
+            if not tallies.kept_by(session.connection()):
+                return 0
+            return tallies.compact(session)
+
 
 def standard_jobs(jobs: Jobs) -> list[JobSpec]:
     """The schedule: due work every few seconds, checks every half minute, snapshots a minute."""
@@ -105,4 +112,5 @@ def standard_jobs(jobs: Jobs) -> list[JobSpec]:
         JobSpec("campaign_deadlines", jobs.close_expired_campaigns, settings.check_interval),
         JobSpec("follow_up_waves", jobs.run_follow_up_waves, settings.check_interval),
         JobSpec("metric_snapshots", jobs.take_snapshots, settings.snapshot_interval),
+        JobSpec("tally_folding", jobs.fold_tallies, settings.tally_fold_interval),
     ]

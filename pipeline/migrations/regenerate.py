@@ -1,4 +1,5 @@
-"""Regenerate the one initial revision from the models (nothing is deployed yet).
+"""Regenerate the initial revision (0001) from the models (nothing is deployed yet). Later
+revisions hold what autogenerate cannot see (PostgreSQL triggers) and are kept.
 
 python -m pipeline.migrations.regenerate
 """
@@ -14,12 +15,22 @@ from pipeline.migrations import MIGRATIONS_DIR, alembic_config
 
 
 def main() -> None:
-    for old in (MIGRATIONS_DIR / "versions").glob("*.py"):
+    versions = MIGRATIONS_DIR / "versions"
+    for old in versions.glob("0001_*.py"):
         old.unlink()
-    with tempfile.TemporaryDirectory() as scratch:
-        config = alembic_config(f"sqlite:///{Path(scratch) / 'empty.db'}")
-        command.revision(config, "initial schema", autogenerate=True, rev_id="0001")
-    print("wrote", *(MIGRATIONS_DIR / "versions").glob("*.py"))
+    later = {path: path.read_text() for path in versions.glob("*.py")}
+    # Autogenerate diffs the models against an empty database, which alembic only allows
+    # when it knows no revisions: the later ones step aside meanwhile.
+    for path in later:
+        path.unlink()
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            config = alembic_config(f"sqlite:///{Path(scratch) / 'empty.db'}")
+            command.revision(config, "initial schema", autogenerate=True, rev_id="0001")
+    finally:
+        for path, source in later.items():
+            path.write_text(source)
+    print("wrote", *versions.glob("0001_*.py"))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import redis
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
+from pipeline import tallies
 from tests.integration.pipeline_stack import Stack, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
@@ -45,6 +47,8 @@ def assert_one_send_per_step(stack: Stack, campaign_id: int, cases: int) -> None
     statuses = stack.attempt_statuses(campaign_id)
     assert set(statuses) <= {"sent", "unconfirmed"}, statuses
     assert len(texts) >= statuses["sent"], "every recorded send reached the provider"
+    with Session(stack.engine) as session:  # the triggers kept count under concurrent workers
+        assert tallies.read(session, campaign_id) == tallies.recount(session, campaign_id)
 
 
 def test_a_2000_user_campaign_sends_exactly_once_per_case(stack: Stack) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 23:02:52.457401
+Create Date: 2026-11-23 00:05:14.830673
 """
 
 from __future__ import annotations
@@ -57,6 +57,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("campaign", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_campaign_state"), ["state"], unique=False)
+
+    op.create_table(
+        "campaign_tally",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=80), nullable=False),
+        sa.Column("delta", sa.Float(precision=53), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("campaign_tally", schema=None) as batch_op:
+        batch_op.create_index("ix_tally_campaign", ["campaign_id"], unique=False)
 
     op.create_table(
         "inbound_event",
@@ -277,6 +288,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_inbound_event_handled_at"))
 
     op.drop_table("inbound_event")
+    with op.batch_alter_table("campaign_tally", schema=None) as batch_op:
+        batch_op.drop_index("ix_tally_campaign")
+
+    op.drop_table("campaign_tally")
     with op.batch_alter_table("campaign", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_campaign_state"))
 
