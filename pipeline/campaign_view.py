@@ -1,8 +1,9 @@
 """What the dashboard shows about campaigns: the list, the funnel, per-channel and per-step
 results, cost, the slowest answers and the completion rate over time.
 
-Read-only queries over the stored rows; counts are done by the database, not in Python, so
-a campaign of a million cases still draws in one round of GROUP BYs.
+The figures are ``recall status``'s (``pipeline.metrics``: the tallies PostgreSQL keeps, or
+grouped queries on SQLite), so the dashboard and the CLI never disagree and a campaign of a
+million cases draws without scanning it; only the slowest answers read cases.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from pipeline import metrics
 from pipeline.clock import utcnow
-from pipeline.models import Attempt, Campaign, Case, MetricSnapshot
+from pipeline.models import Campaign, Case, MetricSnapshot
 from pipeline.states import CaseState
 
-FAILED_ATTEMPTS = ("failed", "undelivered", "permanent_failure")
 AGREED_STATES = (CaseState.AGREED.value, CaseState.COMPLETED.value)
 
 
@@ -64,39 +65,22 @@ class CampaignDetail:
     completion_series: list[tuple[float, float]] = field(default_factory=list)
 
 
-def _count_state(state: CaseState) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((Case.state == state.value, 1), else_=0)), 0)
-
-
 def campaign_rows(session: Session) -> list[CampaignRow]:
     """Every campaign, newest first, with its case count and completed count."""
-    counts = (
-        select(
-            Case.campaign_id,
-            func.count().label("cases"),
-            _count_state(CaseState.COMPLETED).label("done"),
-            _count_state(CaseState.CANCELLED).label("cancelled"),
-        )
-        .group_by(Case.campaign_id)
-        .subquery()
-    )
-    query = (
-        select(Campaign, counts.c.cases, counts.c.done, counts.c.cancelled)
-        .outerjoin(counts, counts.c.campaign_id == Campaign.id)
-        .order_by(Campaign.id.desc())
-    )
-    return [_row(c, n or 0, d or 0, x or 0) for c, n, d, x in session.execute(query)]
+    states = metrics.states_by_campaign(session)
+    campaigns = session.scalars(select(Campaign).order_by(Campaign.id.desc()))
+    return [_row(campaign, states.get(campaign.id, {})) for campaign in campaigns]
 
 
-def _row(campaign: Campaign, cases: int, completed: int, cancelled: int) -> CampaignRow:
+def _row(campaign: Campaign, states: dict[str, int]) -> CampaignRow:
     return CampaignRow(
         campaign.id,
         campaign.name,
         campaign.reason,
         campaign.state,
-        int(cases),
-        int(completed),
-        int(cancelled),
+        sum(states.values()),
+        states.get(CaseState.COMPLETED.value, 0),
+        states.get(CaseState.CANCELLED.value, 0),
         campaign.deadline,
         campaign.launched_at,
     )
@@ -106,90 +90,51 @@ def campaign_row(session: Session, campaign_id: int) -> CampaignRow | None:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         return None
-    cases, done, cancelled = session.execute(
-        select(
-            func.count(), _count_state(CaseState.COMPLETED), _count_state(CaseState.CANCELLED)
-        ).where(Case.campaign_id == campaign_id)
-    ).one()
-    return _row(campaign, cases, done, cancelled)
+    return _row(campaign, metrics.campaign_counts(session, campaign_id).states)
 
 
 def campaign_detail(session: Session, campaign_id: int) -> CampaignDetail | None:
-    row = campaign_row(session, campaign_id)
-    if row is None:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
         return None
+    counts = metrics.campaign_counts(session, campaign_id)
+    row = _row(campaign, counts.states)
     return CampaignDetail(
         row=row,
-        funnel=funnel(session, campaign_id),
-        states=state_counts(session, campaign_id),
-        channels=channel_results(session, campaign_id),
-        steps=step_results(session, campaign_id),
+        funnel=funnel(counts),
+        states=counts.states,
+        channels=channel_results(counts),
+        steps=step_results(counts),
         slowest=slowest_answers(session, campaign_id),
         completion_series=completion_series(session, row),
     )
 
 
-def funnel(session: Session, campaign_id: int) -> list[tuple[str, int]]:
+def funnel(counts: metrics.Counts) -> list[tuple[str, int]]:
     """In scope → reached → answered → agreed → completed (cancelled cases left out)."""
 
-    def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+    def in_scope(by_state: dict[str, int]) -> int:
+        return sum(n for state, n in by_state.items() if state != CaseState.CANCELLED.value)
 
-    scope, reached, answered, agreed, completed = session.execute(
-        select(
-            func.count(),
-            count_if(Case.reached_at.is_not(None)),
-            count_if(Case.last_response.is_not(None)),
-            count_if(Case.state.in_(AGREED_STATES)),
-            count_if(Case.state == CaseState.COMPLETED.value),
-        ).where(Case.campaign_id == campaign_id, Case.state != CaseState.CANCELLED.value)
-    ).one()
     return [
-        ("in scope", scope),
-        ("reached", reached),
-        ("answered", answered),
-        ("agreed", agreed),
-        ("completed", completed),
+        ("in scope", in_scope(counts.states)),
+        ("reached", in_scope(counts.reached_by_state)),
+        ("answered", in_scope(counts.answered_by_state)),
+        ("agreed", sum(counts.states[state] for state in AGREED_STATES)),
+        ("completed", counts.states[CaseState.COMPLETED.value]),
     ]
 
 
-def state_counts(session: Session, campaign_id: int) -> dict[str, int]:
-    """Every case state, zero where none."""
-    found = {
-        state: count
-        for state, count in session.execute(
-            select(Case.state, func.count())
-            .where(Case.campaign_id == campaign_id)
-            .group_by(Case.state)
-        )
-    }
-    return {state.value: int(found.get(state.value, 0)) for state in CaseState}
-
-
-def channel_results(session: Session, campaign_id: int) -> dict[str, dict[str, float]]:
-    """Per channel: sends, delivered, failed, cost units, and answers it produced."""
-    rows = session.execute(
-        select(Attempt.channel, Attempt.status, func.count(), func.sum(Attempt.cost_units))
-        .join(Case, Case.id == Attempt.case_id)
-        .where(Case.campaign_id == campaign_id)
-        .group_by(Attempt.channel, Attempt.status)
-    )
+def channel_results(counts: metrics.Counts) -> dict[str, dict[str, float]]:
+    """Per channel that was used: sends, delivered, failed, cost units, and the answers it
+    produced."""
     result: dict[str, dict[str, float]] = {}
-    for channel, status, count, cost in rows:
-        entry = result.setdefault(channel, _empty_channel())
-        entry["sent"] += count
-        entry["cost"] += float(cost or 0)
-        if status == "delivered":
-            entry["delivered"] += count
-        elif status in FAILED_ATTEMPTS:
-            entry["failed"] += count
-    answers = session.execute(
-        select(Case.answered_channel, func.count())
-        .where(Case.campaign_id == campaign_id, Case.answered_channel.is_not(None))
-        .group_by(Case.answered_channel)
-    )
-    for answered_channel, count in answers:
-        result.setdefault(str(answered_channel), _empty_channel())["answers"] += count
+    for channel, figures in counts.channels.items():
+        cost = counts.cost.get(channel, 0.0)
+        if any(figures.values()) or cost:
+            result[channel] = {**_empty_channel(), **figures, "cost": cost}
+    for (_, answered_on, _), answers in counts.answers.items():
+        result.setdefault(str(answered_on), _empty_channel())["answers"] += answers
     return dict(sorted(result.items()))
 
 
@@ -197,21 +142,16 @@ def _empty_channel() -> dict[str, float]:
     return {"sent": 0, "delivered": 0, "failed": 0, "cost": 0.0, "answers": 0}
 
 
-def step_results(session: Session, campaign_id: int) -> list[dict[str, Any]]:
+def step_results(counts: metrics.Counts) -> list[dict[str, Any]]:
     """Which escalation step (and channel) produced each answer."""
-    rows = session.execute(
-        select(Case.answered_step, Case.answered_channel, Case.last_response, func.count())
-        .where(Case.campaign_id == campaign_id, Case.answered_step.is_not(None))
-        .group_by(Case.answered_step, Case.answered_channel, Case.last_response)
-        .order_by(Case.answered_step)
-    )
     steps: dict[tuple[int, str], dict[str, Any]] = {}
-    for step, channel, answer, count in rows:
+    for (step, channel, answer), count in sorted(
+        counts.answers.items(), key=lambda item: (item[0][0], str(item[0][1]), str(item[0][2]))
+    ):
         entry = steps.setdefault(
-            (int(step or 0), str(channel)),
-            {"step": int(step or 0), "channel": channel, "answers": {}},
+            (step, str(channel)), {"step": step, "channel": channel, "answers": {}}
         )
-        entry["answers"][str(answer)] = int(count)
+        entry["answers"][str(answer)] = count
     return list(steps.values())
 
 

@@ -34,15 +34,37 @@ class Counts:
     """The figures of a campaign, however they were counted."""
 
     states: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in CaseState})
-    reached: int = 0
-    answered: int = 0
+    # Cases reached / answered, by their current state (the funnel leaves cancelled out).
+    reached_by_state: dict[str, int] = field(default_factory=dict)
+    answered_by_state: dict[str, int] = field(default_factory=dict)
     responses: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RESPONSE_KINDS, 0))
     channels: dict[str, dict[str, int]] = field(
         default_factory=lambda: {c: {"sent": 0, "delivered": 0, "failed": 0} for c in CHANNELS}
     )
-    steps: list[dict[str, Any]] = field(default_factory=list)
+    # Answered cases by (step, channel, latest answer) that produced the answer.
+    answers: dict[tuple[int, str | None, str | None], int] = field(default_factory=dict)
     cost: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CHANNELS, 0.0))
     median_seconds_to_answer: float | None = None
+
+    @property
+    def cases(self) -> int:
+        return sum(self.states.values())
+
+    @property
+    def reached(self) -> int:
+        return sum(self.reached_by_state.values())
+
+    @property
+    def answered(self) -> int:
+        return sum(self.answered_by_state.values())
+
+    def steps(self) -> list[dict[str, Any]]:
+        """Answers per (step, channel), in step order."""
+        totals: dict[tuple[int, str | None], int] = {}
+        for (step, channel, _), count in self.answers.items():
+            totals[step, channel] = totals.get((step, channel), 0) + count
+        ordered = sorted(totals.items(), key=lambda item: (item[0][0], item[0][1] or ""))
+        return [{"step": s, "channel": c, "answers": n} for (s, c), n in ordered]
 
 
 def campaign_status(session: Session, campaign_id: int) -> dict[str, Any]:
@@ -51,11 +73,8 @@ def campaign_status(session: Session, campaign_id: int) -> dict[str, Any]:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFound(f"campaign {campaign_id} does not exist")
-    if tallies.kept_by(session.connection()):
-        counts = counts_from_tallies(tallies.read(session, campaign_id))
-    else:
-        counts = counts_from_rows(session, campaign_id)
-    total = sum(counts.states.values())
+    counts = campaign_counts(session, campaign_id)
+    total = counts.cases
     in_scope = total - counts.states[CaseState.CANCELLED.value]
     cost = dict(counts.cost)
     cost["total"] = round(sum(cost.values()), 6)
@@ -74,10 +93,35 @@ def campaign_status(session: Session, campaign_id: int) -> dict[str, Any]:
         },
         "responses": counts.responses,
         "channels": counts.channels,
-        "steps": counts.steps,
+        "steps": counts.steps(),
         "cost": cost,
         "median_seconds_to_answer": counts.median_seconds_to_answer,
     }
+
+
+def campaign_counts(session: Session, campaign_id: int) -> Counts:
+    """The campaign's figures: from the tallies on PostgreSQL, from the rows on SQLite."""
+    if tallies.kept_by(session.connection()):
+        return counts_from_tallies(tallies.read(session, campaign_id))
+    return counts_from_rows(session, campaign_id)
+
+
+def states_by_campaign(session: Session) -> dict[int, dict[str, int]]:
+    """Cases per state of every campaign (the dashboard's list)."""
+    found: dict[int, dict[str, int]] = {}
+    if tallies.kept_by(session.connection()):
+        rows = [
+            (campaign_id, name.partition(":")[2], round(value))
+            for campaign_id, name, value in tallies.read_all(session, prefix="state:")
+        ]
+    else:
+        query = select(Case.campaign_id, Case.state, func.count()).group_by(
+            Case.campaign_id, Case.state
+        )
+        rows = [(campaign_id, state, count) for campaign_id, state, count in session.execute(query)]
+    for campaign_id, state, count in rows:
+        found.setdefault(campaign_id, {s.value: 0 for s in CaseState})[state] = count
+    return found
 
 
 def _ratio(part: int, whole: int) -> float:
@@ -88,16 +132,15 @@ def counts_from_tallies(facts: dict[str, float]) -> Counts:
     """The figures from tally facts (names in ``pipeline.tallies``)."""
     counts = Counts()
     histogram: dict[int, float] = {}
-    steps: dict[tuple[int, str], int] = {}
     for name, value in facts.items():
         kind, _, rest = name.partition(":")
         number = round(value)
         if kind == "state":
             counts.states[rest] = number
         elif kind == "reached":
-            counts.reached = number
+            counts.reached_by_state[rest] = number
         elif kind == "answered":
-            counts.answered = number
+            counts.answered_by_state[rest] = number
         elif kind == "response":
             counts.responses[rest] = number
         elif kind == "sent":
@@ -108,15 +151,10 @@ def counts_from_tallies(facts: dict[str, float]) -> Counts:
         elif kind == "cost":
             counts.cost[rest] = round(value, 6)
         elif kind == "step":
-            step, _, channel = rest.partition(":")
-            steps[int(step), channel] = number
+            step, channel, answer = rest.split(":", 2)
+            counts.answers[int(step), channel or None, answer or None] = number
         elif kind == "answer_time":
             histogram[int(rest)] = value
-    counts.steps = [
-        {"step": step, "channel": channel or None, "answers": answers}
-        for (step, channel), answers in sorted(steps.items())
-        if answers
-    ]
     counts.median_seconds_to_answer = tallies.median_from_histogram(histogram)
     return counts
 
@@ -133,18 +171,17 @@ def _count_status(row: dict[str, int], status: str, attempts: int) -> None:
 def counts_from_rows(session: Session, campaign_id: int) -> Counts:
     """The figures by grouped queries over the campaign's rows (SQLite)."""
     counts = Counts()
-    counts.states, counts.reached, counts.answered = _case_counts(session, campaign_id)
+    _count_cases(session, campaign_id, counts)
     counts.responses = _response_counts(session, campaign_id)
     counts.channels = _channel_counts(session, campaign_id)
-    counts.steps = _answers_by_step(session, campaign_id)
+    counts.answers = _answers_by_step(session, campaign_id)
     counts.cost = _cost(session, campaign_id)
     counts.median_seconds_to_answer = _median_seconds_to_answer(session, campaign_id)
     return counts
 
 
-def _case_counts(session: Session, campaign_id: int) -> tuple[dict[str, int], int, int]:
-    """Cases per state, reached and answered, in one pass over the campaign's cases."""
-    counts = {state.value: 0 for state in CaseState}
+def _count_cases(session: Session, campaign_id: int, counts: Counts) -> None:
+    """Cases per state, and how many of each were reached and answered, in one pass."""
     query = (
         select(
             Case.state, func.count(), func.count(Case.reached_at), func.count(Case.last_response_at)
@@ -152,12 +189,12 @@ def _case_counts(session: Session, campaign_id: int) -> tuple[dict[str, int], in
         .where(Case.campaign_id == campaign_id)
         .group_by(Case.state)
     )
-    reached = answered = 0
-    for state, count, state_reached, state_answered in session.execute(query):
-        counts[state] = count
-        reached += state_reached
-        answered += state_answered
-    return counts, reached, answered
+    for state, count, reached, answered in session.execute(query):
+        counts.states[state] = count
+        if reached:
+            counts.reached_by_state[state] = reached
+        if answered:
+            counts.answered_by_state[state] = answered
 
 
 def _response_counts(session: Session, campaign_id: int) -> dict[str, int]:
@@ -188,18 +225,19 @@ def _channel_counts(session: Session, campaign_id: int) -> dict[str, dict[str, i
     return counts
 
 
-def _answers_by_step(session: Session, campaign_id: int) -> list[dict[str, Any]]:
-    """Which escalation step (and channel) produced the answers."""
+def _answers_by_step(
+    session: Session, campaign_id: int
+) -> dict[tuple[int, str | None, str | None], int]:
+    """Which escalation step (and channel) produced the answers, and which answers."""
     query = (
-        select(Case.answered_step, Case.answered_channel, func.count())
+        select(Case.answered_step, Case.answered_channel, Case.last_response, func.count())
         .where(Case.campaign_id == campaign_id, Case.answered_step.is_not(None))
-        .group_by(Case.answered_step, Case.answered_channel)
-        .order_by(Case.answered_step, Case.answered_channel)
+        .group_by(Case.answered_step, Case.answered_channel, Case.last_response)
     )
-    return [
-        {"step": step, "channel": channel, "answers": count}
-        for step, channel, count in session.execute(query)
-    ]
+    return {
+        (int(step or 0), channel, answer): count
+        for step, channel, answer, count in session.execute(query)
+    }
 
 
 def _cost(session: Session, campaign_id: int) -> dict[str, float]:
@@ -247,4 +285,4 @@ def _median_sqlite(session: Session, answered: Any) -> float | None:
     return round(sum(middle) / len(middle), 3)
 
 
-__all__ = ["campaign_status"]
+__all__ = ["Counts", "campaign_counts", "campaign_status", "states_by_campaign"]

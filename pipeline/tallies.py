@@ -1,14 +1,15 @@
 """Per-campaign counters that PostgreSQL keeps itself, so ``recall status`` of a campaign of a
 million cases reads a few hundred rows instead of scanning millions.
 
-Every figure in the status is a sum of *facts* about rows: a case contributes ``state:agreed``
-1, ``reached`` 1, ``answer_time:<bucket>`` 1...; an attempt ``status:sms:delivered`` 1,
-``sent:sms`` 1, ``cost:sms`` 0.0079; a response ``response:agree`` 1. Statement-level triggers
-on ``recall_case``, ``attempt`` and ``response`` append, for every statement that changes
-rows, the facts of the new rows minus the facts of the old ones to ``campaign_tally`` — so
-nothing that changes a row can forget to count it: the ORM, a set-based launch, a sweep, a
-cancel or a hand-typed UPDATE alike. A statement whose facts cancel out (most updates only
-move ``next_due_at``) appends nothing.
+Every figure in the status is a sum of *facts* about rows. A case contributes
+``state:agreed`` 1, ``reached:agreed`` 1, ``step:0:sms:agree`` 1, ``answer_time:<bucket>`` 1;
+an attempt ``status:sms:delivered`` 1, ``sent:sms`` 1, ``cost:sms`` 0.0079; a response
+``response:agree`` 1. Triggers on ``recall_case``, ``attempt`` and ``response`` append the
+facts of each new row minus those of the old one to ``campaign_tally`` — so nothing that
+changes a row can forget to count it: the ORM, a set-based launch, a sweep, a cancel or a
+hand-typed UPDATE alike. Row triggers carry a WHEN clause, so the many updates that change
+no figure (most only move ``next_due_at``) run no function at all; bulk inserts and deletes
+use statement triggers over transition tables.
 
 Why an append-only log of deltas and not one counter row per figure: a counter row would be
 updated by every worker transaction of the campaign and held locked until each commits —
@@ -47,14 +48,14 @@ $$;
 
 CREATE OR REPLACE FUNCTION recall_case_facts(
     state text, reached_at timestamptz, last_response_at timestamptz, answered_step integer,
-    answered_channel text, first_notified_at timestamptz)
+    answered_channel text, last_response text, first_notified_at timestamptz)
 RETURNS TABLE (name text, delta double precision) LANGUAGE sql IMMUTABLE AS $$
     SELECT f.name, f.delta FROM (VALUES
         ('state:' || state, 1.0::double precision),
-        (CASE WHEN reached_at IS NOT NULL THEN 'reached' END, 1.0),
-        (CASE WHEN last_response_at IS NOT NULL THEN 'answered' END, 1.0),
-        (CASE WHEN answered_step IS NOT NULL
-            THEN 'step:' || answered_step || ':' || coalesce(answered_channel, '') END, 1.0),
+        (CASE WHEN reached_at IS NOT NULL THEN 'reached:' || state END, 1.0),
+        (CASE WHEN last_response_at IS NOT NULL THEN 'answered:' || state END, 1.0),
+        (CASE WHEN answered_step IS NOT NULL THEN 'step:' || answered_step || ':'
+            || coalesce(answered_channel, '') || ':' || coalesce(last_response, '') END, 1.0),
         (CASE WHEN first_notified_at IS NOT NULL AND last_response_at IS NOT NULL
             THEN 'answer_time:' || recall_answer_bucket(
                 extract(epoch FROM last_response_at - first_notified_at)::double precision)
@@ -84,14 +85,14 @@ $$;
 _COLUMNS = {
     "recall_case": (
         "campaign_id", "state", "reached_at", "last_response_at", "answered_step",
-        "answered_channel", "first_notified_at",
+        "answered_channel", "last_response", "first_notified_at",
     ),
     "attempt": ("case_id", "channel", "status", "sent_at", "cost_units"),
     "response": ("case_id", "kind"),
 }  # fmt: skip
 _FACTS = {
     "recall_case": "recall_case_facts({r}.state, {r}.reached_at, {r}.last_response_at, "
-    "{r}.answered_step, {r}.answered_channel, {r}.first_notified_at)",
+    "{r}.answered_step, {r}.answered_channel, {r}.last_response, {r}.first_notified_at)",
     "attempt": "recall_attempt_facts({r}.channel, {r}.status, {r}.sent_at, {r}.cost_units)",
     "response": "recall_response_facts({r}.kind)",
 }
@@ -224,7 +225,7 @@ UNINSTALL_SQL = (
         for name in (
             *(f"recall_tally_{table}_{kind}()" for table in _FACTS for kind in ("row", "rows")),
             "recall_tally_case_children()",
-            "recall_case_facts(text, timestamptz, timestamptz, integer, text, timestamptz)",
+            "recall_case_facts(text, timestamptz, timestamptz, integer, text, text, timestamptz)",
             "recall_attempt_facts(text, text, timestamptz, double precision)",
             "recall_response_facts(text)",
             "recall_answer_bucket(double precision)",
@@ -270,6 +271,19 @@ def read(session: Session, campaign_id: int) -> dict[str, float]:
         {"campaign": campaign_id},
     )
     return {name: float(total) for name, total in rows if total}
+
+
+def read_all(session: Session, *, prefix: str = "") -> list[tuple[int, str, float]]:
+    """(campaign id, fact, sum) of every campaign, for the facts whose name starts with
+    ``prefix``."""
+    rows = session.execute(
+        text(
+            "SELECT campaign_id, name, sum(delta) FROM campaign_tally "
+            "WHERE starts_with(name, :prefix) GROUP BY campaign_id, name"
+        ),
+        {"prefix": prefix},
+    )
+    return [(campaign_id, name, float(total)) for campaign_id, name, total in rows if total]
 
 
 def recount(session: Session, campaign_id: int) -> dict[str, float]:
