@@ -1,10 +1,12 @@
 """``response.process``: turn one stored inbound event into case changes and follow-ups.
 
-Thin on purpose: a session, one call into ``pipeline.answers``, a commit, then the
-follow-ups (confirmations, acknowledgements) are enqueued — only once the state change they
-announce is committed. Retries are bounded and only for transient failures (``actors.retry``);
-an event that keeps failing stays unhandled in ``inbound_event`` where operations see it,
-and the scheduler hands back events whose message was lost (``pipeline.sweep``).
+Thin on purpose: a session, one call into ``pipeline.answers``, the follow-ups it calls for
+(confirmations, acknowledgements) written to the outbox in the same transaction, a commit,
+then they are enqueued — only once the state change they announce is committed, and found
+again by the scheduler if this worker dies before it enqueues them. Retries are bounded and
+only for transient failures (``actors.retry``); an event that keeps failing stays unhandled
+in ``inbound_event`` where operations see it, and the scheduler hands back events whose
+message was lost (``pipeline.sweep``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from actors.broker import broker  # sets the broker before the actor is declared
 from actors.channel import send_followup
 from actors.retry import retry_options
 from pipeline.answers import process_inbound_event
+from pipeline.clock import utcnow
 from pipeline.db import session_scope
+from pipeline.followups import stage_followups
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +36,12 @@ def process(inbound_event_id: int) -> None:
     """Apply the answer or status update carried by inbound event ``inbound_event_id``."""
     with session_scope() as session:
         follow_ups = process_inbound_event(session, inbound_event_id)
-    for follow_up in follow_ups:
+        staged = stage_followups(session, inbound_event_id, follow_ups, utcnow())
+    for follow_up in staged:
         # Keyed by the event: however often this runs, each follow-up is sent once.
-        key = f"inbound:{inbound_event_id}:{follow_up.case_id}:{follow_up.channel}:{follow_up.kind}"
-        send_followup.send(follow_up.case_id, follow_up.channel, follow_up.kind, None, key)
+        send_followup.send(
+            follow_up.case_id, follow_up.channel, follow_up.kind, None, follow_up.key
+        )
     log.info(
         "response.processed",
         extra={"inbound_event_id": inbound_event_id, "follow_ups": len(follow_ups)},

@@ -6,13 +6,20 @@ that may enqueue the same follow-up twice passes its own key. The row follows th
 protocol as a notice's attempt (claimed → sending → sent, the stale-sending rule of
 ``pipeline.notify``), so a redelivered message never sends a second copy.
 
+The follow-ups an answer calls for are an outbox: ``stage_followups`` writes their rows in
+the same transaction that records the answer, so a worker that dies between that commit and
+enqueueing them loses nothing — ``claim_stranded_followups`` (a scheduler job) finds rows
+still claimed long after and hands them to ``channel.send_followup`` again, which sends each
+at most once by its key.
+
 A paused campaign still answers people who wrote to it (they asked); a cancelled campaign
 or case is never contacted again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select, update
@@ -20,18 +27,89 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from channels.base import Channel, ChannelError, SendFailure, SendResult
+from pipeline.case_events import FollowUp
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
 from pipeline.delivery import SendOutcome, call_provider
 from pipeline.models import Case, FollowUpSend
-from pipeline.settings import Settings
+from pipeline.settings import Settings, get_settings
+
+# An agent's answer carries its text in the message, not in the row: only the message can send
+# it, so it is never handed on again from the row.
+NOT_FROM_THE_OUTBOX = ("agent_answer",)
+
+
+@dataclass(frozen=True)
+class StagedFollowUp:
+    """A follow-up whose row is written; enqueue ``channel.send_followup`` with these."""
+
+    key: str
+    case_id: int
+    channel: str
+    kind: str
+
+
+def _insert(session: Session) -> Callable[..., postgresql.Insert | sqlite.Insert]:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def stage_followups(
+    session: Session, event_id: int, follow_ups: Sequence[FollowUp], now: datetime
+) -> list[StagedFollowUp]:
+    """Write the rows of the follow-ups that inbound event ``event_id`` calls for, in the
+    caller's transaction (the outbox); enqueue the returned ones after it commits. Keyed by
+    the event, so processing an event again stages and sends nothing new."""
+    staged = [
+        StagedFollowUp(f"inbound:{event_id}:{f.case_id}:{f.channel}:{f.kind}", f.case_id,
+                       f.channel, f.kind)
+        for f in follow_ups
+    ]  # fmt: skip
+    if staged:
+        rows = [
+            {"key": s.key, "case_id": s.case_id, "channel": s.channel, "kind": s.kind,
+             "status": "claimed", "claimed_at": now, "tries": 0, "cost_units": 0.0}
+            for s in staged
+        ]  # fmt: skip
+        insert = _insert(session)(FollowUpSend).on_conflict_do_nothing(index_elements=["key"])
+        session.execute(insert, rows)
+    return staged
+
+
+def claim_stranded_followups(
+    session: Session, now: datetime, limit: int, *, settings: Settings | None = None
+) -> list[StagedFollowUp]:
+    """Follow-ups still waiting for their first send ``inbound_requeue_after_seconds`` after
+    they were claimed (or last handed on): their message was lost. Marks them handed on
+    and returns them; the caller enqueues ``channel.send_followup`` after commit."""
+    settings = settings or get_settings()
+    after = timedelta(seconds=settings.inbound_requeue_after_seconds)
+    stranded = (
+        select(FollowUpSend.id)
+        .where(
+            FollowUpSend.status == "claimed",
+            FollowUpSend.claimed_at < now - after,
+            FollowUpSend.tries == 0,
+            FollowUpSend.kind.not_in(NOT_FROM_THE_OUTBOX),
+        )
+        .order_by(FollowUpSend.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stranded = stranded.with_for_update(skip_locked=True)
+    statement = (
+        update(FollowUpSend)
+        .where(FollowUpSend.id.in_(stranded.scalar_subquery()))
+        .values(claimed_at=now)
+        .returning(FollowUpSend.key, FollowUpSend.case_id, FollowUpSend.channel, FollowUpSend.kind)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted((StagedFollowUp(*row) for row in session.execute(statement)), key=str)
 
 
 def claim_followup(
     session: Session, key: str, case_id: int, channel: str, kind: str, now: datetime
 ) -> FollowUpSend:
     """Insert the follow-up's row if it is new; return it (new or found) for inspection."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     values = {
         "key": key,
         "case_id": case_id,
@@ -42,7 +120,11 @@ def claim_followup(
         "tries": 0,
         "cost_units": 0.0,
     }
-    statement = insert(FollowUpSend).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    statement = (
+        _insert(session)(FollowUpSend)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
     session.execute(statement)
     return _row(session, key)
 

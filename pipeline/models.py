@@ -20,6 +20,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -174,7 +175,16 @@ class FollowUpSend(Base):
     unique: a redelivered ``channel.send_followup`` finds its row and sends nothing."""
 
     __tablename__ = "followup_send"
-    __table_args__ = (Index("ix_followup_case", "case_id"),)
+    __table_args__ = (
+        Index("ix_followup_case", "case_id"),
+        # The outbox sweep looks only at follow-ups still waiting for their send.
+        Index(
+            "ix_followup_waiting",
+            "claimed_at",
+            postgresql_where=text("status = 'claimed'"),
+            sqlite_where=text("status = 'claimed'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     key: Mapped[str] = mapped_column(String(128), unique=True)

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from actors.batch import enqueue_many
 from actors.case import notify
+from actors.channel import send_followup
 from actors.response import process
-from pipeline import deadlines, snapshots, sweep, tallies, waves
+from pipeline import deadlines, followups, snapshots, sweep, tallies, waves
 from pipeline.clock import utcnow
 from pipeline.settings import get_settings
 from schedules.scheduler import JobSpec
@@ -39,6 +40,11 @@ def send_response_process(event_id: int) -> None:
     process.send(event_id)
 
 
+def send_staged_followup(follow_up: followups.StagedFollowUp) -> None:
+    """Enqueue ``channel.send_followup`` for a follow-up whose row is written."""
+    send_followup.send(follow_up.case_id, follow_up.channel, follow_up.kind, None, follow_up.key)
+
+
 @dataclass
 class Jobs:
     """The job functions, bound to a database and a way to enqueue ``case.notify``."""
@@ -46,6 +52,9 @@ class Jobs:
     sessions: sessionmaker[Session]
     enqueue: Callable[[list[int]], None] = enqueue_case_notify
     send_process: Callable[[int], None] = send_response_process
+    send_followup: Callable[[followups.StagedFollowUp], None] = field(
+        default=lambda f: send_staged_followup(f)
+    )
     batch_size: int = field(default_factory=lambda: get_settings().due_batch_size)
 
     def enqueue_due_cases(self) -> int:
@@ -73,6 +82,17 @@ class Jobs:
         if event_ids:
             log.info("scheduler.inbound_requeued", extra={"events": len(event_ids)})
         return len(event_ids)
+
+    def requeue_stranded_followups(self) -> int:
+        """Hand follow-ups whose message was lost (the outbox, ``pipeline.followups``) back
+        to ``channel.send_followup``: a confirmation is never lost with a worker."""
+        with self.sessions.begin() as session:
+            stranded = followups.claim_stranded_followups(session, utcnow(), self.batch_size)
+        for follow_up in stranded:
+            self.send_followup(follow_up)
+        if stranded:
+            log.info("scheduler.followups_requeued", extra={"follow_ups": len(stranded)})
+        return len(stranded)
 
     def check_overdue_queries(self) -> int:
         with self.sessions.begin() as session:
@@ -108,6 +128,7 @@ def standard_jobs(jobs: Jobs) -> list[JobSpec]:
     return [
         JobSpec("due_work", jobs.enqueue_due_cases, settings.due_scan_interval),
         JobSpec("lost_webhooks", jobs.requeue_unhandled_events, settings.check_interval),
+        JobSpec("lost_follow_ups", jobs.requeue_stranded_followups, settings.check_interval),
         JobSpec("query_deadlines", jobs.check_overdue_queries, settings.check_interval),
         JobSpec("campaign_deadlines", jobs.close_expired_campaigns, settings.check_interval),
         JobSpec("follow_up_waves", jobs.run_follow_up_waves, settings.check_interval),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 00:05:14.830673
+Create Date: 2026-11-23 00:26:02.836589
 """
 
 from __future__ import annotations
@@ -224,6 +224,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("followup_send", schema=None) as batch_op:
         batch_op.create_index("ix_followup_case", ["case_id"], unique=False)
+        batch_op.create_index(
+            "ix_followup_waiting",
+            ["claimed_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'claimed'"),
+            sqlite_where=sa.text("status = 'claimed'"),
+        )
 
     op.create_table(
         "response",
@@ -258,6 +265,11 @@ def downgrade() -> None:
 
     op.drop_table("response")
     with op.batch_alter_table("followup_send", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_followup_waiting",
+            postgresql_where=sa.text("status = 'claimed'"),
+            sqlite_where=sa.text("status = 'claimed'"),
+        )
         batch_op.drop_index("ix_followup_case")
 
     op.drop_table("followup_send")
