@@ -63,8 +63,9 @@ class Settings(BaseSettings):
     attempt_lease_seconds: float = Field(default=600, gt=0)
     # An attempt "sending" for longer than this belongs to a worker that died mid-call.
     sending_stale_seconds: float = Field(default=300, gt=0)
-    # A stored webhook still unhandled after this long lost its message (a wiped Redis, a
-    # dead worker) and is handed to the broker again, at most this often, for a day.
+    # A stored webhook still unhandled, or a follow-up still unsent, after this long lost its
+    # message (a wiped Redis, a dead worker) and is handed to the broker again, at most this
+    # often (webhooks for a day).
     inbound_requeue_after_seconds: float = Field(default=120, gt=0)
     # A case handed to the broker this long ago without being handled is re-enqueued.
     requeue_after_seconds: float = Field(default=600, gt=0)
