@@ -4,6 +4,11 @@ On PostgreSQL every figure comes from the campaign's tallies (``pipeline.tallies
 the database keeps with triggers), so reading the status of a million cases costs a few
 hundred rows. On SQLite (the embedded demo) the same figures come from grouped queries over
 the rows. Completion rate = completed cases ÷ cases in scope (all but cancelled).
+
+``responses`` counts people, not messages: agree / refuse / query / opt_out are cases by
+their latest answer (a user who says NO, then YES counts once, as agree — later answers
+override earlier ones), so their sum is the answered cases; help and unknown, which answer
+nothing, are the messages of that kind received.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from pipeline.states import CaseState
 
 CHANNELS = ("sms", "email", "voice")
 RESPONSE_KINDS = ("agree", "refuse", "query", "opt_out", "help", "unknown")
+# The kinds that are a case's answer (``recall_case.last_response``).
+ANSWER_KINDS = ("agree", "refuse", "query", "opt_out")
 # Attempt statuses (provider vocabulary, normalised by the pipeline) that count as reaching
 # the user, or as a send that failed for good.
 DELIVERED = frozenset({"delivered", "completed", "answered", "opened", "clicked", "read"})
@@ -37,7 +44,8 @@ class Counts:
     # Cases reached / answered, by their current state (the funnel leaves cancelled out).
     reached_by_state: dict[str, int] = field(default_factory=dict)
     answered_by_state: dict[str, int] = field(default_factory=dict)
-    responses: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RESPONSE_KINDS, 0))
+    # Messages received, by kind (``responses`` in the status mixes these with answers).
+    messages: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RESPONSE_KINDS, 0))
     channels: dict[str, dict[str, int]] = field(
         default_factory=lambda: {c: {"sent": 0, "delivered": 0, "failed": 0} for c in CHANNELS}
     )
@@ -57,6 +65,14 @@ class Counts:
     @property
     def answered(self) -> int:
         return sum(self.answered_by_state.values())
+
+    def responses(self) -> dict[str, int]:
+        """Cases by latest answer, and help/unknown messages (see the module docstring)."""
+        latest = dict.fromkeys(ANSWER_KINDS, 0)
+        for (_, _, answer), count in self.answers.items():
+            if answer in latest:
+                latest[answer] += count
+        return {**self.messages, **latest}
 
     def steps(self) -> list[dict[str, Any]]:
         """Answers per (step, channel), in step order."""
@@ -91,7 +107,7 @@ def campaign_status(session: Session, campaign_id: int) -> dict[str, Any]:
             "reach": _ratio(counts.reached, total),
             "response": _ratio(counts.answered, total),
         },
-        "responses": counts.responses,
+        "responses": counts.responses(),
         "channels": counts.channels,
         "steps": counts.steps(),
         "cost": cost,
@@ -142,7 +158,7 @@ def counts_from_tallies(facts: dict[str, float]) -> Counts:
         elif kind == "answered":
             counts.answered_by_state[rest] = number
         elif kind == "response":
-            counts.responses[rest] = number
+            counts.messages[rest] = number
         elif kind == "sent":
             _channel_row(counts, rest)["sent"] += number
         elif kind == "status":
@@ -172,7 +188,7 @@ def counts_from_rows(session: Session, campaign_id: int) -> Counts:
     """The figures by grouped queries over the campaign's rows (SQLite)."""
     counts = Counts()
     _count_cases(session, campaign_id, counts)
-    counts.responses = _response_counts(session, campaign_id)
+    counts.messages = _response_counts(session, campaign_id)
     counts.channels = _channel_counts(session, campaign_id)
     counts.answers = _answers_by_step(session, campaign_id)
     counts.cost = _cost(session, campaign_id)

@@ -58,10 +58,16 @@ def test_counts_follow_cases_attempts_and_responses(engine: Engine) -> None:
             case.last_response_at = T0 + timedelta(seconds=seconds)
             case.reached_at = T0
             kind = {"completed": "agree", "refused": "refuse", "query_open": "query"}[state]
+            case.last_response = kind
             session.add(Response(case_id=case.id, channel=channel, kind=kind, raw_text="x"))
         cases[4].state = "cancelled"
         cases[5].state = "opted_out"
         session.add(Response(case_id=cases[5].id, channel="sms", kind="opt_out"))
+        # An earlier NO from a case that agreed since: people are counted by their latest
+        # answer, so this is no refusal.
+        session.add(Response(case_id=cases[0].id, channel="sms", kind="refuse", raw_text="NO"))
+        # A HELP message answers nothing: counted as a message received.
+        session.add(Response(case_id=cases[6].id, channel="sms", kind="help", raw_text="HELP"))
         attempts = [
             ("sms", "delivered", 1.0, True),
             ("sms", "delivered", 2.0, True),
@@ -93,8 +99,8 @@ def test_counts_follow_cases_attempts_and_responses(engine: Engine) -> None:
         "agree": 2,
         "refuse": 1,
         "query": 1,
-        "opt_out": 1,
-        "help": 0,
+        "opt_out": 0,  # opted out without an answer on record (the answer fields are unset)
+        "help": 1,
         "unknown": 0,
     }
     assert status["channels"]["sms"] == {"sent": 3, "delivered": 2, "failed": 1}
