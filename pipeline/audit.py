@@ -178,6 +178,8 @@ def record(
     # Round-trip through JSON so what is stored is exactly what was hashed.
     safe = json.loads(canonical_json(mask_value("data", dict(data))))
     chain = _take_writer_turn(session)
+    # A statement of its own, after the lock: its snapshot then includes the previous holder's
+    # committed row (a query taking the lock and reading the head at once would not).
     prev_hash = _head_hash(session, chain)
     # Microseconds only: PostgreSQL and SQLite both keep them, nothing finer.
     at = utcnow()
