@@ -3,8 +3,9 @@
 Stores N recipients with one awaiting case each, N inbound SMS answers (a mix of agree,
 refuse, query, help) and N delivery callbacks, then processes them with 1 and with T
 threads, each event in its own transaction as ``response.process`` does. Every answer
-writes a hash-chained audit record, and audit writers take turns (one advisory lock), so
-the ratio of T threads to 1 shows what that serialisation costs.
+writes a hash-chained audit record, and writers of one audit chain take turns (an advisory
+lock per chain, RECALL_AUDIT_CHAINS of them), so the ratio of T threads to 1 shows what is
+left of that serialisation.
 
 Baseline: the same callbacks processed with 1 thread; answers with 1 thread.
 

@@ -34,18 +34,28 @@ def erase(
 
 
 @audit_app.command("verify")
-def verify() -> None:
-    """Check the audit log's hash chain: exit 0 when intact, 1 naming the first bad row."""
+def verify(
+    heads: bool = typer.Option(
+        False, "--heads", help="Also print each chain's head (its newest row's hash)."
+    ),
+) -> None:
+    """Check the audit log's hash chains: exit 0 when intact, 1 naming the first bad row.
+    The head printed is sha256 over the chains' heads; keep it (or the chains' heads) elsewhere
+    to notice later that newest rows were deleted."""
     with session_scope() as session:
         report = audit.verify(session)
     if not report.ok:
         typer.echo(
-            f"audit log BROKEN at event #{report.first_bad_id}: {report.reason} "
-            f"({report.checked} events before it verified)",
+            f"audit log BROKEN at event #{report.first_bad_id} (chain {report.first_bad_chain}): "
+            f"{report.reason} ({report.checked} events before it verified)",
             err=True,
         )
         raise typer.Exit(1)
-    typer.echo(f"audit log intact: {report.checked} events, head {report.head_hash}")
+    chains = f"{report.chains} chain" + ("" if report.chains == 1 else "s")
+    typer.echo(f"audit log intact: {report.checked} events on {chains}, head {report.head_hash}")
+    if heads:
+        for chain, head in sorted(report.chain_heads.items()):
+            typer.echo(f"  chain {chain}: {head}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,15 +1,41 @@
-"""The append-only, hash-chained audit log.
+"""The append-only, hash-chained audit log, kept as several independent chains.
 
 Each row's ``hash`` is sha256 over the canonical JSON of its content (time, actor, action,
-entity, data) together with the previous row's hash, so changing a row, deleting one or
-slipping one in breaks the chain from that row on, and ``verify`` names the first bad row.
-(A deletion of the newest rows leaves a shorter valid chain; keep the head hash somewhere
-else — the report prints it — to catch that too.)
+entity, data), its chain number and the hash of the row before it on the same chain, so
+changing a row, moving it to another chain, deleting one or slipping one in breaks that chain
+from that row on, and ``verify`` names the first bad row.
 
-The chain is only a chain if writers take turns: on PostgreSQL ``record`` takes a
-transaction-scoped advisory lock before reading the head, held until the caller commits;
-SQLite has one writer at a time, and ``record`` makes its transaction a writing one before
-reading the head so a second writer waits instead of forking the chain.
+Why several chains: a chain is only a chain if its writers take turns — the head is read and
+the new row appended under a lock held until the writer commits. Every case event writes an
+audit row, so with one chain every worker transaction touching a case queued for that one
+lock. With ``RECALL_AUDIT_CHAINS`` chains (default 16) that many transactions append at once.
+The hashes order events within a chain only; across chains ``id`` and ``at`` give the order.
+
+Why one chain per transaction: a transaction picks its chain at its first ``record`` and
+writes every later record there, so it holds at most one chain lock and two transactions can
+never deadlock on audit locks. On PostgreSQL the chain is a transaction-scoped advisory lock
+(``CHAIN_LOCK_BASE + chain``), tried without waiting from a random chain round all of them;
+only when every chain is busy does the writer wait, for its first choice. Later records ask for
+the same lock again — a no-op while it is held, but rolling back a savepoint releases a lock
+first taken inside it, and the chain must not be written without it.
+
+Why a chain stays in commit order: the lock is released only when its holder commits (or rolls
+back), and the next holder reads the chain's head after taking it — under READ COMMITTED (the
+default; a snapshot taken before the lock, as in REPEATABLE READ, would miss the head) that
+read sees the row just committed. The new row's id is drawn while the lock is held, so on each
+chain id order is commit order, which is the order ``verify`` walks.
+
+SQLite has one writer at a time: ``record`` makes its transaction a writing one before reading
+the head, so a second writer waits instead of forking, and every row goes on chain 0.
+
+What ``verify`` checks: it reads the log once in id order and checks each row against the row
+before it on its own chain: its hash must match its content and chain number (else the row was
+edited or moved) and its ``prev_hash`` must be that row's hash, or all zeros for a chain's first
+row (else a row was deleted or inserted). Deleting a chain's newest rows, or a whole chain,
+leaves shorter valid chains; to catch that, keep the report's heads somewhere else. ``head_hash``
+is one value for the whole log: sha256 over one line ``"<chain> <head hash>\\n"`` per chain that
+holds rows, in chain order (all zeros for an empty log); ``chain_heads`` has each chain's head,
+and each of those must still be on its chain later.
 
 Audit data must never hold a full phone number, email or message text: the log cannot be
 edited, so it cannot be erased either. ``record`` masks any that slip in.
@@ -19,21 +45,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, text
+from sqlalchemy import BigInteger, Row, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from pipeline.clock import as_utc, utcnow
 from pipeline.masking import mask_value
 from pipeline.models import AuditEvent
+from pipeline.settings import get_settings
 
 GENESIS_HASH = "0" * 64
-# Any fixed 64-bit number: the one lock every audit writer on a PostgreSQL database shares.
-ADVISORY_LOCK_KEY = 0x72656361_6C6C0A01
+# Any fixed 64-bit number: chain c's advisory lock on a PostgreSQL database is BASE + c.
+CHAIN_LOCK_BASE = 0x72656361_6C6C0A01
+# session.info key: (the root transaction, its chain), so a later record in the same
+# transaction finds its chain and a new transaction does not inherit it.
+_CHAIN_INFO_KEY = "recall.audit_chain"
 
 
 @dataclass(frozen=True)
@@ -42,7 +73,16 @@ class AuditReport:
     checked: int
     first_bad_id: int | None = None
     reason: str | None = None
+    # sha256 over the chains' heads (see the module docstring); all zeros for an empty log.
     head_hash: str = GENESIS_HASH
+    first_bad_chain: int | None = None
+    # chain → the hash of its newest row (verified so far, when the log is broken)
+    chain_heads: Mapping[int, str] = field(default_factory=dict)
+
+    @property
+    def chains(self) -> int:
+        """How many chains hold rows (that were checked, when the log is broken)."""
+        return len(self.chain_heads)
 
 
 def canonical_json(value: Any) -> str:
@@ -50,9 +90,17 @@ def canonical_json(value: Any) -> str:
 
 
 def chain_hash(
-    *, prev_hash: str, at: datetime, actor: str, action: str, entity: str, data: Mapping[str, Any]
+    *,
+    chain: int,
+    prev_hash: str,
+    at: datetime,
+    actor: str,
+    action: str,
+    entity: str,
+    data: Mapping[str, Any],
 ) -> str:
     content = {
+        "chain": chain,
         "prev_hash": prev_hash,
         "at": as_utc(at).isoformat(),
         "actor": actor,
@@ -63,36 +111,85 @@ def chain_hash(
     return hashlib.sha256(canonical_json(content).encode()).hexdigest()
 
 
-def _take_writer_turn(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(text(f"pg_advisory_xact_lock({ADVISORY_LOCK_KEY})")))
-    else:
+def combined_head(chain_heads: Mapping[int, str]) -> str:
+    """One value for the whole log: sha256 over ``"<chain> <head hash>\\n"`` per chain, in
+    chain order; all zeros when there are no rows."""
+    if not chain_heads:
+        return GENESIS_HASH
+    lines = "".join(f"{chain} {chain_heads[chain]}\n" for chain in sorted(chain_heads))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def _lock_chain(session: Session, chain: int) -> None:
+    """Wait for the chain's lock (held until this transaction ends)."""
+    key = literal(CHAIN_LOCK_BASE + chain, BigInteger)
+    session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+def _try_lock_chain(session: Session, chain: int) -> bool:
+    key = literal(CHAIN_LOCK_BASE + chain, BigInteger)
+    return bool(session.scalar(select(func.pg_try_advisory_xact_lock(key))))
+
+
+def _claim_chain(session: Session, chains: int) -> int:
+    """Lock a chain no one is writing to, starting at a random one so writers spread out; if
+    every chain is busy, wait for the first choice."""
+    first = random.randrange(chains)
+    for offset in range(chains):
+        chain = (first + offset) % chains
+        if _try_lock_chain(session, chain):
+            return chain
+    _lock_chain(session, first)
+    return first
+
+
+def _take_writer_turn(session: Session) -> int:
+    """Hold this transaction's chain until it ends; returns the chain."""
+    if session.get_bind().dialect.name != "postgresql":
         # A no-op write makes this a write transaction (SQLite's RESERVED lock) before the head
-        # is read, so two writers cannot both read the same head.
+        # is read, so two writers cannot both read the same head; one writer, one chain.
         session.execute(text("UPDATE audit_event SET id = id WHERE 1 = 0"))
+        return 0
+    transaction = session.get_transaction()
+    remembered = session.info.get(_CHAIN_INFO_KEY)
+    if transaction is not None and remembered is not None and remembered[0] is transaction:
+        chain: int = remembered[1]
+        _lock_chain(session, chain)  # a no-op unless a savepoint rollback freed it
+        return chain
+    chain = _claim_chain(session, get_settings().audit_chains)
+    session.info[_CHAIN_INFO_KEY] = (session.get_transaction(), chain)
+    return chain
 
 
-def _head_hash(session: Session) -> str:
-    head = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+def _head_hash(session: Session, chain: int) -> str:
+    head = session.scalar(
+        select(AuditEvent.hash)
+        .where(AuditEvent.chain == chain)
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
     return head or GENESIS_HASH
 
 
 def record(
     session: Session, *, actor: str, action: str, entity: str, data: Mapping[str, Any]
 ) -> AuditEvent:
-    """Append one event to the chain (flushed, committed by the caller)."""
+    """Append one event to this transaction's chain (flushed, committed by the caller)."""
     # Round-trip through JSON so what is stored is exactly what was hashed.
     safe = json.loads(canonical_json(mask_value("data", dict(data))))
-    _take_writer_turn(session)
-    prev_hash = _head_hash(session)
+    chain = _take_writer_turn(session)
+    # A statement of its own, after the lock: its snapshot then includes the previous holder's
+    # committed row (a query taking the lock and reading the head at once would not).
+    prev_hash = _head_hash(session, chain)
     # Microseconds only: PostgreSQL and SQLite both keep them, nothing finer.
     at = utcnow()
     digest = chain_hash(
-        prev_hash=prev_hash, at=at, actor=actor, action=action, entity=entity, data=safe
-    )
+        chain=chain, prev_hash=prev_hash, at=at, actor=actor, action=action, entity=entity,
+        data=safe,
+    )  # fmt: skip
     event = AuditEvent(
-        at=at, actor=actor, action=action, entity=entity, data=safe, prev_hash=prev_hash,
-        hash=digest,
+        chain=chain, at=at, actor=actor, action=action, entity=entity, data=safe,
+        prev_hash=prev_hash, hash=digest,
     )  # fmt: skip
     session.add(event)
     session.flush()
@@ -108,8 +205,8 @@ def record_access(
 
 
 _COLUMNS = (
-    AuditEvent.id, AuditEvent.at, AuditEvent.actor, AuditEvent.action, AuditEvent.entity,
-    AuditEvent.data, AuditEvent.prev_hash, AuditEvent.hash,
+    AuditEvent.id, AuditEvent.chain, AuditEvent.at, AuditEvent.actor, AuditEvent.action,
+    AuditEvent.entity, AuditEvent.data, AuditEvent.prev_hash, AuditEvent.hash,
 )  # fmt: skip
 
 
@@ -128,21 +225,31 @@ def _rows(session: Session, batch: int = 1000) -> Iterator[Row[Any]]:
 
 
 def _check(row: Row[Any], prev_hash: str) -> str | None:
-    if row.prev_hash != prev_hash:
-        return "prev_hash does not match the row before it (a row was deleted or inserted)"
     expected = chain_hash(
-        prev_hash=row.prev_hash, at=row.at, actor=row.actor, action=row.action,
+        chain=row.chain, prev_hash=row.prev_hash, at=row.at, actor=row.actor, action=row.action,
         entity=row.entity, data=row.data,
     )  # fmt: skip
-    return None if expected == row.hash else "content does not match its hash (row was edited)"
+    if expected != row.hash:
+        return "content does not match its hash (row was edited or moved to another chain)"
+    if row.prev_hash != prev_hash:
+        return (
+            "prev_hash does not match the row before it on its chain "
+            "(a row was deleted or inserted)"
+        )
+    return None
 
 
 def verify(session: Session) -> AuditReport:
-    """Walk the whole chain in id order; report the first row that breaks it."""
-    prev_hash, checked = GENESIS_HASH, 0
+    """Walk the log in id order, checking each row against the row before it on its own
+    chain (so every chain is walked in id order); report the first row that breaks one."""
+    heads: dict[int, str] = {}
+    checked = 0
     for row in _rows(session):
-        reason = _check(row, prev_hash)
+        reason = _check(row, heads.get(row.chain, GENESIS_HASH))
         if reason is not None:
-            return AuditReport(False, checked, row.id, reason, prev_hash)
-        prev_hash, checked = row.hash, checked + 1
-    return AuditReport(True, checked, head_hash=prev_hash)
+            return AuditReport(
+                False, checked, row.id, reason, combined_head(heads), row.chain, heads
+            )
+        heads[row.chain] = row.hash
+        checked += 1
+    return AuditReport(True, checked, head_hash=combined_head(heads), chain_heads=heads)

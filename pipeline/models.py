@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -241,12 +242,16 @@ class Response(Base):
 
 
 class AuditEvent(Base):
-    """Append-only and hash-chained: each row's hash covers its content and the previous
-    row's hash, so `recall audit verify` finds any edit, insertion or deletion."""
+    """Append-only and hash-chained: each row's hash covers its content, its chain and the
+    previous row's hash on that chain, so `recall audit verify` finds any edit, insertion,
+    deletion or move (pipeline/audit.py explains why there are several chains)."""
 
     __tablename__ = "audit_event"
+    # A writer reads its chain's newest row before appending: an index lookup, not a scan.
+    __table_args__ = (Index("ix_audit_chain_id", "chain", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    chain: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(64))

@@ -190,7 +190,7 @@ def _start_step(
     attempt = claim_attempt(session, case, choice.channel, case.step, now)
     if attempt.status != "claimed":
         return None  # someone else got there first: look at what they left
-    # Last, because the audit record it writes holds the audit chain's lock until commit.
+    # Last, because the audit record it writes holds an audit chain's lock until commit.
     _apply(session, case, CaseEvent.NOTIFY, now, choice.channel)
     _lease(case, now, settings)
     return NotifyResult(Outcome.SEND, "claimed", attempt.id, attempt.channel)

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     # summary stored on the campaign row.
     report_dir: str | None = None
 
+    # Independent hash chains in the audit log (pipeline/audit.py): on PostgreSQL up to this
+    # many transactions append audit records at once instead of queueing for one lock.
+    audit_chains: int = Field(default=16, ge=1, le=1024)
+
     # Rows per database batch when launching a campaign.
     launch_batch_size: int = Field(default=50000, ge=1)
     # Processes validating a big USERS.csv; 0 = one per CPU.

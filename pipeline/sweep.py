@@ -77,7 +77,7 @@ def claim_fan_out_chunk(session: Session, campaign_id: int, now: datetime, limit
     query = select(Campaign).where(Campaign.id == campaign_id)
     if session.get_bind().dialect.name == "postgresql":
         # NO KEY UPDATE, not FOR UPDATE: inserts that reference the campaign take KEY SHARE
-        # on it (foreign-key checks) while holding the audit lock, which this transaction
+        # on it (foreign-key checks) while holding an audit chain lock, which this transaction
         # takes next; FOR UPDATE would wait on them and they on it — a deadlock.
         query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE
     campaign = session.scalars(query).one_or_none()

@@ -137,12 +137,15 @@ def test_cli_audit_verify(cli_database: Engine) -> None:
     with session_scope(cli_database) as session:
         events = session.scalar(select(func.count()).select_from(AuditEvent))
     assert events and events >= 2
-    code, out, _ = _recall("audit", "verify")
-    assert code == 0 and f"audit log intact: {events} events" in out
+    code, out, _ = _recall("audit", "verify", "--heads")
+    with session_scope(cli_database) as session:
+        report = audit.verify(session)
+    assert code == 0 and f"audit log intact: {events} events on 1 chain, head " in out
+    assert report.head_hash in out and f"chain 0: {report.chain_heads[0]}" in out
     with cli_database.begin() as conn:
         conn.exec_driver_sql("UPDATE audit_event SET actor = 'mallory' WHERE id = 2")
     code, _, err = _recall("audit", "verify")
-    assert code == 1 and "BROKEN at event #2" in err and "edited" in err
+    assert code == 1 and "BROKEN at event #2 (chain 0)" in err and "edited" in err
 
 
 def test_cli_help() -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 00:26:02.836589
+Create Date: 2026-11-23 00:30:26.880521
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_event",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("chain", sa.SmallInteger(), server_default="0", nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(length=128), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
@@ -33,6 +34,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("hash"),
     )
+    with op.batch_alter_table("audit_event", schema=None) as batch_op:
+        batch_op.create_index("ix_audit_chain_id", ["chain", "id"], unique=False)
+
     op.create_table(
         "campaign",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -308,5 +312,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_campaign_state"))
 
     op.drop_table("campaign")
+    with op.batch_alter_table("audit_event", schema=None) as batch_op:
+        batch_op.drop_index("ix_audit_chain_id")
+
     op.drop_table("audit_event")
     # ### end Alembic commands ###
