@@ -332,6 +332,7 @@ def _start_profilers(
                 "--output",
                 str(logs / f"profile-{i}.txt"),
                 "--nonblocking",
+                "--gil",  # only threads holding the GIL: where Python spends CPU, not waits
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
