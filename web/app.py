@@ -13,11 +13,14 @@ from pipeline.settings import Settings, get_settings
 from web import api, auth, dashboard, health, links, prometheus, webhooks
 from web.deps import dispose_ingest_engine
 from web.errors import install_error_handlers
+from web.ingest import close_ingestor
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
+    # uvicorn has let in-flight requests finish; anything still waiting is written or failed.
+    await close_ingestor(app.state)
     dispose_ingest_engine(app.state)
 
 

@@ -30,8 +30,9 @@ from twilio.twiml.messaging_response import MessagingResponse
 from pipeline.attempt_status import can_change_anything
 from pipeline.models import Case
 from web import signatures
-from web.deps import engine_of, ingest_engine_of, settings_of
-from web.events import MalformedEvent, NewEvent, enqueue_processing, id_part, store_events
+from web.deps import engine_of, settings_of
+from web.events import MalformedEvent, NewEvent, id_part
+from web.ingest import ingestor_of
 from web.voice import goodbye_twiml, keypress_reply, load_case, machine_answered, voice_twiml_for
 
 log = logging.getLogger(__name__)
@@ -89,15 +90,11 @@ def _payload(params: MultiDict, request: Request) -> dict[str, Any]:
     return payload
 
 
-def _store_and_enqueue(request: Request, events: list[NewEvent]) -> int:
-    new_ids = store_events(ingest_engine_of(request), events)
-    enqueue_processing(new_ids)  # after the commit inside store_events
-    return len(new_ids)
-
-
-async def record(request: Request, events: list[NewEvent]) -> int:
-    """Store ``events`` and enqueue the new ones; returns how many were new."""
-    return await run_in_threadpool(_store_and_enqueue, request, events)
+async def record(request: Request, events: list[NewEvent]) -> list[int]:
+    """Store ``events`` and enqueue the new ones; returns the new rows' ids. Returns only
+    once they are committed: the process's ingestor writes them with what concurrent
+    requests brought (``web.ingest``)."""
+    return await ingestor_of(request).submit(events)
 
 
 def _twilio_event(kind: str, event_id: str, params: MultiDict, request: Request) -> NewEvent:
