@@ -30,14 +30,19 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
         title="recall",
         description="Mass recall notification: webhooks, dashboard, API.",
         lifespan=_lifespan,
+        # recall reports through /metrics and its logs; FastAPI's OpenTelemetry hooks would
+        # only look for providers nobody configures, on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_masking()  # uvicorn has configured logging by now: mask what its handlers print
     app.state.settings = settings or get_settings()
     app.state.engine = engine  # None: built from settings on first use
     install_error_handlers(app)
+    # Routes match in order, one by one: the webhooks, by far the busiest, come first.
+    app.include_router(webhooks.router)
     auth.install(app)  # sessions, login/logout, the redirect for anonymous page views
     dashboard.install(app)
-    for router in (webhooks.router, links.router, health.router, api.router, prometheus.router):
+    for router in (links.router, health.router, api.router, prometheus.router):
         app.include_router(router)
     app.add_middleware(prometheus.WebhookLatencyMiddleware)
     return app
