@@ -16,7 +16,9 @@ What a request is told, and when:
   one request brought that the database refuses is isolated by storing that batch's
   requests one by one, so only that request sees it;
 - no answer within ``WAIT_SECONDS``, or the app shutting down: ``IngestUnavailable`` (503).
-  What was handed over may still be stored; the provider's retry is then a duplicate.
+  What was handed over may still be stored; the provider's retry is then a duplicate. A
+  database or broker that stops answering holds the writer, and so every later batch, until
+  it answers or fails; each waiting request still gets its 503 in time.
 """
 
 from __future__ import annotations
