@@ -2,8 +2,10 @@
 
 Starts `recall web` (uvicorn; PostgreSQL; Redis broker) on a free port, then fires signed
 Twilio inbound-SMS webhooks with unique MessageSids from N concurrent keep-alive clients and
-prints requests/s and p50/p90/p99/max latency. Afterwards it checks that every request left
-exactly one row in ``inbound_event`` and one ``response.process`` message on Redis.
+prints requests/s, p50/p90/p99/max latency and the CPU each request cost the server, the
+client, PostgreSQL (the backends of the bench's database) and Redis (the whole redis-server,
+which other work may share). Afterwards it checks that every request left exactly one row in
+``inbound_event`` and one ``response.process`` message on Redis.
 
 The load generator shares the machine with the server, so by default it is a small asyncio
 HTTP/1.1 client sending pre-signed requests (``--client raw``), which costs a fraction of the
@@ -159,6 +161,28 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def service_cpu_seconds(database: str) -> tuple[float, float]:
+    """CPU of the PostgreSQL backends serving ``database`` and of redis-server, from /proc.
+
+    The backends are the server's own connections; Redis may be shared with other work on
+    the machine, so its figure is an upper bound."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    postgres = redis_server = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = raw.rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / ticks
+        if command.startswith(b"postgres:") and f" {database} ".encode() in command:
+            postgres += cpu
+        elif command.startswith(b"redis-server"):
+            redis_server += cpu
+    return postgres, redis_server
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -186,17 +210,20 @@ def bench_once(args: argparse.Namespace, workers: int, database_url: str) -> dic
         if args.client == "raw":
             asyncio.run(run_raw(port, [raw_request(host, *b) for b in warm], args.concurrency))
             prepared = [raw_request(host, *b) for b in bodies]
+            services_before = service_cpu_seconds(database_url.rsplit("/", 1)[1])
             cpu_before, client_before = tree_cpu_seconds(process.pid), time.process_time()
             started = time.perf_counter()
             latencies, errors = asyncio.run(run_raw(port, prepared, args.concurrency))
         else:
             asyncio.run(run_httpx(base, warm, args.concurrency))
+            services_before = service_cpu_seconds(database_url.rsplit("/", 1)[1])
             cpu_before, client_before = tree_cpu_seconds(process.pid), time.process_time()
             started = time.perf_counter()
             latencies, errors = asyncio.run(run_httpx(base, bodies, args.concurrency))
         elapsed = time.perf_counter() - started
         server_cpu = tree_cpu_seconds(process.pid) - cpu_before
         client_cpu = time.process_time() - client_before
+        services_after = service_cpu_seconds(database_url.rsplit("/", 1)[1])
     finally:
         process.terminate()
         process.wait(timeout=15)
@@ -216,6 +243,8 @@ def bench_once(args: argparse.Namespace, workers: int, database_url: str) -> dic
         "max_ms": max(latencies) * 1000,
         "server_cpu_ms": server_cpu / args.requests * 1000,
         "client_cpu_ms": client_cpu / args.requests * 1000,
+        "pg_cpu_ms": (services_after[0] - services_before[0]) / args.requests * 1000,
+        "redis_cpu_ms": (services_after[1] - services_before[1]) / args.requests * 1000,
         "rows_ok": float(rows == total),
         "queued_ok": float(queued == total),
     }
@@ -240,9 +269,10 @@ def main() -> None:
         f"clients ({args.client}), PostgreSQL + Redis, {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
+    print(f"{'':50}CPU ms/request")
     print(
         "workers  req/s   p50 ms  p90 ms  p99 ms  max ms  errors  "
-        "server CPU ms/req  client CPU ms/req  stored+queued once"
+        "server  client      PG   Redis  stored+queued once"
     )
     try:
         for workers in args.workers:
@@ -251,7 +281,8 @@ def main() -> None:
             print(
                 f"{workers:>7}  {r['req_per_s']:6.0f}  {r['p50_ms']:6.1f}  {r['p90_ms']:6.1f}  "
                 f"{r['p99_ms']:6.1f}  {r['max_ms']:6.1f}  {r['errors']:>6}  "
-                f"{r['server_cpu_ms']:17.2f}  {r['client_cpu_ms']:17.2f}  {ok}"
+                f"{r['server_cpu_ms']:6.2f}  {r['client_cpu_ms']:6.2f}  {r['pg_cpu_ms']:6.2f}  "
+                f"{r['redis_cpu_ms']:6.2f}  {ok}"
             )
     finally:
         drop_database(args.pg_admin_url, name)

@@ -21,7 +21,7 @@ def web(
     import uvicorn
 
     uvicorn.run(
-        "web.app:create_app",
+        "web.app:create_served_app",
         factory=True,
         host=host,
         port=port,

@@ -7,14 +7,15 @@ database and settings without touching the process-wide ones.
 from __future__ import annotations
 
 from sqlalchemy import Engine, create_engine
+from starlette.applications import Starlette
 from starlette.requests import Request
 
 from pipeline.db import engine_for
 from pipeline.settings import Settings
 
-# Webhook ingestion: every store is one statement, at hundreds per second.
-INGEST_POOL_SIZE = 10
-INGEST_MAX_OVERFLOW = 10
+# Webhook ingestion: one writer per web process (web.ingest), so one connection. A database
+# host that cannot be reached fails a batch (a 503) within this, instead of TCP's minutes.
+INGEST_CONNECT_TIMEOUT_SECONDS = 5
 
 
 def settings_of(request: Request) -> Settings:
@@ -30,27 +31,31 @@ def engine_of(request: Request) -> Engine:
     return engine
 
 
-def ingest_engine_of(request: Request) -> Engine:
-    """The engine webhooks store events with.
+def ingest_engine(app: Starlette) -> Engine:
+    """The engine ``app`` stores webhook events with.
 
     On PostgreSQL a twin of the main engine in autocommit mode and without pre-ping: the
     store is a single INSERT, so BEGIN/COMMIT and the liveness ping would triple its round
-    trips. A connection found dead fails that one request with a 503 (the provider
-    retries) and SQLAlchemy then recycles the pool. Elsewhere, the main engine itself.
+    trips. A connection found dead fails that one batch with a 503 (the providers retry)
+    and SQLAlchemy then recycles the pool. Elsewhere, the main engine itself.
     """
-    ingest: Engine | None = getattr(request.app.state, "ingest_engine", None)
+    state = app.state
+    ingest: Engine | None = getattr(state, "ingest_engine", None)
     if ingest is None:
-        engine = engine_of(request)
+        engine: Engine | None = state.engine
+        if engine is None:
+            engine = state.engine = engine_for(state.settings.database_url)
         ingest = engine
         if engine.dialect.name == "postgresql":
             ingest = create_engine(
                 engine.url,
                 isolation_level="AUTOCOMMIT",
                 pool_pre_ping=False,
-                pool_size=INGEST_POOL_SIZE,
-                max_overflow=INGEST_MAX_OVERFLOW,
+                pool_size=1,
+                max_overflow=0,
+                connect_args={"connect_timeout": INGEST_CONNECT_TIMEOUT_SECONDS},
             )
-        request.app.state.ingest_engine = ingest
+        state.ingest_engine = ingest
     return ingest
 
 

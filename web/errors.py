@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from web.events import MalformedEvent
+from web.ingest import IngestUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -40,5 +41,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(MalformedEvent, _bad_request)
     app.add_exception_handler(UnicodeError, _bad_request)
     app.add_exception_handler(DataError, _data_refused)
-    for error in (OperationalError, RedisConnectionError, RedisTimeoutError):
+    for error in (OperationalError, RedisConnectionError, RedisTimeoutError, IngestUnavailable):
         app.add_exception_handler(error, _unavailable)

@@ -1,9 +1,10 @@
 """Store raw inbound events, deduplicated by the provider's id, and hand new ones to workers.
 
-One statement per request: ``INSERT ... ON CONFLICT (provider_event_id) DO NOTHING
-RETURNING id``. The returned ids are exactly the rows that are new, so a retried or
-duplicated webhook inserts nothing and enqueues nothing. Messages leave only after the
-transaction has committed, so a worker never looks for a row that is not there yet.
+One statement per batch: ``INSERT ... ON CONFLICT (provider_event_id) DO NOTHING
+RETURNING id, provider_event_id``. The returned rows are exactly the ones that are new, so a
+retried or duplicated webhook inserts nothing and enqueues nothing. Messages leave only after
+the statement has committed, so a worker never looks for a row that is not there yet.
+``web.ingest`` batches the events of concurrent requests through these two functions.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, Insert
 from sqlalchemy.dialects import postgresql, sqlite
 
+from actors.batch import enqueue_many
 from actors.response import process
 from pipeline.clock import utcnow
 from pipeline.models import InboundEvent
@@ -61,7 +63,7 @@ def _insert_statement(dialect: str) -> Insert:
     statement: Insert = (
         insert(InboundEvent)
         .on_conflict_do_nothing(index_elements=[InboundEvent.provider_event_id])
-        .returning(InboundEvent.id, InboundEvent.outcome)
+        .returning(InboundEvent.id, InboundEvent.provider_event_id, InboundEvent.outcome)
     )
     return statement
 
@@ -79,26 +81,33 @@ def _row(event: NewEvent) -> dict[str, Any]:
     }
 
 
-def store_events(engine: Engine, events: list[NewEvent]) -> list[int]:
-    """Insert the events; return the ids of the rows that were new and need processing."""
-    unique = list({e.provider_event_id: e for e in events}.values())
+def store_events(engine: Engine, events: list[NewEvent]) -> dict[str, int]:
+    """Insert the events in one statement and commit.
+
+    Returns the new rows that need processing, provider event id → row id. An id given
+    twice is stored once, from its first event.
+    """
+    unique: dict[str, NewEvent] = {}
+    for event in events:
+        unique.setdefault(event.provider_event_id, event)
     if not unique:
-        return []
+        return {}
     statement = _insert_statement(engine.dialect.name)
-    rows_in = [_row(e) for e in unique]
-    # One statement, atomic on its own: a Twilio webhook binds one row, a SendGrid batch
-    # goes as one multi-row INSERT ("insertmanyvalues"). On the web's autocommit engine
-    # (web.deps) this is a single round trip; commit() is then a no-op.
+    rows_in = [_row(e) for e in unique.values()]
+    # A single row binds plainly; several go as one multi-row INSERT ("insertmanyvalues",
+    # split only past 1,000 rows). On the web's autocommit engine (web.deps) that is one
+    # round trip and commit() is a no-op; on SQLite it commits the transaction.
     with engine.connect() as conn:
         rows = conn.execute(statement, rows_in[0] if len(rows_in) == 1 else rows_in).all()
         conn.commit()
     duplicates = len(unique) - len(rows)
     if duplicates:
         log.info("inbound_event.duplicate", extra={"count": duplicates})
-    return [row.id for row in rows if row.outcome is None]
+    return {row.provider_event_id: row.id for row in rows if row.outcome is None}
 
 
 def enqueue_processing(event_ids: list[int]) -> None:
-    """Hand each stored event to ``response.process``. Call only after the commit."""
-    for event_id in event_ids:
-        process.send(event_id)
+    """Hand each stored event to ``response.process``, in one Redis pipeline. Call only
+    after the commit."""
+    if event_ids:
+        enqueue_many(process, [(event_id,) for event_id in event_ids])

@@ -20,7 +20,7 @@ import logging
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MultiDict
 from starlette.requests import Request
@@ -30,8 +30,9 @@ from twilio.twiml.messaging_response import MessagingResponse
 from pipeline.attempt_status import can_change_anything
 from pipeline.models import Case
 from web import signatures
-from web.deps import engine_of, ingest_engine_of, settings_of
-from web.events import MalformedEvent, NewEvent, enqueue_processing, id_part, store_events
+from web.deps import engine_of, settings_of
+from web.events import MalformedEvent, NewEvent, id_part
+from web.ingest import ingestor_of
 from web.voice import goodbye_twiml, keypress_reply, load_case, machine_answered, voice_twiml_for
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,10 @@ def _parse_form(body: bytes) -> MultiDict:
 
 
 async def twilio_params(request: Request) -> MultiDict:
-    """The request's form fields, once Twilio's signature over them has been checked."""
+    """The request's form fields, once Twilio's signature over them has been checked.
+
+    Called by each handler rather than declared with ``Depends``: FastAPI's dependency
+    machinery costs a webhook more CPU than parsing the form does."""
     settings = settings_of(request)
     params = _parse_form(await request.body()) if _is_form(request) else MultiDict()
     valid = signatures.twilio_signature_valid(
@@ -89,15 +93,11 @@ def _payload(params: MultiDict, request: Request) -> dict[str, Any]:
     return payload
 
 
-def _store_and_enqueue(request: Request, events: list[NewEvent]) -> int:
-    new_ids = store_events(ingest_engine_of(request), events)
-    enqueue_processing(new_ids)  # after the commit inside store_events
-    return len(new_ids)
-
-
-async def record(request: Request, events: list[NewEvent]) -> int:
-    """Store ``events`` and enqueue the new ones; returns how many were new."""
-    return await run_in_threadpool(_store_and_enqueue, request, events)
+async def record(request: Request, events: list[NewEvent]) -> list[int]:
+    """Store ``events`` and enqueue the new ones; returns the new rows' ids. Returns only
+    once they are committed: the process's ingestor writes them with what concurrent
+    requests brought (``web.ingest``)."""
+    return await ingestor_of(request).submit(events)
 
 
 def _twilio_event(kind: str, event_id: str, params: MultiDict, request: Request) -> NewEvent:
@@ -113,8 +113,9 @@ def _progress_event(kind: str, event_id: str, status: str, payload: dict[str, An
 
 
 @router.post("/twilio/sms")
-async def inbound_sms(request: Request, params: MultiDict = Depends(twilio_params)) -> Response:
+async def inbound_sms(request: Request) -> Response:
     """An SMS a user sent us. Replies with empty TwiML: any answer goes out from a worker."""
+    params = await twilio_params(request)
     sid = id_part(params.get("MessageSid"), "MessageSid")
     await record(request, [_twilio_event("sms", sid, params, request)])
     return Response(EMPTY_TWIML, media_type=XML)
@@ -132,14 +133,16 @@ async def _record_status(
 
 
 @router.post("/twilio/status", status_code=204)
-async def message_status(request: Request, params: MultiDict = Depends(twilio_params)) -> Response:
+async def message_status(request: Request) -> Response:
     """A message status callback; each (message, status) pair is stored once."""
+    params = await twilio_params(request)
     return await _record_status(request, params, "sms_status", "MessageSid", "MessageStatus")
 
 
 @router.post("/twilio/call-status", status_code=204)
-async def call_status(request: Request, params: MultiDict = Depends(twilio_params)) -> Response:
+async def call_status(request: Request) -> Response:
     """A call status callback; each (call, status) pair is stored once."""
+    params = await twilio_params(request)
     return await _record_status(request, params, "call_status", "CallSid", "CallStatus")
 
 
@@ -155,8 +158,9 @@ async def _case(request: Request) -> Case | None:
 
 
 @router.post("/twilio/voice")
-async def voice(request: Request, params: MultiDict = Depends(twilio_params)) -> Response:
+async def voice(request: Request) -> Response:
     """The TwiML for a recall call to the case named in the URL (``?case_id=``)."""
+    params = await twilio_params(request)
     case = await _case(request)
     if case is None:
         raise HTTPException(404, "no such case")
@@ -167,9 +171,10 @@ async def voice(request: Request, params: MultiDict = Depends(twilio_params)) ->
 
 
 @router.post("/twilio/voice/gather")
-async def voice_gather(request: Request, params: MultiDict = Depends(twilio_params)) -> Response:
+async def voice_gather(request: Request) -> Response:
     """A keypress: stored like any answer and answered with the spoken follow-up.
     9 replays the notice; it is stored too, but there is nothing to process."""
+    params = await twilio_params(request)
     sid = id_part(params.get("CallSid"), "CallSid")
     case = await _case(request)
     digits = params.get("Digits", "")
@@ -189,8 +194,9 @@ async def voice_gather(request: Request, params: MultiDict = Depends(twilio_para
 
 
 @router.post("/twilio/voice/record")
-async def voice_recording(request: Request, params: MultiDict = Depends(twilio_params)) -> Response:
+async def voice_recording(request: Request) -> Response:
     """A question left as a recording after pressing 3 (when no agent line is set)."""
+    params = await twilio_params(request)
     sid = id_part(params.get("CallSid"), "CallSid")
     recording = id_part(params.get("RecordingSid"), "RecordingSid")
     case = await _case(request)

@@ -6,14 +6,17 @@ be on the broker's Redis queue; a replay must add neither a row nor a message.
 
 from __future__ import annotations
 
+import gc
 import os
 
 import dramatiq
 import httpx
 import redis
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from tests.web.support import PUBLIC_URL, TWILIO_TOKEN, recall_web, stored, twilio_headers
+from web.app import create_app, create_served_app
 
 SMS = {"MessageSid": "SMfeedfacefeedfacefeedfacefeedface", "From": "+15551230002", "Body": "STOP"}
 
@@ -47,3 +50,15 @@ def test_recall_web_stores_and_enqueues_on_redis(
     [raw] = client.hvals(f"{namespace}:response.msgs")
     message = dramatiq.Message.decode(raw)
     assert (message.actor_name, list(message.args)) == ("response.process", [event.id])
+
+
+def test_served_app_freezes_what_startup_built() -> None:
+    # `recall web` serves create_served_app: a full collection must not traverse the
+    # modules and the app on every pass (each pass stalled every request in flight).
+    try:
+        with TestClient(create_app()):
+            assert gc.get_freeze_count() == 0  # an app in a shared process (tests, demo)
+        with TestClient(create_served_app()):
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
