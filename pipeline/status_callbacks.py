@@ -10,6 +10,7 @@ step the case is on moves the case to its next step.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -98,4 +99,18 @@ def call_status(session: Session, event: InboundEvent, now: datetime) -> Outcome
         return unmatched_status(session, event, sid, raw, now)
     status = CALL_STATUS.get(raw, raw)
     code = raw[:32] if status in ("undelivered", "failed") else None
-    return update_attempt(session, event, attempt, status, now=now, code=code, raw=raw)
+    outcome = update_attempt(session, event, attempt, status, now=now, code=code, raw=raw)
+    minutes = billed_minutes(event.payload.get("CallDuration")) if raw == "completed" else None
+    if minutes is not None:
+        attempt.cost_units = minutes  # a call's cost is only known when it ends
+    return outcome
+
+
+def billed_minutes(duration: object) -> float | None:
+    """Twilio bills a call per started minute of its ``CallDuration`` (seconds); None when
+    the callback carries no usable duration."""
+    try:
+        seconds = int(str(duration))
+    except ValueError:
+        return None
+    return float(math.ceil(seconds / 60)) if seconds >= 0 else None

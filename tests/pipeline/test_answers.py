@@ -272,6 +272,19 @@ def test_call_statuses(session: Session) -> None:
     assert missed.status == "undelivered" and missed.error_code == "no-answer" and other.step == 1
 
 
+@pytest.mark.parametrize(
+    ("duration", "minutes"), [("0", 0.0), ("59", 1.0), ("60", 1.0), ("61", 2.0), (None, 0.0)]
+)
+def test_a_finished_call_costs_the_minutes_twilio_bills(
+    session: Session, duration: str | None, minutes: float
+) -> None:
+    case = _setup(session)
+    call = rows.attempt(session, case, channel="voice")
+    fields = {"CallStatus": "completed"} | ({"CallDuration": duration} if duration else {})
+    process_inbound_event(session, _call(session, "call_status", call.provider_id, **fields).id)
+    assert call.status == "delivered" and call.cost_units == minutes
+
+
 def test_link_answer(session: Session) -> None:
     case = _setup(session, completion="on_remedy")
     event = rows.inbound(session, "link", "link_answer", {"case_id": case.id, "answer": "agree"})
