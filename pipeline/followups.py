@@ -33,6 +33,7 @@ from pipeline.db import session_scope
 from pipeline.delivery import SendOutcome, call_provider
 from pipeline.models import Case, FollowUpSend
 from pipeline.settings import Settings, get_settings
+from pipeline.sweep import claim_rows
 
 # An agent's answer carries its text in the message, not in the row: only the message can send
 # it, so it is never handed on again from the row.
@@ -94,16 +95,9 @@ def claim_stranded_followups(
         .order_by(FollowUpSend.id)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        stranded = stranded.with_for_update(skip_locked=True)
-    statement = (
-        update(FollowUpSend)
-        .where(FollowUpSend.id.in_(stranded.scalar_subquery()))
-        .values(claimed_at=now)
-        .returning(FollowUpSend.key, FollowUpSend.case_id, FollowUpSend.channel, FollowUpSend.kind)
-        .execution_options(synchronize_session=False)
-    )
-    return sorted((StagedFollowUp(*row) for row in session.execute(statement)), key=str)
+    row = (FollowUpSend.key, FollowUpSend.case_id, FollowUpSend.channel, FollowUpSend.kind)
+    claimed = claim_rows(session, FollowUpSend, stranded, {"claimed_at": now}, *row)
+    return sorted((StagedFollowUp(*values) for values in claimed), key=str)
 
 
 def claim_followup(

@@ -27,6 +27,24 @@ from pipeline.states import LADDER_STATES
 LADDER = [state.value for state in LADDER_STATES]
 
 
+def claim_rows(
+    session: Session, model: Any, candidates: Select[Any], values: dict[str, Any], *returning: Any
+) -> Any:
+    """Mark the rows ``candidates`` selects (their ids) with ``values`` and return
+    ``returning`` of each: rows another transaction is claiming are skipped on PostgreSQL
+    (``FOR UPDATE SKIP LOCKED``), so no row is handed out twice in one round."""
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(of=model, skip_locked=True)
+    statement = (
+        update(model)
+        .where(model.id.in_(candidates.scalar_subquery()))
+        .values(**values)
+        .returning(*returning)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement)
+
+
 def _due_query(
     now: datetime, limit: int, stale_before: datetime, campaign_id: int | None
 ) -> Select[Any]:
@@ -58,16 +76,7 @@ def claim_due_cases(
     settings = settings or get_settings()
     stale_before = now - timedelta(seconds=settings.requeue_after_seconds)
     due = _due_query(now, limit, stale_before, campaign_id)
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(of=Case, skip_locked=True)
-    statement = (
-        update(Case)
-        .where(Case.id.in_(due.scalar_subquery()))
-        .values(enqueued_at=now)
-        .returning(Case.id)
-        .execution_options(synchronize_session=False)
-    )
-    return sorted(session.scalars(statement).all())
+    return sorted(claim_rows(session, Case, due, {"enqueued_at": now}, Case.id).scalars())
 
 
 def claim_fan_out_chunk(session: Session, campaign_id: int, now: datetime, limit: int) -> list[int]:
@@ -127,13 +136,5 @@ def claim_unhandled_events(
         .order_by(InboundEvent.id)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        stuck = stuck.with_for_update(skip_locked=True)
-    statement = (
-        update(InboundEvent)
-        .where(InboundEvent.id.in_(stuck.scalar_subquery()))
-        .values(requeued_at=now)
-        .returning(InboundEvent.id)
-        .execution_options(synchronize_session=False)
-    )
-    return sorted(session.scalars(statement).all())
+    claimed = claim_rows(session, InboundEvent, stuck, {"requeued_at": now}, InboundEvent.id)
+    return sorted(claimed.scalars())

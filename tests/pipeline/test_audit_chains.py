@@ -9,16 +9,17 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 
 import pytest
-from sqlalchemy import BigInteger, Engine, func, literal, select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from pipeline import audit
 from pipeline.db import session_factory, session_scope
 from pipeline.models import AuditEvent
 from pipeline.settings import get_settings
+from tests.pipeline.test_audit import _holding
 
 
 @pytest.fixture
@@ -85,15 +86,6 @@ def _advisory_locks_held(session: Session) -> int:
         "WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()"
     )
     return int(session.scalar(query) or 0)
-
-
-@contextmanager
-def _holding(engine: Engine, chain: int) -> Iterator[None]:
-    """Another transaction holds ``chain``'s lock meanwhile."""
-    with engine.begin() as conn:
-        key = literal(audit.CHAIN_LOCK_BASE + chain, BigInteger)
-        conn.execute(select(func.pg_advisory_xact_lock(key)))
-        yield
 
 
 def test_concurrent_writers_on_postgres_spread_over_valid_chains(pg_engine: Engine) -> None:
