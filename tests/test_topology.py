@@ -25,6 +25,7 @@ import yaml
 from sqlalchemy import inspect
 
 from pipeline.db import make_engine
+from pipeline.models import Base
 from tests.web.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +82,13 @@ def eventually(check: Callable[[], bool], process: subprocess.Popen[bytes], what
 
 @pytest.fixture
 def topology_env(pg_database_url: str, redis_url: str) -> dict[str, str]:
+    # The session's database may hold tables other tests created without migrations; the
+    # migrate role must meet an empty one, as on a fresh deployment.
+    engine = make_engine(pg_database_url)
+    Base.metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    engine.dispose()
     return {
         "RECALL_DATABASE_URL": pg_database_url,
         "RECALL_BROKER_URL": redis_url,
