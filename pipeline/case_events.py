@@ -93,6 +93,8 @@ def _apply_effects(
     for effect in result.effects:
         if effect is Effect.STOP_LADDER:
             case.next_due_at = None
+        elif effect is Effect.RESUME_LADDER:
+            case.next_due_at = now + _step_wait(case)
         elif effect is Effect.SCHEDULE_NEXT_STEP:
             exhausted = _schedule_next_step(case, now)
         elif effect is Effect.OPEN_QUERY_CLOCK:
@@ -112,6 +114,11 @@ def _schedule_next_step(case: Case, now: datetime) -> Transition | None:
         return None
     # The ladder has no step left: the case is unreachable (the answer may still come).
     return transition(CaseState(case.state), CaseEvent.EXHAUSTED)
+
+
+def _step_wait(case: Case) -> timedelta:
+    ladder = ladder_for(case.campaign.policy or {}, case.recipient.risk_tier)
+    return ladder[case.step].wait if case.step < len(ladder) else timedelta(0)
 
 
 def set_suppressed(recipient: Recipient, channel: str | None, suppressed: bool) -> None:

@@ -48,6 +48,8 @@ class CaseEvent(StrEnum):
 class Effect(StrEnum):
     SCHEDULE_NEXT_STEP = "schedule_next_step"
     STOP_LADDER = "stop_ladder"
+    # Back on the ladder at the step it left: escalation goes on after that step's wait.
+    RESUME_LADDER = "resume_ladder"
     SEND_CONFIRMATION = "send_confirmation"
     SEND_REFUSAL_FOLLOWUP = "send_refusal_followup"
     SEND_QUERY_ACK = "send_query_ack"
@@ -154,7 +156,9 @@ def _opt_out(state: CaseState, _: bool) -> Transition:
 def _opt_in(state: CaseState, _: bool) -> Transition:
     effects = (F.UNSUPPRESS_CHANNEL, F.SEND_OPT_IN_CONFIRMATION)
     if state is S.OPTED_OUT:
-        return Transition(S.AWAITING_RESPONSE, effects)
+        # Opting out stopped the ladder; opting back in puts the notice back on it, so a
+        # person who still has not answered is reminded as anyone else would be.
+        return Transition(S.AWAITING_RESPONSE, (F.RESUME_LADDER, *effects))
     return Transition(state, effects)
 
 

@@ -13,6 +13,7 @@ from pipeline.case_events import FollowUp, apply_event, query_sla
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
 from pipeline.models import AuditEvent, Case
+from pipeline.policy import ladder_for
 from pipeline.states import CaseEvent as E
 from tests import inbound_rows as rows
 
@@ -124,13 +125,17 @@ def test_opt_out_suppresses_the_channel_and_confirms_once(session: Session) -> N
     assert apply_event(session, case, E.HELP, now=utcnow(), actor="test", channel="sms") == []
 
 
-def test_opt_in_resubscribes(session: Session) -> None:
+def test_opt_in_resubscribes_and_puts_the_case_back_on_its_ladder(session: Session) -> None:
     case = _case(session)
     apply_event(session, case, E.OPT_OUT, now=utcnow(), actor="test", channel="sms")
-    follow = apply_event(session, case, E.OPT_IN, now=utcnow(), actor="test", channel="sms")
+    assert case.next_due_at is None  # opting out stopped the ladder
+    now = utcnow()
+    follow = apply_event(session, case, E.OPT_IN, now=now, actor="test", channel="sms")
     assert case.state == "awaiting_response" and not case.recipient.sms_opted_out
     assert case.closed_at is None
     assert follow == [FollowUp(case.id, "sms", "opt_in_confirmation")]
+    ladder = ladder_for(case.campaign.policy or {}, case.recipient.risk_tier)
+    assert case.next_due_at == now + ladder[case.step].wait  # escalates if still silent
 
 
 def test_help_keeps_the_state(session: Session) -> None:
