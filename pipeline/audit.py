@@ -1,9 +1,11 @@
 """The append-only, hash-chained audit log, kept as several independent chains.
 
-Each row's ``hash`` is sha256 over the canonical JSON of its content (time, actor, action,
-entity, data), its chain number and the hash of the row before it on the same chain, so
-changing a row, moving it to another chain, deleting one or slipping one in breaks that chain
-from that row on, and ``verify`` names the first bad row.
+Each row's ``hash`` is HMAC-SHA256 over the canonical JSON of its content (time, actor,
+action, entity, data), its chain number and the hash of the row before it on the same chain,
+so changing a row, moving it to another chain, deleting one or slipping one in breaks that
+chain from that row on, and ``verify`` names the first bad row. The HMAC's key comes from
+``RECALL_AUDIT_KEY`` (else ``RECALL_SECRET_KEY``), never from the database: someone who can
+write to the database but does not hold the key cannot re-hash a chain they altered.
 
 Why several chains: a chain is only a chain if its writers take turns — the head is read and
 the new row appended under a lock held until the writer commits. Every case event writes an
@@ -44,11 +46,13 @@ edited, so it cannot be erased either. ``record`` masks any that slip in.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import BigInteger, Row, func, literal, select, text
@@ -89,6 +93,18 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+@lru_cache(maxsize=4)
+def _derive_key(secret: str) -> bytes:
+    # Its own derivation, so the audit key never equals the key that signs response links.
+    return hashlib.sha256(b"recall audit chain\0" + secret.encode()).digest()
+
+
+def audit_key() -> bytes:
+    """The HMAC key of the chain hashes, from settings (see the module docstring)."""
+    settings = get_settings()
+    return _derive_key(settings.audit_key or settings.secret_key)
+
+
 def chain_hash(
     *,
     chain: int,
@@ -98,6 +114,7 @@ def chain_hash(
     action: str,
     entity: str,
     data: Mapping[str, Any],
+    key: bytes | None = None,
 ) -> str:
     content = {
         "chain": chain,
@@ -108,7 +125,8 @@ def chain_hash(
         "entity": entity,
         "data": data,
     }
-    return hashlib.sha256(canonical_json(content).encode()).hexdigest()
+    message = canonical_json(content).encode()
+    return hmac.new(audit_key() if key is None else key, message, hashlib.sha256).hexdigest()
 
 
 def combined_head(chain_heads: Mapping[int, str]) -> str:
@@ -224,13 +242,16 @@ def _rows(session: Session, batch: int = 1000) -> Iterator[Row[Any]]:
         last_id = rows[-1].id
 
 
-def _check(row: Row[Any], prev_hash: str) -> str | None:
+def _check(row: Row[Any], prev_hash: str, key: bytes) -> str | None:
     expected = chain_hash(
         chain=row.chain, prev_hash=row.prev_hash, at=row.at, actor=row.actor, action=row.action,
-        entity=row.entity, data=row.data,
+        entity=row.entity, data=row.data, key=key,
     )  # fmt: skip
     if expected != row.hash:
-        return "content does not match its hash (row was edited or moved to another chain)"
+        return (
+            "content does not match its hash (row was edited or moved to another chain, "
+            "or written with another audit key)"
+        )
     if row.prev_hash != prev_hash:
         return (
             "prev_hash does not match the row before it on its chain "
@@ -243,9 +264,9 @@ def verify(session: Session) -> AuditReport:
     """Walk the log in id order, checking each row against the row before it on its own
     chain (so every chain is walked in id order); report the first row that breaks one."""
     heads: dict[int, str] = {}
-    checked = 0
+    checked, key = 0, audit_key()
     for row in _rows(session):
-        reason = _check(row, heads.get(row.chain, GENESIS_HASH))
+        reason = _check(row, heads.get(row.chain, GENESIS_HASH), key)
         if reason is not None:
             return AuditReport(
                 False, checked, row.id, reason, combined_head(heads), row.chain, heads

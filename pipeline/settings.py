@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     sendgrid_webhook_public_key: str | None = None
 
     secret_key: str = "change-me-in-production"
+    # Keys the audit log's hashes (HMAC), so rewriting the log needs this key, not only
+    # database access: keep it out of the database's reach. Unset = derived from secret_key.
+    # Changing it makes `recall audit verify` reject the rows written before.
+    audit_key: str | None = None
     dashboard_users: str = "admin:admin"
     # Region assumed for phone numbers written without a leading "+".
     default_region: str = "US"

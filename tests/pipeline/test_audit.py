@@ -70,12 +70,14 @@ def _sql(engine: Engine, statement: str, **params: Any) -> None:
         conn.execute(text(statement), params)
 
 
-def _forge(engine: Engine, *, id: int, chain: int, prev_hash: str) -> None:
-    """Insert a row whose hash is correct for its content: what someone who knows the
-    algorithm (there is no secret) would slip in."""
+def _forge(
+    engine: Engine, *, id: int, chain: int, prev_hash: str, key: bytes | None = None
+) -> None:
+    """Insert a row whose hash is correct for its content: what someone who holds the audit
+    key (by default) would slip in."""
     at = _rows(engine)[0].at
     fields = {"actor": "mallory", "action": "case.agree", "entity": "case:9", "data": {}}
-    digest = audit.chain_hash(chain=chain, prev_hash=prev_hash, at=at, **fields)
+    digest = audit.chain_hash(chain=chain, prev_hash=prev_hash, at=at, key=key, **fields)
     with session_scope(engine) as session:
         session.add(
             AuditEvent(id=id, chain=chain, at=at, prev_hash=prev_hash, hash=digest, **fields)
@@ -159,6 +161,41 @@ def test_well_forged_insertion_in_the_middle_of_a_chain_is_found(engine: Engine)
     report = _verify(engine)
     assert not report.ok and report.first_bad_id == first.id + 11 and report.checked == 2
     assert "deleted or inserted" in (report.reason or "")
+
+
+def test_a_chain_rewritten_without_the_key_is_found(engine: Engine) -> None:
+    """Database access is not enough: re-hashing a whole edited chain end to end, as one
+    could with a plain hash, fails without the audit key."""
+    _write(engine, 1, per_transaction=3)
+    rows = _rows(engine)
+    prev_hash = audit.GENESIS_HASH
+    for row in rows:
+        data = {"t": 0, "n": 99} if row is rows[0] else row.data  # the edit being covered up
+        digest = audit.chain_hash(
+            chain=row.chain, prev_hash=prev_hash, at=row.at, actor=row.actor,
+            action=row.action, entity=row.entity, data=data, key=b"a guess",
+        )  # fmt: skip
+        _sql(engine, "UPDATE audit_event SET data = :d, prev_hash = :p, hash = :h WHERE id = :id",
+             d=audit.canonical_json(data), p=prev_hash, h=digest, id=row.id)  # fmt: skip
+        prev_hash = digest
+    report = _verify(engine)
+    assert not report.ok and report.first_bad_id == rows[0].id
+    assert "another audit key" in (report.reason or "")
+
+
+def test_verify_needs_the_key_the_log_was_written_with(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(engine, 2)
+    assert _verify(engine).ok
+    monkeypatch.setenv("RECALL_AUDIT_KEY", "another key")
+    get_settings.cache_clear()
+    try:
+        assert not _verify(engine).ok
+    finally:
+        monkeypatch.delenv("RECALL_AUDIT_KEY")
+        get_settings.cache_clear()
+    assert _verify(engine).ok
 
 
 def test_forked_chain_is_found(engine: Engine) -> None:
