@@ -55,10 +55,11 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Row, func, literal, select, text
+from sqlalchemy import BigInteger, Row, func, literal, select
 from sqlalchemy.orm import Session
 
 from pipeline.clock import as_utc, utcnow
+from pipeline.db import take_write_turn
 from pipeline.masking import mask_value
 from pipeline.models import AuditEvent
 from pipeline.settings import get_settings
@@ -164,9 +165,9 @@ def _claim_chain(session: Session, chains: int) -> int:
 def _take_writer_turn(session: Session) -> int:
     """Hold this transaction's chain until it ends; returns the chain."""
     if session.get_bind().dialect.name != "postgresql":
-        # A no-op write makes this a write transaction (SQLite's RESERVED lock) before the head
-        # is read, so two writers cannot both read the same head; one writer, one chain.
-        session.execute(text("UPDATE audit_event SET id = id WHERE 1 = 0"))
+        # The write turn before the head is read, so two writers cannot both read the same
+        # head; one writer, one chain.
+        take_write_turn(session)
         return 0
     transaction = session.get_transaction()
     remembered = session.info.get(_CHAIN_INFO_KEY)

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.settings import get_settings
@@ -52,6 +52,15 @@ def engine_for(url: str) -> Engine:
 
 def get_engine() -> Engine:
     return engine_for(get_settings().database_url)
+
+
+def take_write_turn(session: Session) -> None:
+    """SQLite's stand-in for ``SELECT ... FOR UPDATE``: a no-op write makes this transaction
+    the writer (SQLite's RESERVED lock) before it reads, so rows read next cannot change
+    under it and a second writer waits for its commit instead of acting on the same old
+    state. PostgreSQL locks the rows themselves; this does nothing there."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE recall_case SET id = id WHERE 1 = 0"))
 
 
 def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:

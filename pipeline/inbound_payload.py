@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.case_events import FollowUp
+from pipeline.db import take_write_turn
 from pipeline.models import Case
 
 # What a handler reports: the event's outcome and the follow-ups to send after commit.
@@ -46,10 +47,11 @@ def parse_case_id(value: Any) -> int:
 
 
 def lock_case(session: Session, case_id: int | None) -> Case | None:
-    """The case, freshly loaded and row-locked on PostgreSQL, so events for one case take
-    turns (SQLite has one writer anyway)."""
+    """The case, freshly loaded and locked (its row on PostgreSQL, the write turn on SQLite),
+    so events for one case take turns."""
     if case_id is None:
         return None
+    take_write_turn(session)
     stmt = (
         select(Case)
         .where(Case.id == case_id)

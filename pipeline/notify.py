@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.caps import next_capped_time
 from pipeline.case_events import apply_event
+from pipeline.db import take_write_turn
 from pipeline.models import Attempt, Case, Recipient
 from pipeline.policy import Step, ladder_for
 from pipeline.quiet_hours import allowed_time_for_case
@@ -110,10 +111,13 @@ def choose_step_channel(recipient: Recipient, ladder: list[Step], step: int) -> 
 
 
 def load_case_for_update(session: Session, case_id: int) -> Case | None:
-    """The case, row-locked on PostgreSQL so events for one case never interleave."""
+    """The case, locked so events for one case never interleave (its row on PostgreSQL,
+    the write turn on SQLite)."""
     query = select(Case).where(Case.id == case_id)
     if _dialect(session) == "postgresql":
         query = query.with_for_update(of=Case)
+    else:
+        take_write_turn(session)
     return session.scalars(query).unique().one_or_none()
 
 
