@@ -293,7 +293,11 @@ class CampaignTally(Base):
     together by the scheduler (see pipeline.tallies): a counter is the sum of its rows."""
 
     __tablename__ = "campaign_tally"
-    __table_args__ = (Index("ix_tally_campaign", "campaign_id"),)
+    __table_args__ = (
+        Index("ix_tally_campaign", "campaign_id"),
+        # Folding looks only at campaigns with deltas appended since the last fold.
+        Index("ix_tally_unfolded", "campaign_id", postgresql_where=text("NOT folded")),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # No foreign key: the triggers append on every case change, and a key check would make
@@ -301,6 +305,8 @@ class CampaignTally(Base):
     campaign_id: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(80))
     delta: Mapped[float] = mapped_column(Float(precision=53))
+    # False for a delta the triggers appended, true for a fold's sum.
+    folded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 @event.listens_for(Base.metadata, "after_create")

@@ -167,6 +167,23 @@ def test_compaction_folds_to_one_row_per_fact_and_changes_no_figure(pg_engine: E
         assert tallies.compact(session) == 0
 
 
+def test_folding_leaves_campaigns_with_nothing_new_alone(pg_engine: Engine) -> None:
+    quiet, busy = _launch(pg_engine), _launch(pg_engine)
+    with Session(pg_engine) as session:
+        tallies.compact(session)
+        session.commit()
+        ids = select(CampaignTally.id).where(CampaignTally.campaign_id == quiet)
+        before = set(session.scalars(ids))
+        case = session.scalars(select(Case).where(Case.campaign_id == busy)).first()
+        assert case is not None
+        case.state = "notifying"
+        session.commit()
+        assert tallies.compact(session) == 1  # busy: 32 pending, +1 notifying, -1 pending → 2 rows
+        session.commit()
+        assert set(session.scalars(ids)) == before  # quiet's rows were not rewritten
+        assert tallies.read(session, busy) == {"state:pending": 31.0, "state:notifying": 1.0}
+
+
 def test_installing_over_existing_rows_counts_them(pg_engine: Engine) -> None:
     """What the 0002 migration does to a database that already holds campaigns."""
     with pg_engine.begin() as conn:

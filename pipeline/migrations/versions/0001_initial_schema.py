@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 00:30:26.880521
+Create Date: 2026-11-23 01:28:00.194962
 """
 
 from __future__ import annotations
@@ -68,10 +68,17 @@ def upgrade() -> None:
         sa.Column("campaign_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=80), nullable=False),
         sa.Column("delta", sa.Float(precision=53), nullable=False),
+        sa.Column("folded", sa.Boolean(), server_default=sa.text("(false)"), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("campaign_tally", schema=None) as batch_op:
         batch_op.create_index("ix_tally_campaign", ["campaign_id"], unique=False)
+        batch_op.create_index(
+            "ix_tally_unfolded",
+            ["campaign_id"],
+            unique=False,
+            postgresql_where=sa.text("NOT folded"),
+        )
 
     op.create_table(
         "inbound_event",
@@ -305,6 +312,7 @@ def downgrade() -> None:
 
     op.drop_table("inbound_event")
     with op.batch_alter_table("campaign_tally", schema=None) as batch_op:
+        batch_op.drop_index("ix_tally_unfolded", postgresql_where=sa.text("NOT folded"))
         batch_op.drop_index("ix_tally_campaign")
 
     op.drop_table("campaign_tally")
