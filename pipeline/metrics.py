@@ -158,7 +158,8 @@ def counts_from_tallies(facts: dict[str, float]) -> Counts:
         elif kind == "answered":
             counts.answered_by_state[rest] = number
         elif kind == "response":
-            counts.messages[rest] = number
+            answer = rest.partition(":")[0]
+            counts.messages[answer] = counts.messages.get(answer, 0) + number
         elif kind == "sent":
             _channel_row(counts, rest)["sent"] += number
         elif kind == "status":

@@ -3,13 +3,13 @@ million cases reads a few hundred rows instead of scanning millions.
 
 Every figure in the status is a sum of *facts* about rows. A case contributes
 ``state:agreed`` 1, ``reached:agreed`` 1, ``step:0:sms:agree`` 1, ``answer_time:<bucket>`` 1;
-an attempt ``status:sms:delivered`` 1, ``sent:sms`` 1, ``cost:sms`` 0.0079; a response
-``response:agree`` 1. Triggers on ``recall_case``, ``attempt`` and ``response`` append the
-facts of each new row minus those of the old one to ``campaign_tally`` — so nothing that
-changes a row can forget to count it: the ORM, a set-based launch, a sweep, a cancel or a
-hand-typed UPDATE alike. Row triggers carry a WHEN clause, so the many updates that change
-no figure (most only move ``next_due_at``) run no function at all; bulk inserts and deletes
-use statement triggers over transition tables.
+an attempt ``status:sms:delivered`` 1, ``sent:sms`` 1, ``cost:sms`` 0.0079 (a failed one
+``error:sms:30006`` 1); a response ``response:agree:sms`` 1. Triggers on ``recall_case``,
+``attempt`` and ``response`` append the facts of each new row minus those of the old one to
+``campaign_tally`` — so nothing that changes a row can forget to count it: the ORM, a
+set-based launch, a sweep, a cancel or a hand-typed UPDATE alike. Row triggers carry a WHEN
+clause, so the many updates that change no figure (most only move ``next_due_at``) run no
+function at all; bulk inserts and deletes use statement triggers over transition tables.
 
 Why an append-only log of deltas and not one counter row per figure: a counter row would be
 updated by every worker transaction of the campaign and held locked until each commits —
@@ -36,6 +36,14 @@ from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 BUCKETS_PER_DOUBLING = 16
+# Attempt statuses that are a provider refusing or failing a send (``/metrics`` counts
+# them by error code).
+PROVIDER_FAILURES = ("failed", "undelivered", "permanent_failure")
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{value}'" for value in values)
+
 
 # The facts of one row, as set-returning SQL functions over that row's columns (scalar
 # arguments, not the row type, so dropping a table never depends on them).
@@ -65,19 +73,22 @@ RETURNS TABLE (name text, delta double precision) LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION recall_attempt_facts(
-    channel text, status text, sent_at timestamptz, cost_units double precision)
+    channel text, status text, sent_at timestamptz, cost_units double precision,
+    error_code text)
 RETURNS TABLE (name text, delta double precision) LANGUAGE sql IMMUTABLE AS $$
     SELECT f.name, f.delta FROM (VALUES
         ('status:' || channel || ':' || status, 1.0::double precision),
         (CASE WHEN sent_at IS NOT NULL THEN 'sent:' || channel END, 1.0),
-        (CASE WHEN cost_units <> 0 THEN 'cost:' || channel END, cost_units)
+        (CASE WHEN cost_units <> 0 THEN 'cost:' || channel END, cost_units),
+        (CASE WHEN status IN ({_sql_list(PROVIDER_FAILURES)})
+            THEN 'error:' || channel || ':' || coalesce(error_code, 'none') END, 1.0)
     ) AS f(name, delta)
     WHERE f.name IS NOT NULL
 $$;
 
-CREATE OR REPLACE FUNCTION recall_response_facts(kind text)
+CREATE OR REPLACE FUNCTION recall_response_facts(kind text, channel text)
 RETURNS TABLE (name text, delta double precision) LANGUAGE sql IMMUTABLE AS $$
-    SELECT 'response:' || kind, 1.0::double precision
+    SELECT 'response:' || kind || ':' || coalesce(channel, ''), 1.0::double precision
 $$;
 """
 
@@ -87,14 +98,15 @@ _COLUMNS = {
         "campaign_id", "state", "reached_at", "last_response_at", "answered_step",
         "answered_channel", "last_response", "first_notified_at",
     ),
-    "attempt": ("case_id", "channel", "status", "sent_at", "cost_units"),
-    "response": ("case_id", "kind"),
+    "attempt": ("case_id", "channel", "status", "sent_at", "cost_units", "error_code"),
+    "response": ("case_id", "kind", "channel"),
 }  # fmt: skip
 _FACTS = {
     "recall_case": "recall_case_facts({r}.state, {r}.reached_at, {r}.last_response_at, "
     "{r}.answered_step, {r}.answered_channel, {r}.last_response, {r}.first_notified_at)",
-    "attempt": "recall_attempt_facts({r}.channel, {r}.status, {r}.sent_at, {r}.cost_units)",
-    "response": "recall_response_facts({r}.kind)",
+    "attempt": "recall_attempt_facts({r}.channel, {r}.status, {r}.sent_at, {r}.cost_units, "
+    "{r}.error_code)",
+    "response": "recall_response_facts({r}.kind, {r}.channel)",
 }
 _APPEND = "INSERT INTO campaign_tally (campaign_id, name, delta) "
 
@@ -226,8 +238,8 @@ UNINSTALL_SQL = (
             *(f"recall_tally_{table}_{kind}()" for table in _FACTS for kind in ("row", "rows")),
             "recall_tally_case_children()",
             "recall_case_facts(text, timestamptz, timestamptz, integer, text, text, timestamptz)",
-            "recall_attempt_facts(text, text, timestamptz, double precision)",
-            "recall_response_facts(text)",
+            "recall_attempt_facts(text, text, timestamptz, double precision, text)",
+            "recall_response_facts(text, text)",
             "recall_answer_bucket(double precision)",
         )
     )

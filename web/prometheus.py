@@ -36,7 +36,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipeline import queues
+from pipeline import queues, tallies
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
 from pipeline.metrics import states_by_campaign
@@ -47,7 +47,6 @@ from web.deps import engine_of
 
 log = logging.getLogger(__name__)
 
-FAILED_STATUSES = ("failed", "undelivered", "permanent_failure")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 # Process-local, like any Prometheus histogram; each web process is scraped on its own.
@@ -125,23 +124,57 @@ def _database_metrics(session: Session) -> Iterator[Metric]:
     answers = CounterMetricFamily(
         "recall_answers", "Classified answers received.", labels=["kind", "channel"]
     )
-    for kind, channel, count in session.execute(
-        select(AnswerRow.kind, AnswerRow.channel, func.count()).group_by(
-            AnswerRow.kind, AnswerRow.channel
-        )
-    ):
+    for (kind, channel), count in sorted(_answers(session).items()):
         answers.add_metric([kind, channel], count)
     yield answers
     errors = CounterMetricFamily(
         "recall_provider_errors", "Sends the provider failed.", labels=["channel", "code"]
     )
-    for channel, code, count in session.execute(
+    for (channel, code), count in sorted(_provider_errors(session).items()):
+        errors.add_metric([channel, code], count)
+    yield errors
+
+
+def _answers(session: Session) -> dict[tuple[str, str], int]:
+    """Answers by (kind, channel): the campaigns' tallies on PostgreSQL plus the answers that
+    matched no case (an index lookup), so a scrape never scans every response."""
+    found: dict[tuple[str, str], int] = {}
+    if tallies.kept_by(session.connection()):
+        for _, name, value in tallies.read_all(session, prefix="response:"):
+            kind, _, channel = name.removeprefix("response:").partition(":")
+            found[kind, channel] = found.get((kind, channel), 0) + round(value)
+        rows = session.execute(
+            select(AnswerRow.kind, AnswerRow.channel, func.count())
+            .where(AnswerRow.case_id.is_(None))
+            .group_by(AnswerRow.kind, AnswerRow.channel)
+        )
+    else:
+        rows = session.execute(
+            select(AnswerRow.kind, AnswerRow.channel, func.count()).group_by(
+                AnswerRow.kind, AnswerRow.channel
+            )
+        )
+    for kind, channel, count in rows:
+        found[kind, channel] = found.get((kind, channel), 0) + count
+    return found
+
+
+def _provider_errors(session: Session) -> dict[tuple[str, str], int]:
+    """Failed sends by (channel, error code): the tallies on PostgreSQL, a scan on SQLite."""
+    found: dict[tuple[str, str], int] = {}
+    if tallies.kept_by(session.connection()):
+        for _, name, value in tallies.read_all(session, prefix="error:"):
+            channel, _, code = name.removeprefix("error:").partition(":")
+            found[channel, code] = found.get((channel, code), 0) + round(value)
+        return found
+    for channel, error_code, count in session.execute(
         select(Attempt.channel, Attempt.error_code, func.count())
-        .where(Attempt.status.in_(FAILED_STATUSES))
+        .where(Attempt.status.in_(tallies.PROVIDER_FAILURES))
         .group_by(Attempt.channel, Attempt.error_code)
     ):
-        errors.add_metric([channel, code or "none"], count)
-    yield errors
+        key = (channel, error_code or "none")
+        found[key] = found.get(key, 0) + count
+    return found
 
 
 def _queue_metrics(client: redis.Redis, namespace: str) -> Iterator[Metric]:

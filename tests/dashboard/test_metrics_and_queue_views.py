@@ -31,10 +31,21 @@ def sample(text: str, name: str, **labels: str) -> float:
 
 
 def test_metrics_expose_cases_answers_errors_and_webhook_latency(
-    client: TestClient, seeded: Any
+    client: TestClient, seeded: Any, web_env: Any
 ) -> None:
+    from pipeline.models import Attempt, Case
+
+    with Session(web_env) as session:  # two failed calls: a missed one and a refused one
+        case = session.scalars(select(Case).where(Case.state == "awaiting_response")).first()
+        assert case is not None
+        for step, status, code in ((1, "undelivered", "no-answer"), (2, "failed", None)):
+            session.add(Attempt(case_id=case.id, channel="voice", step=step, status=status,
+                                error_code=code, cost_units=0.0))  # fmt: skip
+        session.commit()
     client.post("/webhooks/twilio/sms", data={"Body": "YES"})
     text = client.get("/metrics").text
+    assert sample(text, "recall_provider_errors_total", channel="voice", code="no-answer") == 1
+    assert sample(text, "recall_provider_errors_total", channel="voice", code="none") == 1
     campaign = str(seeded.campaign_id)
     assert sample(text, "recall_cases", campaign=campaign, state="completed") == 2
     assert sample(text, "recall_cases", campaign=campaign, state="query_open") == 1

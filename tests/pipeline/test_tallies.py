@@ -78,7 +78,8 @@ def test_orm_changes_set_based_updates_and_deletes_are_all_counted(pg_engine: En
         _assert_counted(session, other)
         facts = tallies.read(session, campaign_id)
         assert facts["state:cancelled"] == 31 - 8  # 31 cases left, 8 of them answered
-        assert facts["response:refuse"] == 1 and facts["status:sms:failed"] == 1
+        assert facts["response:refuse:sms"] == 1 and facts["status:sms:failed"] == 1
+        assert facts["error:sms:none"] == 1
         assert tallies.read(session, other) == {"state:pending": 32.0}
 
 
