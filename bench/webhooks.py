@@ -229,7 +229,10 @@ def bench_once(args: argparse.Namespace, workers: int, database_url: str) -> dic
         process.wait(timeout=15)
     broker = redis.Redis.from_url(args.redis_url)
     queued = broker.hlen(f"{namespace}:response.msgs")
-    broker.delete(f"{namespace}:response", f"{namespace}:response.msgs")
+    # Leave the Redis db as found (the web process registers a heartbeat too).
+    broker.delete(
+        *(f"{namespace}:{key}" for key in ("response", "response.msgs", "__heartbeats__"))
+    )
     rows = count_events(database_url) - rows_before
     total = args.requests + args.warmup
     return {
