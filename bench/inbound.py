@@ -22,15 +22,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _support import drop_database, fresh_database
 
 from pipeline import audit
 from pipeline.answers import process_inbound_event
 from pipeline.clock import utcnow
 from pipeline.db import make_engine, session_scope
-from pipeline.models import Attempt, Base, Campaign, Case, InboundEvent, Recipient
+from pipeline.models import Attempt, Campaign, Case, InboundEvent, Recipient
 from pipeline.policy import Step, freeze_policy
 
 ANSWERS = ["YES", "不同意", "Is my unit affected?", "HELP"]
@@ -86,7 +88,7 @@ def run(engine: object, ids: list[int], threads: int) -> float:
                 if not queue:
                     return
                 event_id = queue.pop()
-            with session_scope(engine) as session:  # type: ignore[arg-type]
+            with session_scope(engine) as session:
                 process_inbound_event(session, event_id)
 
     pool = [threading.Thread(target=work) for _ in range(threads)]
@@ -98,32 +100,15 @@ def run(engine: object, ids: list[int], threads: int) -> float:
     return len(ids) / (time.perf_counter() - start)
 
 
-def fresh(admin_url: str, name: str) -> object:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(admin_url.rsplit("/", 1)[0] + "/" + name)
-    Base.metadata.create_all(engine)
-    return engine
-
-
-def drop(admin_url: str, name: str) -> None:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def measure(admin_url: str, n: int, threads: int, pick: Callable[..., list[int]]) -> float:
     name = f"recall_bench_inbound_{os.getpid()}"
-    engine = fresh(admin_url, name)
+    engine = make_engine(fresh_database(admin_url, name))
     ids = pick(*seed(engine, n))
     rate = run(engine, ids, threads)
-    with session_scope(engine) as session:  # type: ignore[arg-type]
+    with session_scope(engine) as session:
         assert audit.verify(session).ok
-    engine.dispose()  # type: ignore[attr-defined]
-    drop(admin_url, name)
+    engine.dispose()
+    drop_database(admin_url, name)
     return rate
 
 
