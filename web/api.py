@@ -23,7 +23,13 @@ from web.dashboard.queues import stub_queue_stats
 router = APIRouter(prefix="/api", tags=["dashboard"], dependencies=[Depends(api_user)])
 
 
-class CampaignSummary(BaseModel):
+class FromAttributes(BaseModel):
+    """A response model filled from the domain object's attributes (properties included)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class CampaignSummary(FromAttributes):
     id: int
     name: str
     reason: str
@@ -62,7 +68,7 @@ class CampaignStatus(BaseModel):
     channels: dict[str, ChannelCounts]
 
 
-class QueueOut(BaseModel):
+class QueueOut(FromAttributes):
     name: str
     ready: int
     delayed: int
@@ -75,23 +81,13 @@ class QueueOut(BaseModel):
     error_rate: float | None
 
 
-class WorkerOut(BaseModel):
-    broker_id: str
-    last_heartbeat: datetime
-    alive: bool
-    in_progress: int
-    hostname: str | None
-    pid: int | None
-    queues: list[str]
-
-
-class ContactOut(BaseModel):
+class ContactOut(FromAttributes):
     name: str
     phone: str
     email: str
 
 
-class QueryOut(BaseModel):
+class QueryOut(FromAttributes):
     case_id: int
     campaign_id: int
     campaign_name: str
@@ -103,32 +99,9 @@ class QueryOut(BaseModel):
     channel: str | None
 
 
-class UnmatchedOut(BaseModel):
-    id: int
-    received_at: datetime
-    channel: str
-    kind: str
-    sender: str
-    text: str
-
-
 @router.get("/campaigns", response_model=list[CampaignSummary])
 def list_campaigns(session: Session = Depends(db_session)) -> list[CampaignSummary]:
-    return [
-        CampaignSummary(
-            id=r.id,
-            name=r.name,
-            reason=r.reason,
-            state=r.state,
-            cases=r.cases,
-            in_scope=r.in_scope,
-            completed=r.completed,
-            completion=r.completion,
-            deadline=r.deadline,
-            launched_at=r.launched_at,
-        )
-        for r in campaign_view.campaign_rows(session)
-    ]
+    return [CampaignSummary.model_validate(r) for r in campaign_view.campaign_rows(session)]
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignStatus)
@@ -150,50 +123,21 @@ def _queue_stats(request: Request) -> list[queues.QueueStats]:
 @router.get("/queues", response_model=list[QueueOut])
 def list_queues(request: Request) -> list[QueueOut]:
     """Per Dramatiq queue (the in-process broker's too, where this process runs it)."""
-    return [
-        QueueOut(
-            name=q.name,
-            ready=q.ready,
-            delayed=q.delayed,
-            in_progress=q.in_progress,
-            dead=q.dead,
-            processed=q.processed,
-            failed=q.failed,
-            window_minutes=q.window_minutes,
-            per_minute=q.per_minute,
-            error_rate=q.error_rate,
-        )
-        for q in _queue_stats(request)
-    ]
+    return [QueueOut.model_validate(q) for q in _queue_stats(request)]
 
 
-@router.get("/workers", response_model=list[WorkerOut])
-def list_workers(request: Request) -> list[WorkerOut]:
+@router.get("/workers", response_model=list[queues.WorkerInfo])
+def list_workers(request: Request) -> list[queues.WorkerInfo]:
     client = broker_redis(request)
-    if client is None:
-        return []
-    return [WorkerOut(**vars(w)) for w in queues.workers(client, namespace(request), now=utcnow())]
+    return [] if client is None else queues.workers(client, namespace(request), now=utcnow())
 
 
 @router.get("/queries", response_model=list[QueryOut])
 def list_queries(session: Session = Depends(db_session)) -> list[QueryOut]:
     """Open queries, the longest-waiting first; contact data masked."""
-    return [
-        QueryOut(
-            case_id=q.case_id,
-            campaign_id=q.campaign_id,
-            campaign_name=q.campaign_name,
-            contact=ContactOut(name=q.contact.name, phone=q.contact.phone, email=q.contact.email),
-            opened_at=q.opened_at,
-            due_at=q.due_at,
-            overdue=q.overdue,
-            question=q.question,
-            channel=q.channel,
-        )
-        for q in inbox.open_queries(session, utcnow())
-    ]
+    return [QueryOut.model_validate(q) for q in inbox.open_queries(session, utcnow())]
 
 
-@router.get("/unmatched", response_model=list[UnmatchedOut])
-def list_unmatched(session: Session = Depends(db_session)) -> list[UnmatchedOut]:
-    return [UnmatchedOut(**vars(u)) for u in inbox.unmatched(session)]
+@router.get("/unmatched", response_model=list[inbox.UnmatchedItem])
+def list_unmatched(session: Session = Depends(db_session)) -> list[inbox.UnmatchedItem]:
+    return inbox.unmatched(session)
