@@ -26,6 +26,7 @@ from sqlalchemy import inspect
 
 from pipeline.db import make_engine
 from pipeline.models import Base
+from tests.processes import stop
 from tests.web.support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,12 +58,7 @@ def running(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Pope
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def eventually(check: Callable[[], bool], process: subprocess.Popen[bytes], what: str) -> None:

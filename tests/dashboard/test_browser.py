@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.conftest import unavailable
+from tests.processes import stop
 from tests.web.support import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
@@ -110,12 +111,7 @@ def live(
         yield Live(url, sandbox.url, web_env, seeded, env)
     finally:
         for process in (web, worker):
-            process.terminate()
-        for process in (web, worker):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
         sandbox.stop()
 
 

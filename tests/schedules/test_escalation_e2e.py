@@ -6,7 +6,6 @@ Each step must go out once, in order, and only after the previous step's wait.""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from channels.sandbox.runner import SandboxThread
 from pipeline.campaign_file import load_campaign_file
 from pipeline.launch import launch_campaign
 from pipeline.models import Attempt, Case
+from tests.processes import stop
 from tests.web.support import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
@@ -60,16 +60,6 @@ def _recall(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen[byte
     return subprocess.Popen(
         [sys.executable, "-m", "cli.main", *args], env=env, stdout=handle, stderr=handle
     )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture
@@ -107,7 +97,7 @@ def running(
             _recall(env, "scheduler", log=tmp_path / "scheduler.log"),
         ]
         for process in processes:
-            stack.callback(_stop, process)
+            stack.callback(stop, process)
         _wait_until_up(f"{public_url}/healthz", processes)
         yield sandbox
 

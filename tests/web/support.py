@@ -31,6 +31,7 @@ from twilio.request_validator import RequestValidator
 
 from actors.broker import broker
 from pipeline.models import Campaign, Case, InboundEvent, Recipient
+from tests.processes import stop
 
 PUBLIC_URL = "https://recall.example.com"
 TWILIO_TOKEN = "test-auth-token-0123456789abcdef"
@@ -128,12 +129,7 @@ def recall_web(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
         _wait_healthy(base, process)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=15)
 
 
 def _wait_healthy(base: str, process: subprocess.Popen[str]) -> None:
