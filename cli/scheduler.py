@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typer
 
+from cli._guard import refuse_unsafe_settings
 from pipeline.settings import get_settings
 
 
@@ -18,6 +19,7 @@ def scheduler_command() -> None:
             err=True,
         )
         raise typer.Exit(2)
+    refuse_unsafe_settings(settings)
     # Imported here: loading the jobs loads the whole pipeline, which `recall --help` need not.
     from schedules.runner import run_scheduler_process
 

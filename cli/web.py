@@ -20,6 +20,9 @@ def web(
     """Serve the web app with uvicorn. Providers must reach it at RECALL_PUBLIC_URL."""
     import uvicorn
 
+    from cli._guard import refuse_unsafe_settings
+
+    refuse_unsafe_settings(get_settings())
     uvicorn.run(
         "web.app:create_served_app",
         factory=True,

@@ -32,8 +32,10 @@ def worker(
     from dramatiq.cli import make_argument_parser
 
     from actors.workers import import_actor_modules
+    from cli._guard import refuse_unsafe_settings
     from pipeline.settings import get_settings
 
+    refuse_unsafe_settings(get_settings())
     if not get_settings().broker_url:
         typer.echo(
             "error: RECALL_BROKER_URL is not set; workers need a shared broker "
