@@ -104,11 +104,24 @@ def _csv(summary: dict[str, Any], rows: Iterator[CaseRow]) -> str:
     writer = csv.writer(out)
     writer.writerow(report_columns())
     for row in rows:
-        writer.writerow(astuple(row))
+        writer.writerow([neutralise_formula(cell) for cell in astuple(row)])
     # The summary follows the rows as comment lines, so the file still loads as a table.
     for name, value in summary_lines(summary):
         out.write(f"# {name}: {value}\n")
     return out.getvalue()
+
+
+# A spreadsheet runs a cell starting with one of these as a formula (=HYPERLINK(…) can send
+# what the sheet shows to another site): OWASP's "CSV injection" list.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def neutralise_formula(cell: object) -> object:
+    """A text cell a spreadsheet would run, prefixed with ``'`` so it is shown as text;
+    numbers and every other cell unchanged."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell
 
 
 def _html(campaign: Campaign, summary: dict[str, Any], rows: Iterator[CaseRow]) -> str:

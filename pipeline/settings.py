@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     sendgrid_from: str = "recall@example.com"
     sendgrid_api_base: str | None = None
     sendgrid_webhook_public_key: str | None = None
+    # A SendGrid event post whose signed timestamp is further than this from our clock is
+    # refused (a replay of a captured post); SendGrid signs each delivery, retries included.
+    sendgrid_signature_max_age_seconds: float = Field(default=600, gt=0)
 
     secret_key: str = "change-me-in-production"
     # Keys the audit log's hashes (HMAC), so rewriting the log needs this key, not only

@@ -19,6 +19,7 @@ from pipeline.metrics import campaign_status
 from web.auth import api_user
 from web.dashboard.deps import broker_redis, db_session, namespace
 from web.dashboard.queues import stub_queue_stats
+from web.deps import DbId
 
 router = APIRouter(prefix="/api", tags=["dashboard"], dependencies=[Depends(api_user)])
 
@@ -105,7 +106,7 @@ def list_campaigns(session: Session = Depends(db_session)) -> list[CampaignSumma
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignStatus)
-def get_campaign(campaign_id: int, session: Session = Depends(db_session)) -> dict[str, Any]:
+def get_campaign(campaign_id: DbId, session: Session = Depends(db_session)) -> dict[str, Any]:
     try:
         return campaign_status(session, campaign_id)
     except NotFound as error:

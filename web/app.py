@@ -11,10 +11,12 @@ from sqlalchemy import Engine
 
 from pipeline.masking import install_masking
 from pipeline.settings import Settings, get_settings
-from web import api, auth, dashboard, health, links, prometheus, webhooks
+from web import api, auth, dashboard, docs, health, links, prometheus, webhooks
 from web.deps import dispose_ingest_engine
 from web.errors import install_error_handlers
 from web.ingest import close_ingestor
+from web.limits import RequestLimitsMiddleware
+from web.security_headers import SecurityHeadersMiddleware
 
 
 @asynccontextmanager
@@ -55,6 +57,10 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
         # recall reports through /metrics and its logs; FastAPI's OpenTelemetry hooks would
         # only look for providers nobody configures, on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Served by web.docs, behind the login.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     install_masking()  # uvicorn has configured logging by now: mask what its handlers print
     app.state.settings = settings or get_settings()
@@ -64,7 +70,12 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
     app.include_router(webhooks.router)
     auth.install(app)  # sessions, login/logout, the redirect for anonymous page views
     dashboard.install(app)
-    for router in (links.router, health.router, api.router, prometheus.router):
+    for router in (links.router, health.router, api.router, prometheus.router, docs.router):
         app.include_router(router)
+    # The last added runs first: headers on every answer, then timing, then the size limits
+    # before anything (sessions included) reads the request.
+    app.add_middleware(RequestLimitsMiddleware)
     app.add_middleware(prometheus.WebhookLatencyMiddleware)
+    https = app.state.settings.public_url.startswith("https://")
+    app.add_middleware(SecurityHeadersMiddleware, https=https)
     return app

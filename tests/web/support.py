@@ -36,6 +36,15 @@ from tests.processes import stop
 PUBLIC_URL = "https://recall.example.com"
 TWILIO_TOKEN = "test-auth-token-0123456789abcdef"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+# What a process facing the internet must be given instead of the development defaults
+# (pipeline.production): a public RECALL_PUBLIC_URL refuses to start without these.
+PRODUCTION_ENV = {
+    "RECALL_SECRET_KEY": "test-only-secret-key-0123456789abcdefghijklmnop",
+    "RECALL_DASHBOARD_USERS": "ops:a-test-password-long-enough",
+    "RECALL_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+    "RECALL_TWILIO_ACCOUNT_SID": "AC0123456789abcdef0123456789abcdef",
+    "RECALL_SENDGRID_API_KEY": "SG.test-only-key",
+}
 
 
 def twilio_signature(url: str, params: dict[str, str], token: str = TWILIO_TOKEN) -> str:

@@ -15,7 +15,14 @@ import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from tests.web.support import PUBLIC_URL, TWILIO_TOKEN, recall_web, stored, twilio_headers
+from tests.web.support import (
+    PRODUCTION_ENV,
+    PUBLIC_URL,
+    TWILIO_TOKEN,
+    recall_web,
+    stored,
+    twilio_headers,
+)
 from web.app import create_app, create_served_app
 
 SMS = {"MessageSid": "SMfeedfacefeedfacefeedfacefeedface", "From": "+15551230002", "Body": "STOP"}
@@ -26,6 +33,7 @@ def test_recall_web_stores_and_enqueues_on_redis(
 ) -> None:
     namespace = f"recall-test-web-{os.getpid()}"
     env = {
+        **PRODUCTION_ENV,
         "RECALL_DATABASE_URL": pg_database_url,
         "RECALL_BROKER_URL": redis_url,
         "RECALL_BROKER_NAMESPACE": namespace,

@@ -14,6 +14,7 @@ from pipeline.errors import RecallError
 from web.auth import page_user, require_csrf
 from web.dashboard.deps import db_session
 from web.dashboard.pages import render
+from web.deps import DbId
 
 router = APIRouter(prefix="/dashboard/campaigns", include_in_schema=False)
 
@@ -63,7 +64,7 @@ def _chart(detail: campaign_view.CampaignDetail) -> dict[str, object]:
 @router.get("/{campaign_id}", response_class=HTMLResponse)
 def campaign_page(
     request: Request,
-    campaign_id: int,
+    campaign_id: DbId,
     user: str = Depends(page_user),
     session: Session = Depends(db_session),
 ) -> Response:
@@ -75,7 +76,7 @@ def campaign_page(
 @router.get("/{campaign_id}/live", response_class=HTMLResponse)
 def campaign_live(
     request: Request,
-    campaign_id: int,
+    campaign_id: DbId,
     user: str = Depends(page_user),
     session: Session = Depends(db_session),
 ) -> Response:
@@ -86,7 +87,7 @@ def campaign_live(
 @router.post("/{campaign_id}/{action}", dependencies=[Depends(require_csrf)])
 def campaign_control(
     request: Request,
-    campaign_id: int,
+    campaign_id: DbId,
     action: str,
     user: str = Depends(page_user),
     session: Session = Depends(db_session),

@@ -17,7 +17,7 @@ from pipeline.errors import InputError, InvalidState, NotFound, RecallError
 from web.auth import page_user, require_csrf
 from web.dashboard.deps import db_session
 from web.dashboard.pages import render
-from web.deps import settings_of
+from web.deps import DbId, settings_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -44,7 +44,7 @@ def _case_page(
     request: Request,
     user: str,
     session: Session,
-    case_id: int,
+    case_id: DbId,
     *,
     full: bool = False,
     status_code: int = 200,
@@ -77,7 +77,7 @@ def _case_page(
 @router.get("/inbox/{case_id}", response_class=HTMLResponse)
 def case_page(
     request: Request,
-    case_id: int,
+    case_id: DbId,
     user: str = Depends(page_user),
     session: Session = Depends(db_session),
 ) -> Response:
@@ -89,7 +89,7 @@ def case_page(
 )
 def reveal(
     request: Request,
-    case_id: int,
+    case_id: DbId,
     user: str = Depends(page_user),
     session: Session = Depends(db_session),
 ) -> Response:
@@ -99,7 +99,7 @@ def reveal(
 @router.post("/inbox/{case_id}/reply", dependencies=[Depends(require_csrf)])
 def reply(
     request: Request,
-    case_id: int,
+    case_id: DbId,
     text: str = Form(""),
     user: str = Depends(page_user),
     session: Session = Depends(db_session),
@@ -121,7 +121,7 @@ def reply(
 @router.post("/inbox/{case_id}/phone-answer", dependencies=[Depends(require_csrf)])
 def phone_answer(
     request: Request,
-    case_id: int,
+    case_id: DbId,
     answer: str = Form(...),
     user: str = Depends(page_user),
     session: Session = Depends(db_session),

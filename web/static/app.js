@@ -24,3 +24,9 @@ function drawCharts(root) {
 }
 document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
 document.addEventListener("htmx:afterSwap", function (event) { drawCharts(event.detail.target); });
+
+// Forms that ask first (data-confirm): the page's security policy allows no inline handlers.
+document.addEventListener("submit", function (event) {
+  var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) { event.preventDefault(); }
+});
