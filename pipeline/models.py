@@ -309,6 +309,36 @@ class CampaignTally(Base):
     folded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
+class WebSession(Base):
+    """A logged-in dashboard session, held server side so it can be ended: logout deletes
+    the row, and a row whose user was removed or whose password changed (``credential`` no
+    longer matches) is refused. The browser's cookie carries only a random token; its
+    SHA-256 is the key, so a database dump yields no usable cookie."""
+
+    __tablename__ = "web_session"
+    __table_args__ = (Index("ix_web_session_user", "user_name"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(128))
+    # An HMAC of the user's entry in RECALL_DASHBOARD_USERS when the session began.
+    credential: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LoginThrottle(Base):
+    """Failed logins counted per user name (keyed by an HMAC, never the name typed) and per
+    client address within a window; past a threshold, further tries wait (web.throttle)."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    last_failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 @event.listens_for(Base.metadata, "after_create")
 def _install_tallies(_: Any, connection: Connection, **__: Any) -> None:
     if tallies.kept_by(connection):

@@ -37,6 +37,18 @@ class Settings(BaseSettings):
     # Changing it makes `recall audit verify` reject the rows written before.
     audit_key: str | None = None
     dashboard_users: str = "admin:admin"
+    # Dashboard sessions (held in the database, web.sessions): ended after this long without
+    # a request, and at the latest this long after the login, whatever happens meanwhile.
+    session_idle_minutes: float = Field(default=30, gt=0)
+    session_absolute_hours: float = Field(default=12, gt=0)
+    # Failed logins within the window, per user name and per client address, before each
+    # further try must wait (doubling from 30 s up to login_max_wait_seconds).
+    login_window_minutes: float = Field(default=15, gt=0)
+    login_failures_per_user: int = Field(default=5, ge=1)
+    login_failures_per_address: int = Field(default=20, ge=1)
+    login_max_wait_seconds: float = Field(default=900, gt=0)
+    # Password hashes (argon2 takes 64 MiB each) checked at once per web process; more wait.
+    login_hash_concurrency: int = Field(default=2, ge=1)
     # Region assumed for phone numbers written without a leading "+".
     default_region: str = "US"
     # The number a voice message left on an answering machine asks people to call back.

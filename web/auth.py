@@ -1,11 +1,11 @@
 """Who may see the dashboard and the API (DESIGN, "Access").
 
-People log in on a form and carry a signed session cookie (Starlette's SessionMiddleware,
-keyed with ``RECALL_SECRET_KEY``); scripts use HTTP Basic on ``/api``. Users come from
-``RECALL_DASHBOARD_USERS``: ``name:password`` pairs, comma separated, where a password may
-be an argon2 (``$argon2…``) or bcrypt (``$2b$…``) hash. Every check runs in constant time
-and an unknown name costs the same as a wrong password, so timing tells nothing. Each form
-carries a CSRF token bound to the session.
+People log in on a form; the session is held server side (``web.sessions``) and the browser
+carries a signed cookie naming it. Scripts use HTTP Basic on ``/api``. Users come from
+``RECALL_DASHBOARD_USERS`` (``web.passwords``): every check costs the same whatever the name.
+Failed tries are throttled per name and per client address (``web.throttle``); every login,
+failed or not, is logged (masked) and written to the audit log. Each form carries a CSRF
+token bound to the session.
 """
 
 from __future__ import annotations
@@ -13,29 +13,41 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from functools import lru_cache
+from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import quote
 
-import bcrypt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
-from starlette.middleware.sessions import SessionMiddleware
+from sqlalchemy.orm import Session
 
-from pipeline.settings import get_settings
+from pipeline import audit
+from pipeline.clock import utcnow
+from pipeline.db import session_factory
+from pipeline.masking import log_event
+from pipeline.settings import Settings, get_settings
+from web import sessions, throttle
 from web.dashboard.templating import templates
-from web.deps import settings_of
+from web.deps import engine_of, settings_of
+from web.limits import MAX_FORM_FIELDS
+from web.passwords import (
+    check_login,
+    credential_of,
+    parse_user_list,
+    parse_users,
+    set_hash_concurrency,
+    verify_password,
+)
+
+__all__ = ["parse_users", "verify_password"]  # the user-list helpers, as they were here
 
 log = logging.getLogger(__name__)
 
-SESSION_COOKIE = "recall_session"
-SESSION_MAX_AGE = 12 * 3600
+SESSION_COOKIE = sessions.COOKIE
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
-_hasher = PasswordHasher()
 _basic = HTTPBasic(auto_error=False, description="A user from RECALL_DASHBOARD_USERS")
 
 
@@ -47,62 +59,88 @@ class LoginRequired(Exception):
         self.next_path = next_path
 
 
-@lru_cache(maxsize=4)
-def parse_users(spec: str) -> dict[str, str]:
-    """``"ann:pw,bob:$argon2id$v=19$m=65536,t=3,p=4$…"`` → ``{name: password-or-hash}``.
+@dataclass(frozen=True)
+class LoginOutcome:
+    user: str | None  # the name, when the password matched
+    retry_after: int  # > 0: throttled, nothing was checked
 
-    An argon2 hash contains commas, so a piece without a ``:`` continues the previous one.
-    """
-    pieces: list[str] = []
-    for piece in spec.split(","):
-        if ":" not in piece and pieces:
-            pieces[-1] += "," + piece
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _db(request: Request) -> Session:
+    return session_factory(engine_of(request))()
+
+
+def attempt_login(request: Request, name: str, password: str, *, via: str) -> LoginOutcome:
+    """Throttle, check, count, log and audit one try (form or HTTP Basic)."""
+    settings = settings_of(request)
+    limits = throttle.Limits.of(settings)
+    tries = throttle.keys(name, _address(request), settings.secret_key)
+    with _db(request) as db:
+        wait = throttle.retry_after(db, tries, utcnow(), limits)
+    if wait:
+        # Logged, not audited: a flood of refused tries must not grow the audit log.
+        fields = {"address": _address(request), "via": via, "retry_after": wait}
+        log_event(log, "auth.login_throttled", logging.WARNING, **fields)
+        return LoginOutcome(None, wait)
+    user = check_login(settings.dashboard_users, name, password)
+    with _db(request) as db:
+        if user is None:
+            throttle.record_failure(db, tries, utcnow(), limits)
         else:
-            pieces.append(piece)
-    users: dict[str, str] = {}
-    for piece in pieces:
-        name, sep, password = piece.strip().partition(":")
-        if not sep or not name or not password:
-            raise ValueError(
-                f"RECALL_DASHBOARD_USERS: entry {name or piece!r} is not name:password"
-            )
-        users[name] = password
-    return users
+            throttle.forget_user(db, tries)
+        known = name in parse_user_list(settings.dashboard_users)
+        _report(db, request, name, via=via, outcome="ok" if user else "failed", known=known)
+        db.commit()
+    return LoginOutcome(user.name if user else None, 0)
 
 
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    return _hasher.hash(secrets.token_hex(16))
-
-
-def verify_password(stored: str, given: str) -> bool:
-    """Compare against a plain password or an argon2/bcrypt hash, in constant time."""
-    if stored.startswith("$argon2"):
-        try:
-            return _hasher.verify(stored, given)
-        except (VerificationError, InvalidHashError):
-            return False
-    if stored.startswith(("$2a$", "$2b$", "$2y$")):
-        try:
-            return bcrypt.checkpw(given.encode(), stored.encode())
-        except ValueError:
-            return False
-    return hmac.compare_digest(stored.encode(), given.encode())
+def _report(
+    db: Session, request: Request, name: str, *, via: str, outcome: str, known: bool
+) -> None:
+    # A name that is no user is never written down: people type passwords into that field.
+    shown = name[:64] if known else "(unknown user)"
+    fields = {"user": shown, "address": _address(request), "via": via}
+    level = logging.INFO if outcome == "ok" else logging.WARNING
+    log_event(log, f"auth.login_{outcome}", level, **fields)
+    action = "auth.login" if outcome == "ok" else f"auth.login_{outcome}"
+    audit.record(db, actor=shown, action=action, entity="dashboard", data=fields)
 
 
 def authenticate(request: Request, name: str, password: str) -> bool:
-    users = parse_users(settings_of(request).dashboard_users)
-    stored = users.get(name)
-    if stored is None:
-        # Same work as a real check, so an unknown name is not told apart by timing.
-        verify_password(_dummy_hash(), password)
-        return False
-    return verify_password(stored, password)
+    return attempt_login(request, name, password, via="basic").user is not None
 
 
 def session_user(request: Request) -> str | None:
-    user = request.session.get("user")
-    return user if isinstance(user, str) else None
+    """The logged-in user of this request's session, checked against the database."""
+    if hasattr(request.state, "user"):
+        cached: str | None = request.state.user
+        return cached
+    request.state.user = user = _check_session(request)
+    return user
+
+
+def _check_session(request: Request) -> str | None:
+    token = request.session.get("sid")
+    if not isinstance(token, str):
+        return None
+    settings = settings_of(request)
+    idle = timedelta(minutes=settings.session_idle_minutes)
+    with _db(request) as db:
+        row = sessions.live(db, token, now=utcnow(), idle=idle)
+        user = parse_user_list(settings.dashboard_users).get(row.user_name) if row else None
+        if row is not None and (
+            user is None or row.credential != credential_of(user, settings.secret_key)
+        ):
+            db.delete(row)  # the user was removed, or the password or role changed
+            row = None
+        db.commit()
+    if row is None:
+        request.session.clear()
+        return None
+    return row.user_name
 
 
 def csrf_token(request: Request) -> str:
@@ -125,8 +163,15 @@ def page_user(request: Request) -> str:
 def api_user(request: Request, credentials: HTTPBasicCredentials | None = Depends(_basic)) -> str:
     """Dependency for ``/api``: HTTP Basic, or the browser's session; 401 otherwise."""
     if credentials is not None:
-        if authenticate(request, credentials.username, credentials.password):
-            return credentials.username
+        outcome = attempt_login(request, credentials.username, credentials.password, via="basic")
+        if outcome.retry_after:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"too many failed logins; try again in {outcome.retry_after} s",
+                headers={"Retry-After": str(outcome.retry_after)},
+            )
+        if outcome.user is not None:
+            return outcome.user
     elif (user := session_user(request)) is not None:
         return user
     raise HTTPException(
@@ -141,7 +186,7 @@ async def require_csrf(request: Request) -> None:
     expected = request.session.get("csrf")
     given = request.headers.get(CSRF_HEADER)
     if given is None:
-        form = await request.form()
+        form = await request.form(max_fields=MAX_FORM_FIELDS, max_files=0)
         value = form.get(CSRF_FIELD)
         given = value if isinstance(value, str) else None
     if not isinstance(expected, str) or given is None:
@@ -166,30 +211,51 @@ def login_page(request: Request, next: str | None = None) -> Response:
     return templates.TemplateResponse(request, "login.html", context)
 
 
+def _login_refused(request: Request, next_path: str, outcome: LoginOutcome) -> Response:
+    error, code, headers = "Wrong name or password.", 401, {}
+    if outcome.retry_after:
+        error = f"Too many failed logins. Try again in {outcome.retry_after} s."
+        code, headers = 429, {"Retry-After": str(outcome.retry_after)}
+    context = {"next": _safe_next(next_path), "error": error, "csrf": csrf_token(request)}
+    return templates.TemplateResponse(
+        request, "login.html", context, status_code=code, headers=headers
+    )
+
+
 @router.post("/login", dependencies=[Depends(require_csrf)])
 def login(
     request: Request,
-    username: str = Form(...),
-    password: str = Form(...),
-    next: str = Form("/dashboard"),
+    username: str = Form(..., max_length=256),
+    password: str = Form(..., max_length=1024),
+    next: str = Form("/dashboard", max_length=2048),
 ) -> Response:
-    if not authenticate(request, username, password):
-        log.info("dashboard.login_failed", extra={"user": username[:64]})
-        context = {
-            "next": _safe_next(next),
-            "error": "Wrong name or password.",
-            "csrf": csrf_token(request),
-        }
-        return templates.TemplateResponse(request, "login.html", context, status_code=401)
+    outcome = attempt_login(request, username, password, via="form")
+    if outcome.user is None:
+        return _login_refused(request, next, outcome)
+    settings = settings_of(request)
+    user = parse_user_list(settings.dashboard_users)[outcome.user]
+    with _db(request) as db:
+        token, expires = sessions.start(
+            db,
+            user=user.name,
+            credential=credential_of(user, settings.secret_key),
+            now=utcnow(),
+            absolute=timedelta(hours=settings.session_absolute_hours),
+        )
+        db.commit()
     request.session.clear()  # a fresh session (and CSRF token) for the logged-in user
-    request.session["user"] = username
+    request.session.update({"sid": token, "exp": int(expires.timestamp())})
     csrf_token(request)
-    log.info("dashboard.login", extra={"user": username})
     return RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
 
 
 @router.post("/logout", dependencies=[Depends(require_csrf)])
 def logout(request: Request) -> Response:
+    token = request.session.get("sid")
+    if isinstance(token, str):
+        with _db(request) as db:
+            sessions.end(db, token)
+            db.commit()
     request.session.clear()
     return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
 
@@ -205,14 +271,13 @@ def _to_login(request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     """Sessions, the login routes and the redirect for anonymous page views."""
-    settings = getattr(app.state, "settings", None) or get_settings()
+    settings: Settings = getattr(app.state, "settings", None) or get_settings()
+    set_hash_concurrency(settings.login_hash_concurrency)
     app.add_middleware(
-        SessionMiddleware,
+        sessions.SessionCookieMiddleware,
         secret_key=settings.secret_key,
-        session_cookie=SESSION_COOKIE,
-        max_age=SESSION_MAX_AGE,
-        same_site="lax",
-        https_only=settings.public_url.startswith("https://"),
+        https=settings.public_url.startswith("https://"),
+        max_seconds=settings.session_absolute_hours * 3600,
     )
     app.add_exception_handler(LoginRequired, _to_login)
     app.include_router(router)

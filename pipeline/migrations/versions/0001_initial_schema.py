@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 01:28:00.194962
+Create Date: 2026-12-01 16:14:05.644366
 """
 
 from __future__ import annotations
@@ -100,6 +100,19 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "login_throttle",
+        sa.Column("key", sa.String(length=80), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("first_failed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_failed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
+    with op.batch_alter_table("login_throttle", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_login_throttle_first_failed_at"), ["first_failed_at"], unique=False
+        )
+
+    op.create_table(
         "recipient",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("external_id", sa.String(length=128), nullable=False),
@@ -121,6 +134,20 @@ def upgrade() -> None:
     with op.batch_alter_table("recipient", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_recipient_email"), ["email"], unique=False)
         batch_op.create_index(batch_op.f("ix_recipient_phone"), ["phone"], unique=False)
+
+    op.create_table(
+        "web_session",
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_name", sa.String(length=128), nullable=False),
+        sa.Column("credential", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("token_hash"),
+    )
+    with op.batch_alter_table("web_session", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_web_session_expires_at"), ["expires_at"], unique=False)
+        batch_op.create_index("ix_web_session_user", ["user_name"], unique=False)
 
     op.create_table(
         "metric_snapshot",
@@ -302,11 +329,20 @@ def downgrade() -> None:
         batch_op.drop_index("ix_snapshot_campaign_at")
 
     op.drop_table("metric_snapshot")
+    with op.batch_alter_table("web_session", schema=None) as batch_op:
+        batch_op.drop_index("ix_web_session_user")
+        batch_op.drop_index(batch_op.f("ix_web_session_expires_at"))
+
+    op.drop_table("web_session")
     with op.batch_alter_table("recipient", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_recipient_phone"))
         batch_op.drop_index(batch_op.f("ix_recipient_email"))
 
     op.drop_table("recipient")
+    with op.batch_alter_table("login_throttle", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_login_throttle_first_failed_at"))
+
+    op.drop_table("login_throttle")
     with op.batch_alter_table("inbound_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_inbound_event_handled_at"))
 
