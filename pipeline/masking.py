@@ -88,6 +88,10 @@ class MaskingFilter(logging.Filter):
     """Masks phone numbers and emails in every record passing through (attach to handlers)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple):
+            # Its formatter unpacks the arguments: mask them one by one, keep the tuple.
+            record.args = tuple(mask_text(a) if isinstance(a, str) else a for a in record.args)
+            return True
         try:
             message = record.getMessage()
         except (TypeError, ValueError):  # a bad format string must not drop the record

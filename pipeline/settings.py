@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     # Processes validating a big USERS.csv; 0 = one per CPU.
     import_workers: int = Field(default=0, ge=0)
     log_level: str = "INFO"
+    # One masked line per web request (``recall web --access-log`` sets it).
+    access_log: bool = False
 
 
 @lru_cache(maxsize=1)

@@ -9,9 +9,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from pipeline.masking import install_masking
+from pipeline.masking import configure_logging, install_masking
 from pipeline.settings import Settings, get_settings
 from web import api, auth, dashboard, docs, health, links, prometheus, webhooks
+from web.access_log import AccessLogMiddleware
 from web.deps import dispose_ingest_engine
 from web.errors import install_error_handlers
 from web.ingest import close_ingestor
@@ -43,7 +44,10 @@ def _freeze_startup_objects() -> None:
 
 def create_served_app() -> FastAPI:
     """The app as ``recall web`` serves it: one per uvicorn worker process."""
-    app = create_app()
+    settings = get_settings()
+    # uvicorn configures only its own loggers: recall's (logins, webhooks) need a handler.
+    configure_logging(settings.log_level)
+    app = create_app(settings=settings)
     app.state.own_process = True
     return app
 
@@ -76,6 +80,8 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
     # before anything (sessions included) reads the request.
     app.add_middleware(RequestLimitsMiddleware)
     app.add_middleware(prometheus.WebhookLatencyMiddleware)
+    if app.state.settings.access_log:
+        app.add_middleware(AccessLogMiddleware)
     https = app.state.settings.public_url.startswith("https://")
     app.add_middleware(SecurityHeadersMiddleware, https=https)
     return app
