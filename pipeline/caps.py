@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from pipeline.clock import as_utc
-from pipeline.models import Attempt, Case
+from pipeline.models import Attempt, Case, InboundEvent
 from pipeline.settings import Settings, get_settings
 
 WINDOW = timedelta(hours=24)
@@ -82,3 +82,25 @@ def next_capped_time(session: Session, recipient_id: int, channel: str, now: dat
         return as_utc(now)
     # With cap c and n attempts, n - c + 1 must leave the window: the (n - c)-th oldest.
     return times[len(times) - cap] + WINDOW
+
+
+def link_question_prefix(case_id: int) -> str:
+    """The start of every response-link question's event id for ``case_id`` (web.links)."""
+    return f"link-query:{case_id}:"
+
+
+def link_questions_in_window(session: Session, case_id: int, now: datetime) -> int:
+    """Questions sent through response links for ``case_id`` in the last 24 hours. Each is
+    acknowledged by email, so they count against ``max_emails_per_day``: a range over the
+    unique event-id index, whatever the database."""
+    prefix = link_question_prefix(case_id)
+    query = (
+        select(func.count())
+        .select_from(InboundEvent)
+        .where(
+            InboundEvent.provider_event_id >= prefix,
+            InboundEvent.provider_event_id < prefix + "~",
+            InboundEvent.received_at > as_utc(now) - WINDOW,
+        )
+    )
+    return int(session.scalar(query) or 0)

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     login_failures_per_user: int = Field(default=5, ge=1)
     login_failures_per_address: int = Field(default=20, ge=1)
     login_max_wait_seconds: float = Field(default=900, gt=0)
+    # Per client address and web process: requests to response links (/r/…), and webhook
+    # requests that carry no valid signature. A signed provider callback is never refused.
+    link_requests_per_minute: int = Field(default=60, ge=1)
+    unsigned_webhooks_per_minute: int = Field(default=30, ge=1)
     # Password hashes (argon2 takes 64 MiB each) checked at once per web process; more wait.
     login_hash_concurrency: int = Field(default=2, ge=1)
     # Region assumed for phone numbers written without a leading "+".

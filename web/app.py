@@ -17,6 +17,7 @@ from web.deps import dispose_ingest_engine
 from web.errors import install_error_handlers
 from web.ingest import close_ingestor
 from web.limits import RequestLimitsMiddleware
+from web.rate_limits import SourceRateLimitMiddleware
 from web.security_headers import SecurityHeadersMiddleware
 
 
@@ -79,6 +80,11 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
     # The last added runs first: headers on every answer, then timing, then the size limits
     # before anything (sessions included) reads the request.
     app.add_middleware(RequestLimitsMiddleware)
+    app.add_middleware(
+        SourceRateLimitMiddleware,
+        links_per_minute=app.state.settings.link_requests_per_minute,
+        unsigned_per_minute=app.state.settings.unsigned_webhooks_per_minute,
+    )
     app.add_middleware(prometheus.WebhookLatencyMiddleware)
     if app.state.settings.access_log:
         app.add_middleware(AccessLogMiddleware)

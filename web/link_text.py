@@ -22,6 +22,8 @@ TEXT: dict[str, dict[str, str]] = {
         "expired": "This link has expired. Please reply to the message you received instead.",
         "gone": "This notice is no longer available.",
         "empty_question": "Please choose an answer, or type your question before sending it.",
+        "too_many_questions": "You have sent as many questions as we take in a day. "
+        "An agent will answer the ones you sent; you can write again tomorrow.",
     },
     "zh-CN": {
         "title": "请回复此通知",
@@ -42,5 +44,7 @@ TEXT: dict[str, dict[str, str]] = {
         "expired": "此链接已过期。请直接回复您收到的消息。",
         "gone": "此通知已不再可用。",
         "empty_question": "请选择一个回答，或先输入您的问题再发送。",
+        "too_many_questions": "您今天发送的问题已达上限。"
+        "客服会答复您已发送的问题，明天可再次提问。",
     },
 }

@@ -28,8 +28,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from channels.templates import builtin_locale, case_context
+from pipeline import caps
 from pipeline.clock import utcnow
 from pipeline.models import Case
+from pipeline.settings import Settings
 from pipeline.tokens import ExpiredToken, InvalidToken, read_response_token
 from web.deps import engine_of, settings_of
 from web.events import NewEvent
@@ -45,6 +47,8 @@ ANSWERS = ("agree", "refuse", "query")
 OPT_OUT = "opt_out"
 MAX_TEXT = 2000
 MAX_FORM_BYTES = 16_384
+# The form has two fields (answer, text); a few more is a client's noise, far more an attack.
+MAX_FORM_FIELDS = 20
 
 
 def _page(
@@ -109,20 +113,34 @@ async def response_page(request: Request, token: str, done: str | None = None) -
     return _page(request, locale, show_form=True, notice=notice, chosen=chosen)
 
 
-def link_event_id(token: str, answer: str, text: str) -> str:
-    """Same token, answer (and question) → same id, so a double submit is a no-op."""
+def link_event_id(token: str, answer: str, text: str, case_id: int) -> str:
+    """Same token, answer (and question) → same id, so a double submit is a no-op. A
+    question's id starts with its case (``caps.link_question_prefix``), so a day's questions
+    of one case are counted with an index range."""
     digest = hashlib.sha256(token.encode("utf-8")).hexdigest()[:40]
-    event_id = f"link:{digest}:{answer}"
     if answer == "query":
-        event_id += ":" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-    return event_id
+        question = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        return f"{caps.link_question_prefix(case_id)}{digest}:{question}"
+    return f"link:{digest}:{answer}"
+
+
+def _questions_left(engine: Engine, case_id: int, settings: Settings) -> bool:
+    with Session(engine) as session:
+        asked = caps.link_questions_in_window(session, case_id, utcnow())
+    return asked < caps.daily_cap("email", settings)
 
 
 async def _form(request: Request) -> dict[str, str]:
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         return {}
-    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
+        )
+    except ValueError:  # too many fields: not our form
+        return {}
+    return dict(pairs)
 
 
 @router.post("/r/{token}")
@@ -141,8 +159,13 @@ async def record_answer(request: Request, token: str) -> Response:
     if not valid or len(text) > MAX_TEXT:
         locale = await run_in_threadpool(_locale_of, engine_of(request), case_id)
         return _page(request, locale, 400, TEXT[locale]["empty_question"])
+    if answer == "query" and not await run_in_threadpool(
+        _questions_left, engine_of(request), case_id, settings_of(request)
+    ):
+        locale = await run_in_threadpool(_locale_of, engine_of(request), case_id)
+        log.info("link.questions_capped case_id=%s", case_id)
+        return _page(request, locale, 429, TEXT[locale]["too_many_questions"])
     payload = {"case_id": case_id, "answer": answer, "text": text, "channel": "email"}
-    await record(
-        request, [NewEvent("link", "link_answer", link_event_id(token, answer, text), payload)]
-    )
+    event_id = link_event_id(token, answer, text, case_id)
+    await record(request, [NewEvent("link", "link_answer", event_id, payload)])
     return RedirectResponse(f"{request.url.path}?done={answer}", status_code=303)
