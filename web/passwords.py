@@ -120,10 +120,24 @@ def _hash_slots() -> threading.BoundedSemaphore:
     return _slots
 
 
-@lru_cache(maxsize=4)
+_stand_ins: dict[str, str] = {}
+_stand_in_lock = threading.Lock()
+
+
 def stand_in(spec: str) -> str:
     """What an unknown name is checked against: the costliest kind the list uses, with the
-    same parameters, so it costs what checking a real user does, and never more."""
+    same parameters, so it costs what checking a real user does, and never more. Made once
+    per list, under a lock: a burst of unknown names must not each hash a stand-in."""
+    found = _stand_ins.get(spec)
+    if found is None:
+        with _stand_in_lock:
+            found = _stand_ins.get(spec)
+            if found is None:
+                found = _stand_ins[spec] = _make_stand_in(spec)
+    return found
+
+
+def _make_stand_in(spec: str) -> str:
     stored = [user.password for user in parse_user_list(spec).values()]
     argon = [s for s in stored if _kind(s) == "argon2"]
     if argon:

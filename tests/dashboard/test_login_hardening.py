@@ -209,3 +209,13 @@ def _max_age(set_cookie: str) -> int:
     match = re.search(r"Max-Age=(\d+)", set_cookie, re.IGNORECASE)
     assert match, set_cookie
     return int(match.group(1))
+
+
+def test_a_burst_of_unknown_names_makes_one_stand_in_not_one_each() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    argon = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash("burst")
+    spec = f"eve:{argon}"
+    with ThreadPoolExecutor(8) as pool:
+        made = set(pool.map(lambda _: stand_in(spec), range(16)))
+    assert len(made) == 1  # every stand-in hash has its own salt: one value, one hashing
