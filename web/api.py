@@ -16,12 +16,15 @@ from pipeline import campaign_view, inbox, queues
 from pipeline.clock import utcnow
 from pipeline.errors import NotFound
 from pipeline.metrics import campaign_status
+from web import responses
 from web.auth import api_user
 from web.dashboard.deps import broker_redis, db_session, namespace
 from web.dashboard.queues import stub_queue_stats
 from web.deps import DbId
 
-router = APIRouter(prefix="/api", tags=["dashboard"], dependencies=[Depends(api_user)])
+router = APIRouter(
+    prefix="/api", tags=["dashboard"], dependencies=[Depends(api_user)], responses=responses.API
+)
 
 
 class FromAttributes(BaseModel):

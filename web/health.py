@@ -13,11 +13,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from web import responses
 from web.deps import engine_of, settings_of
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=responses.HEALTH)
 
 
 def _database_ok(request: Request) -> bool:

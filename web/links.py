@@ -33,6 +33,7 @@ from pipeline.clock import utcnow
 from pipeline.models import Case
 from pipeline.settings import Settings
 from pipeline.tokens import ExpiredToken, InvalidToken, read_response_token
+from web import responses
 from web.deps import engine_of, settings_of
 from web.events import NewEvent
 from web.link_text import TEXT
@@ -40,7 +41,7 @@ from web.webhooks import record
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(tags=["links"])
+router = APIRouter(tags=["links"], responses=responses.LINK)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 ANSWERS = ("agree", "refuse", "query")
@@ -143,7 +144,7 @@ async def _form(request: Request) -> dict[str, str]:
     return dict(pairs)
 
 
-@router.post("/r/{token}")
+@router.post("/r/{token}", openapi_extra=responses.LINK_FORM)
 async def record_answer(request: Request, token: str) -> Response:
     """Record the chosen answer, then redirect to the thank-you page. For an unsubscribe
     token any POST unsubscribes (RFC 8058 one-click: ``List-Unsubscribe=One-Click``)."""

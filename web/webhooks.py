@@ -29,7 +29,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from pipeline.attempt_status import can_change_anything
 from pipeline.models import Case
-from web import signatures
+from web import responses, signatures
 from web.deps import engine_of, settings_of
 from web.events import MalformedEvent, NewEvent, id_part
 from web.ingest import ingestor_of
@@ -37,7 +37,7 @@ from web.voice import goodbye_twiml, keypress_reply, load_case, machine_answered
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=responses.WEBHOOK)
 
 XML = "application/xml"
 EMPTY_TWIML = str(MessagingResponse())
@@ -112,7 +112,7 @@ def _progress_event(kind: str, event_id: str, status: str, payload: dict[str, An
     return NewEvent(provider, kind, event_id, payload, outcome=outcome)
 
 
-@router.post("/twilio/sms")
+@router.post("/twilio/sms", openapi_extra=responses.TWILIO_MESSAGE)
 async def inbound_sms(request: Request) -> Response:
     """An SMS a user sent us. Replies with empty TwiML: any answer goes out from a worker."""
     params = await twilio_params(request)
@@ -132,14 +132,14 @@ async def _record_status(
     return Response(status_code=204)
 
 
-@router.post("/twilio/status", status_code=204)
+@router.post("/twilio/status", status_code=204, openapi_extra=responses.TWILIO_MESSAGE)
 async def message_status(request: Request) -> Response:
     """A message status callback; each (message, status) pair is stored once."""
     params = await twilio_params(request)
     return await _record_status(request, params, "sms_status", "MessageSid", "MessageStatus")
 
 
-@router.post("/twilio/call-status", status_code=204)
+@router.post("/twilio/call-status", status_code=204, openapi_extra=responses.TWILIO_CALL)
 async def call_status(request: Request) -> Response:
     """A call status callback; each (call, status) pair is stored once."""
     params = await twilio_params(request)
@@ -157,7 +157,11 @@ async def _case(request: Request) -> Case | None:
     return await run_in_threadpool(load_case, engine_of(request), _case_id(request))
 
 
-@router.post("/twilio/voice")
+@router.post(
+    "/twilio/voice",
+    responses=responses.described(404),
+    openapi_extra=responses.TWILIO_CALL | responses.CASE_ID_QUERY,
+)
 async def voice(request: Request) -> Response:
     """The TwiML for a recall call to the case named in the URL (``?case_id=``)."""
     params = await twilio_params(request)
@@ -170,7 +174,7 @@ async def voice(request: Request) -> Response:
     return Response(twiml, media_type=XML)
 
 
-@router.post("/twilio/voice/gather")
+@router.post("/twilio/voice/gather", openapi_extra=responses.TWILIO_CALL | responses.CASE_ID_QUERY)
 async def voice_gather(request: Request) -> Response:
     """A keypress: stored like any answer and answered with the spoken follow-up.
     9 replays the notice; it is stored too, but there is nothing to process."""
@@ -193,7 +197,9 @@ async def voice_gather(request: Request) -> Response:
     return Response(keypress_reply(case, digits, public_url), media_type=XML)
 
 
-@router.post("/twilio/voice/record")
+@router.post(
+    "/twilio/voice/record", openapi_extra=responses.TWILIO_RECORDING | responses.CASE_ID_QUERY
+)
 async def voice_recording(request: Request) -> Response:
     """A question left as a recording after pressing 3 (when no agent line is set)."""
     params = await twilio_params(request)
@@ -219,7 +225,7 @@ def _sendgrid_events(body: bytes) -> list[dict[str, Any]]:
     return events
 
 
-@router.post("/sendgrid/events", status_code=204)
+@router.post("/sendgrid/events", status_code=204, openapi_extra=responses.SENDGRID_EVENTS)
 async def sendgrid_events(request: Request) -> Response:
     """SendGrid's signed event webhook: a JSON array, each event stored under its id."""
     body = await request.body()
