@@ -31,7 +31,9 @@ LATER = datetime.now(UTC) + timedelta(days=7)
 SMS_PATH = "/webhooks/twilio/sms"
 
 
-def _client(engine: Engine, **overrides: object) -> TestClient:
+def _client(
+    engine: Engine, *, client: tuple[str, int] = ("testclient", 50000), **overrides: object
+) -> TestClient:
     values: dict[str, object] = {
         "public_url": PUBLIC_URL,
         "twilio_auth_token": TWILIO_TOKEN,
@@ -40,7 +42,7 @@ def _client(engine: Engine, **overrides: object) -> TestClient:
         "unsigned_webhooks_per_minute": 5,
     }
     app = create_app(settings=Settings(_env_file=None, **(values | overrides)), engine=engine)  # type: ignore[call-arg, arg-type]
-    return TestClient(app, follow_redirects=False)
+    return TestClient(app, follow_redirects=False, client=client)
 
 
 @pytest.fixture
@@ -117,3 +119,11 @@ def test_forgotten_sources_keep_memory_bounded() -> None:
     for i in range(MAX_SOURCES + 500):
         buckets.spend(f"10.0.{i // 256}.{i % 256}")
     assert len(buckets.buckets) == MAX_SOURCES
+
+
+def test_this_machine_is_never_limited(sqlite_engine: Engine) -> None:
+    """The sandbox and the demo click every link from loopback; a local proxy passes each
+    client's own address."""
+    with _client(sqlite_engine, client=("127.0.0.1", 50000)) as local:
+        codes = {local.get("/r/not-a-token").status_code for _ in range(12)}
+    assert codes == {400}
