@@ -18,9 +18,7 @@ from pipeline.settings import Settings
 MIN_SECRET_LENGTH = 32
 MIN_PLAIN_PASSWORD_LENGTH = 12
 # The values this repository ships (Settings defaults and .env.example's placeholders).
-DEFAULT_SECRET_KEYS = frozenset(
-    {"change-me-in-production", "replace-with-a-long-random-string", "test-secret-key"}
-)
+DEFAULT_SECRET_KEYS = frozenset({"change-me-in-production", "replace-with-a-long-random-string"})
 DEFAULT_DASHBOARD_USERS = "admin:admin"
 SANDBOX_TWILIO_AUTH_TOKEN = "sandbox-auth-token"
 SANDBOX_TWILIO_ACCOUNT_SID = "AC00000000000000000000000000000000"
@@ -70,8 +68,7 @@ def _secret_problems(settings: Settings) -> list[str]:
 
 
 def _user_problems(settings: Settings) -> list[str]:
-    # Imported here: web.auth pulls in FastAPI, which a worker need not load.
-    from web.auth import parse_users
+    from web.passwords import parse_users  # the one parser of the list (no FastAPI in it)
 
     if settings.dashboard_users.strip() == DEFAULT_DASHBOARD_USERS:
         return ["RECALL_DASHBOARD_USERS: replace the default admin:admin with your own users"]

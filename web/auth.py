@@ -103,6 +103,10 @@ def _report(
     # A name that is no user is never written down: people type passwords into that field.
     shown = name[:64] if known else "(unknown user)"
     fields = {"user": shown, "address": _address(request), "via": via}
+    if outcome == "ok" and via == "basic":
+        # A script authenticates on every request: a success is routine, not an event.
+        log_event(log, "auth.login_ok", logging.DEBUG, **fields)
+        return
     level = logging.INFO if outcome == "ok" else logging.WARNING
     log_event(log, f"auth.login_{outcome}", level, **fields)
     action = "auth.login" if outcome == "ok" else f"auth.login_{outcome}"
@@ -241,6 +245,7 @@ def login(
             credential=credential_of(user, settings.secret_key),
             now=utcnow(),
             absolute=timedelta(hours=settings.session_absolute_hours),
+            idle=timedelta(minutes=settings.session_idle_minutes),
         )
         db.commit()
     request.session.clear()  # a fresh session (and CSRF token) for the logged-in user

@@ -89,7 +89,13 @@ class SessionCookieMiddleware:
 
 
 def start(
-    session: Session, *, user: str, credential: str, now: datetime, absolute: timedelta
+    session: Session,
+    *,
+    user: str,
+    credential: str,
+    now: datetime,
+    absolute: timedelta,
+    idle: timedelta,
 ) -> tuple[str, datetime]:
     """A new session row; returns the token for the cookie and the absolute expiry."""
     token = secrets.token_urlsafe(32)
@@ -105,7 +111,8 @@ def start(
         )
     )
     # Rows of sessions that ran out go with each new one: the table holds live sessions only.
-    session.execute(delete(WebSession).where(WebSession.expires_at < now))
+    ended = (WebSession.expires_at < now) | (WebSession.last_seen_at < now - idle)
+    session.execute(delete(WebSession).where(ended))
     return token, expires
 
 

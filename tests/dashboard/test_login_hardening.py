@@ -219,3 +219,20 @@ def test_a_burst_of_unknown_names_makes_one_stand_in_not_one_each() -> None:
     with ThreadPoolExecutor(8) as pool:
         made = set(pool.map(lambda _: stand_in(spec), range(16)))
     assert len(made) == 1  # every stand-in hash has its own salt: one value, one hashing
+
+
+def test_ids_beyond_64_bits_are_refused_on_postgresql_too(client: TestClient, login: Login) -> None:
+    login(client)
+    for path in ("/api/campaigns/{}", "/dashboard/campaigns/{}", "/dashboard/inbox/{}"):
+        for raw in ("9223372036854775808", "1" * 30):
+            assert client.get(path.format(raw), follow_redirects=False).status_code == 422
+    assert client.get("/api/campaigns/9223372036854775807").status_code == 404
+
+
+def test_a_script_s_basic_logins_are_not_each_audited(client: TestClient, web_env: Engine) -> None:
+    for _ in range(3):
+        assert client.get("/api/campaigns", auth=("ann", PASSWORD)).status_code == 200
+    assert client.get("/api/campaigns", auth=("ann", "wrong")).status_code == 401
+    with Session(web_env) as session:
+        actions = session.scalars(select(AuditEvent.action)).all()
+    assert actions == ["auth.login_failed"]
