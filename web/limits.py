@@ -79,6 +79,39 @@ class RequestLimitsMiddleware:
         if _declared_length(headers) > limit:
             await _refuse(send, 413, f"request body over {limit} bytes")
             return
+        if _form_checked(scope):
+            await self._checked_form(scope, receive, send, limit)
+            return
+        await self._counted(scope, receive, send, limit)
+
+    async def _checked_form(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        """A dashboard form, read here (it is small: its limit applies) so its fields can be
+        counted before any parser sees it; then handed on as it came."""
+        body, reader = b"", _Counted(receive, limit)
+        try:
+            while True:
+                message = await reader()
+                body += message.get("body", b"")
+                if message["type"] != "http.request" or not message.get("more_body"):
+                    break
+        except BodyTooLarge:
+            await _refuse(send, 413, f"request body over {limit} bytes")
+            return
+        if _field_count(scope, body) > MAX_FORM_FIELDS:
+            await _refuse(send, 400, f"more than {MAX_FORM_FIELDS} form fields")
+            return
+        handed = False
+
+        async def replay() -> Message:
+            nonlocal handed
+            if handed:
+                return await receive()  # only a disconnect is left to wait for
+            handed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _counted(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         started = False
 
         async def watch(message: Message) -> None:
@@ -91,6 +124,30 @@ class RequestLimitsMiddleware:
         except BodyTooLarge:
             if not started:
                 await _refuse(send, 413, f"request body over {limit} bytes")
+
+
+# Dashboard forms: counted here, since FastAPI parses a route's form fields before any
+# dependency could pass the parser a limit. Webhooks and links bound their own forms.
+FORM_CHECKED_PREFIXES = ("/dashboard", "/login", "/logout")
+
+
+def _form_checked(scope: Scope) -> bool:
+    if scope.get("method") != "POST" or not scope.get("path", "").startswith(FORM_CHECKED_PREFIXES):
+        return False
+    for key, value in scope["headers"]:
+        if key == b"content-type":
+            return value.split(b";")[0].strip().lower() in (
+                b"application/x-www-form-urlencoded",
+                b"multipart/form-data",
+            )
+    return False
+
+
+def _field_count(scope: Scope, body: bytes) -> int:
+    content_type = dict(scope["headers"]).get(b"content-type", b"")
+    if content_type.lower().startswith(b"multipart/"):
+        return body.lower().count(b"content-disposition:")
+    return body.count(b"&") + 1
 
 
 def _declared_length(headers: list[tuple[bytes, bytes]]) -> int:

@@ -140,3 +140,22 @@ def test_a_stale_sendgrid_signature_is_refused(client: TestClient, sqlite_engine
     assert stored(sqlite_engine) == []
     fresh = client.post("/webhooks/sendgrid/events", content=body, headers=KEYS.headers(body))
     assert fresh.status_code == 204 and len(stored(sqlite_engine)) == 1
+
+
+def test_a_dashboard_form_with_too_many_fields_is_refused_before_parsing(
+    client: TestClient,
+) -> None:
+    from web.limits import MAX_FORM_FIELDS
+
+    many = "&".join(f"f{i}=x" for i in range(MAX_FORM_FIELDS + 1))
+    for path in ("/login", "/logout", "/dashboard/campaigns/1/pause"):
+        answer = client.post(path, content=many, headers=FORM)
+        assert answer.status_code == 400 and "form fields" in answer.text, path
+    parts = "".join(
+        f'--b\r\nContent-Disposition: form-data; name="f{i}"\r\n\r\nx\r\n'
+        for i in range(MAX_FORM_FIELDS + 1)
+    )
+    multipart = {"Content-Type": "multipart/form-data; boundary=b"}
+    assert client.post("/login", content=parts + "--b--\r\n", headers=multipart).status_code == 400
+    few = client.post("/login", data={"username": "a", "password": "b"})
+    assert few.status_code == 403  # parsed as usual: no CSRF token
