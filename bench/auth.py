@@ -12,6 +12,7 @@ would otherwise tell which names exist, or turn made-up names into a hashing sto
 Throttling is turned off for the run (it would refuse most wrong tries before hashing).
 
     python bench/auth.py --logins 200 --concurrency 50 --users argon2 plain
+    python bench/auth.py --source /tmp/old-checkout   # the same run against another tree
 """
 
 from __future__ import annotations
@@ -80,8 +81,14 @@ class PeakMemory:
         self._thread.join()
 
 
+def recall_command(source: Path | None) -> list[str]:
+    if source is None:
+        return [RECALL]
+    return [sys.executable, "-c", "from cli.main import app; app()"]
+
+
 @contextmanager
-def recall_web(users: str, workdir: Path) -> Iterator[tuple[str, int]]:
+def recall_web(users: str, workdir: Path, source: Path | None = None) -> Iterator[tuple[str, int]]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -94,8 +101,11 @@ def recall_web(users: str, workdir: Path) -> Iterator[tuple[str, int]]:
         "RECALL_LOG_LEVEL": "ERROR",
     }
     env.pop("RECALL_BROKER_URL", None)
-    subprocess.run([RECALL, "db", "upgrade"], env=env, check=True, capture_output=True)
-    process = subprocess.Popen([RECALL, "web", "--port", str(port)], env=env)
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
+    command, cwd = recall_command(source), source or Path.cwd()
+    subprocess.run([*command, "db", "upgrade"], env=env, cwd=cwd, check=True, capture_output=True)
+    process = subprocess.Popen([*command, "web", "--port", str(port)], env=env, cwd=cwd)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -147,10 +157,10 @@ def measure(pid: int, job: Callable[[int], int], count: int, concurrency: int) -
     }
 
 
-def run(kind: str, count: int, concurrency: int) -> None:
+def run(kind: str, count: int, concurrency: int, source: Path | None) -> None:
     with (
         tempfile.TemporaryDirectory() as scratch,
-        recall_web(users_setting(kind), Path(scratch)) as (base, pid),
+        recall_web(users_setting(kind), Path(scratch), source) as (base, pid),
     ):
         jobs = {
             "GET /login (baseline)": login_page_only(base),
@@ -159,7 +169,10 @@ def run(kind: str, count: int, concurrency: int) -> None:
             "unknown user": login(base, lambda i: f"nobody-{i}", PASSWORD),
         }
         measure(pid, jobs["GET /login (baseline)"], 20, 5)  # warm up
-        print(f"\nusers with {kind} passwords: {count} tries per kind, {concurrency} at once")
+        where = f" ({source})" if source else ""
+        print(
+            f"\nusers with {kind} passwords{where}: {count} tries per kind, {concurrency} at once"
+        )
         print(f"  {'kind':<24} {'status':>6} {'server CPU ms/try':>18} {'peak RSS +MiB':>14}")
         for name, job in jobs.items():
             figures = measure(pid, job, count, concurrency)
@@ -174,9 +187,10 @@ def main() -> None:
     parser.add_argument("--logins", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--users", nargs="+", default=["argon2", "plain"])
+    parser.add_argument("--source", type=Path, help="run recall from this source tree instead")
     args = parser.parse_args()
     for kind in args.users:
-        run(kind, args.logins, args.concurrency)
+        run(kind, args.logins, args.concurrency, args.source)
 
 
 if __name__ == "__main__":
