@@ -18,7 +18,13 @@ from pipeline.settings import Settings
 MIN_SECRET_LENGTH = 32
 MIN_PLAIN_PASSWORD_LENGTH = 12
 # The values this repository ships (Settings defaults and .env.example's placeholders).
-DEFAULT_SECRET_KEYS = frozenset({"change-me-in-production", "replace-with-a-long-random-string"})
+DEFAULT_SECRET_KEYS = frozenset(
+    {
+        "change-me-in-production",
+        "replace-with-a-long-random-string",
+        "replace-with-another-long-random-string",
+    }
+)
 DEFAULT_DASHBOARD_USERS = "admin:admin"
 SANDBOX_TWILIO_AUTH_TOKEN = "sandbox-auth-token"
 SANDBOX_TWILIO_ACCOUNT_SID = "AC00000000000000000000000000000000"

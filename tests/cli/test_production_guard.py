@@ -108,3 +108,21 @@ def test_any_public_url_text_gives_an_answer_not_an_exception(text: str) -> None
 
 def _lower(env: dict[str, str]) -> dict[str, str]:
     return {k.removeprefix("RECALL_").lower(): v for k, v in env.items()}
+
+
+def test_env_example_copied_unedited_is_refused() -> None:
+    from pathlib import Path
+
+    from dotenv import dotenv_values
+
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    values = {k: v for k, v in dotenv_values(example).items() if v is not None}
+    settings = _settings(**_lower(values))
+    problems = " ".join(unsafe_settings(settings))
+    for name in (
+        "RECALL_SECRET_KEY",
+        "RECALL_AUDIT_KEY",
+        "RECALL_DASHBOARD_USERS",
+        "RECALL_TWILIO_AUTH_TOKEN",
+    ):
+        assert name in problems
