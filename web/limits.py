@@ -15,10 +15,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 KIB = 1024
 # Twilio's callbacks are a few KiB of form fields; SendGrid batches events into posts that
-# stay well under a few MiB; a response-link form holds one question; a login a name and a
-# password. Longest prefix first: the first match wins.
+# stay well under 8 MiB (a thousand events of ~1 KiB is 1 MiB); a response-link form holds
+# one question; a login a name and a password. Longest prefix first: the first match wins.
 BODY_LIMITS: tuple[tuple[str, int], ...] = (
-    ("/webhooks/sendgrid/", 4 * KIB * KIB),
+    ("/webhooks/sendgrid/", 8 * KIB * KIB),
     ("/webhooks/", 64 * KIB),
     ("/r/", 16 * KIB),
     ("/login", 4 * KIB),
