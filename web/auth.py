@@ -39,6 +39,7 @@ from web.passwords import (
     set_hash_concurrency,
     verify_password,
 )
+from web.prometheus import LOGIN_ATTEMPTS
 
 __all__ = ["parse_users", "verify_password"]  # the user-list helpers, as they were here
 
@@ -81,6 +82,7 @@ def attempt_login(request: Request, name: str, password: str, *, via: str) -> Lo
     with _db(request) as db:
         wait = throttle.retry_after(db, tries, utcnow(), limits)
     if wait:
+        LOGIN_ATTEMPTS.labels(outcome="throttled", via=via).inc()
         # Logged, not audited: a flood of refused tries must not grow the audit log.
         fields = {"address": _address(request), "via": via, "retry_after": wait}
         log_event(log, "auth.login_throttled", logging.WARNING, **fields)
@@ -103,6 +105,7 @@ def _report(
     # A name that is no user is never written down: people type passwords into that field.
     shown = name[:64] if known else "(unknown user)"
     fields = {"user": shown, "address": _address(request), "via": via}
+    LOGIN_ATTEMPTS.labels(outcome=outcome, via=via).inc()
     if outcome == "ok" and via == "basic":
         # A script authenticates on every request: a success is routine, not an event.
         log_event(log, "auth.login_ok", logging.DEBUG, **fields)

@@ -26,6 +26,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
+    Counter,
     Histogram,
     generate_latest,
     multiprocess,
@@ -56,6 +57,16 @@ WEBHOOK_LATENCY = Histogram(
     "Time to answer a provider webhook (verify, store, enqueue).",
     ["route", "status"],
     buckets=LATENCY_BUCKETS,
+    registry=webhook_registry,
+)
+
+
+# Every login try by outcome (ok, failed, throttled) and way (form, basic): alert on a
+# rising failed or throttled rate (a password-guessing run).
+LOGIN_ATTEMPTS = Counter(
+    "recall_login_attempts",
+    "Login tries by outcome and way.",
+    ["outcome", "via"],
     registry=webhook_registry,
 )
 

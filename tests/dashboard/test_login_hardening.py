@@ -116,6 +116,8 @@ def test_every_login_is_logged_masked_and_audited(
     with Session(web_env) as session:
         rows = session.execute(select(AuditEvent.actor, AuditEvent.action)).all()
     assert ("ann", "auth.login_failed") in rows and ("ann", "auth.login") in rows
+    metrics = client.get("/metrics").text
+    assert re.search(r'recall_login_attempts_total\{outcome="failed",via="form"\} [1-9]', metrics)
     assert ("(unknown user)", "auth.login_failed") in rows
     assert all("secret-typed" not in str(row) for row in rows)
 
