@@ -29,7 +29,13 @@ from pipeline.clock import utcnow
 from pipeline.errors import InputError, InputErrors
 from pipeline.models import Campaign, UTCDateTime
 from pipeline.settings import get_settings
-from pipeline.users_csv import RejectsWriter, rejects_path_for
+from pipeline.users_csv import (
+    RejectsWriter,
+    check_users_path,
+    count_users,
+    file_columns,
+    rejects_path_for,
+)
 from pipeline.users_staging import STAGING_COLUMNS, stage_users
 
 # progress(phase, done, total): phases are "validating", "loading", "storing".
@@ -57,24 +63,17 @@ class _Checked:
     duplicates: int = 0
     rejects: RejectsWriter | None = None
 
-    def reject(self, line: int, record: list[str], errors: list[InputError]) -> None:
+    def reject(
+        self, line: int, record: list[str], errors: list[InputError], *, canonical: bool = False
+    ) -> None:
         self.errors.extend(errors)
         self.rejected += 1
         if self.rejects is not None:
-            self.rejects.write(line, record, errors)
+            self.rejects.write(line, record, errors, canonical=canonical)
 
 
 def _no_progress(phase: str, done: int, total: int | None) -> None:
     """The default progress callback: says nothing."""
-
-
-def count_records(path: Path) -> int:
-    """Lines after the header: a cheap total for the progress bar (binary newline count)."""
-    count = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            count += chunk.count(b"\n")
-    return max(count - 1, 0)
 
 
 def launch_campaign(
@@ -105,10 +104,10 @@ def launch(
     settings = get_settings()
     progress = progress or _no_progress
     path = Path(users_path)
+    check_users_path(path)
     batch = batch_size or settings.launch_batch_size
-    checked = _Checked(
-        path, rejects=RejectsWriter(rejects_path_for(path)) if skip_invalid else None
-    )
+    rejects = RejectsWriter(rejects_path_for(path), file_columns(path)) if skip_invalid else None
+    checked = _Checked(path, rejects=rejects)
     try:
         with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as staging:
             _validate(checked, staging, default_region or settings.default_region, progress)
@@ -154,7 +153,7 @@ def _stage_and_store(
 
 def _validate(checked: _Checked, staging: IO[str], default_region: str, progress: Progress) -> None:
     """Stream the file once: good rows (normalised) to ``staging``, bad ones to ``checked``."""
-    total = count_records(checked.path)
+    total = count_users(checked.path)
     # Worker processes pay off only on big files; they start in a fraction of a second.
     workers = (get_settings().import_workers or os.cpu_count() or 1) if total > 20000 else 1
     for chunk in stage_users(checked.path, default_region, staging, workers=workers):
@@ -174,7 +173,8 @@ def _reject_duplicates(conn: Connection, checked: _Checked) -> int:
     for line, external_id, first_line, *values in found:
         reason = f"duplicate external_id {external_id!r} (also on line {first_line})"
         error = InputError(reason, path=str(checked.path), line=line, field="external_id")
-        checked.reject(line, [external_id, *(v or "" for v in values)], [error])
+        record = [external_id, *("" if v is None else str(v) for v in values)]
+        checked.reject(line, record, [error], canonical=True)
     if found and checked.rejects is not None:
         delete = text("DELETE FROM launch_staging WHERE line IN :lines")
         lines = [row[0] for row in found]
