@@ -122,7 +122,7 @@ def enqueue_fan_out(campaign_id: int) -> str:
 
 
 def status_command(
-    campaign_id: int = typer.Argument(..., help="The campaign's id (printed by launch)."),
+    campaign_id: int = typer.Argument(..., min=1, help="The campaign's id (printed by launch)."),
     as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
     """Show how far a campaign has come: case states, rates, answers, channels."""

@@ -2,6 +2,7 @@
 
 Each command group lives in its own module under ``cli/`` and exposes
 ``register(app)``; this module finds them, so adding a command touches one file.
+``run`` is what the installed ``recall`` script calls: the app behind a last-resort guard.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import importlib
 import pkgutil
 
 import typer
+import typer.core
 
 import cli
+from cli._guard import guarded
 
 app = typer.Typer(
     name="recall",
@@ -19,7 +22,20 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # No markup: a docstring's line breaks are joined, so help reads as whole sentences.
+    rich_markup_mode="markdown",
 )
+
+
+def _flag_type(self: typer.core.TyperOption, ctx: object) -> str | None:
+    # typer labels flags "<bool>", yet a flag takes no value: show no type for them.
+    if self.is_flag:
+        return None
+    return _option_type(self, ctx)  # type: ignore[arg-type]
+
+
+_option_type = typer.core.TyperOption.display_type_rich
+typer.core.TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 
 @app.callback()
@@ -39,5 +55,13 @@ def _register_commands() -> None:
 
 _register_commands()
 
+
+def run() -> None:
+    """The ``recall`` script: the app, with any unexpected exception turned into one line
+    naming the log file that holds the traceback (exit 1). Tests call ``app`` instead, so a
+    bug still fails them loudly."""
+    guarded(app)
+
+
 if __name__ == "__main__":
-    app()
+    run()

@@ -15,7 +15,9 @@ class ReportFormat(StrEnum):
 
 
 def report_command(
-    campaign_id: int = typer.Argument(..., help="The campaign's id (printed by recall launch)."),
+    campaign_id: int = typer.Argument(
+        ..., min=1, help="The campaign's id (printed by recall launch)."
+    ),
     fmt: ReportFormat = typer.Option(ReportFormat.csv, "--format", "-f", help="csv or html."),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write the report here instead of standard output."
