@@ -13,6 +13,7 @@ a bad file leaves nothing behind.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -38,6 +39,9 @@ from pipeline.users_csv import (
 )
 from pipeline.users_staging import STAGING_COLUMNS, stage_users
 
+# Where ``recall run`` keeps the fingerprint of the files it launched from, in Campaign.spec.
+RUN_KEY = "run_key"
+
 # progress(phase, done, total): phases are "validating", "loading", "storing".
 Progress = Callable[[str, int, int | None], None]
 
@@ -62,6 +66,7 @@ class _Checked:
     rejected: int = 0
     duplicates: int = 0
     rejects: RejectsWriter | None = None
+    run_key: str | None = None
 
     def reject(
         self, line: int, record: list[str], errors: list[InputError], *, canonical: bool = False
@@ -74,6 +79,17 @@ class _Checked:
 
 def _no_progress(phase: str, done: int, total: int | None) -> None:
     """The default progress callback: says nothing."""
+
+
+def files_fingerprint(campaign_file: Path, users: Path) -> str:
+    """sha256 over both files' bytes: the same files are the same campaign."""
+    digest = hashlib.sha256()
+    for path in (campaign_file, users):
+        digest.update(str(path.stat().st_size).encode() + b"\0")
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def launch_campaign(
@@ -97,9 +113,12 @@ def launch(
     now: datetime | None = None,
     default_region: str | None = None,
     batch_size: int | None = None,
+    run_key: str | None = None,
 ) -> LaunchReport:
     """Validate ``users_path`` fully, then store everything; raises InputErrors listing
-    every bad row (and writes nothing) unless ``skip_invalid``."""
+    every bad row (and writes nothing) unless ``skip_invalid``. ``run_key`` (the files'
+    fingerprint, from ``recall run``) is stored in the same transaction, so a run that
+    stops at any point is found again by the next one, never launched twice."""
     engine = target if isinstance(target, Engine) else target.kw["bind"]
     settings = get_settings()
     progress = progress or _no_progress
@@ -107,7 +126,7 @@ def launch(
     check_users_path(path)
     batch = batch_size or settings.launch_batch_size
     rejects = RejectsWriter(rejects_path_for(path), file_columns(path)) if skip_invalid else None
-    checked = _Checked(path, rejects=rejects)
+    checked = _Checked(path, rejects=rejects, run_key=run_key)
     try:
         with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as staging:
             _validate(checked, staging, default_region or settings.default_region, progress)
@@ -144,11 +163,21 @@ def _stage_and_store(
         raise InputErrors(checked.errors, summary=summary)
     if checked.staged - checked.duplicates <= 0:
         raise InputError("no valid rows to import", path=str(checked.path))
-    campaign_id = _insert_campaign(conn, spec, now)
-    _store(conn, campaign_id, checked.last_line, now, batch, progress)
+    campaign_id = _insert_campaign(conn, spec, now, checked.run_key)
+    users = checked.staged - checked.duplicates
+    _store(conn, campaign_id, checked.last_line, now, batch, _in_users(progress, users))
     if conn.dialect.name == "sqlite":
         conn.execute(text("DROP TABLE temp.launch_staging"))
     return campaign_id
+
+
+def _in_users(progress: Progress, users: int) -> Progress:
+    """Storing goes by file lines (blank and bad ones too); the bar counts users."""
+
+    def report(phase: str, lines_done: int, lines: int | None) -> None:
+        progress(phase, round(users * lines_done / lines) if lines else users, users)
+
+    return report
 
 
 def _validate(checked: _Checked, staging: IO[str], default_region: str, progress: Progress) -> None:
@@ -196,8 +225,12 @@ ORDER BY line
 """
 
 
-def _insert_campaign(conn: Connection, spec: CampaignSpec, now: datetime) -> int:
+def _insert_campaign(
+    conn: Connection, spec: CampaignSpec, now: datetime, run_key: str | None = None
+) -> int:
     stored = spec.to_json()
+    if run_key is not None:
+        stored[RUN_KEY] = run_key
     result = conn.execute(
         insert(Campaign).values(
             name=spec.name,
