@@ -31,11 +31,13 @@ from pipeline.settings import Settings, get_settings
 from pipeline.yaml_input import read_text_file
 
 
-def find_campaign(engine: Engine, run_key: str) -> int | None:
-    """The campaign launched from files with this fingerprint, if there is one."""
+def find_campaign(engine: Engine, run_key: str) -> tuple[int, str] | None:
+    """(id, state) of the campaign launched from files with this fingerprint, if any."""
     with Session(engine) as session:
-        rows = session.execute(select(Campaign.id, Campaign.spec).order_by(Campaign.id)).all()
-    return next((cid for cid, spec in rows if (spec or {}).get(RUN_KEY) == run_key), None)
+        query = select(Campaign.id, Campaign.state, Campaign.spec).order_by(Campaign.id)
+        rows = session.execute(query).all()
+    found = (row for row in rows if (row.spec or {}).get(RUN_KEY) == run_key)
+    return next(((row.id, row.state) for row in found), None)
 
 
 def prepare_database(settings: Settings) -> tuple[Engine, str]:
@@ -106,7 +108,10 @@ def run_command(
         fail_input(error)
     tune_for_one_process(settings)
     engine, shown = prepare_database(settings)
-    existing = find_campaign(engine, run_key)
+    found = find_campaign(engine, run_key)
+    if found is not None and found[1] == "paused":
+        fail(f"campaign {found[0]} is paused: `recall resume {found[0]}`, then run this again")
+    existing = found[0] if found is not None else None
     spec = None if existing is not None else load_spec(campaign_file)
 
     def start() -> int:

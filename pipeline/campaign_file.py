@@ -235,7 +235,26 @@ def _input_error(source: str, lines: dict[tuple[Any, ...], int], detail: Any) ->
         message = "required"
     elif detail["type"] == "extra_forbidden":
         message = "unknown key (check the spelling)"
+    elif detail["type"] != "value_error":  # pydantic's own wording: say what to write
+        message = f"{message} ({_hint(loc)})"
     return InputError(message, path=source, line=_nearest_line(lines, loc), field=_dotted(loc))
+
+
+_HINTS = {
+    "escalation": "write a list of steps like - {channel: sms, wait: 24h}",
+    "tiers": "write risk tiers 1-3, each with its ladder: {1: {escalation: [...]}}",
+    "templates": "write one mapping per locale: {en: {sms: ...}}",
+    "quiet_hours": 'write {start: "21:00", end: "08:00"}, or null for none',
+    "follow_up": 'write {target: 0.9, check_at: "2027-06-01"}',
+    "completion": "write on_agree or on_remedy",
+    "reason": "write product_quality, rule_change, security_incident, regulatory or other",
+}
+
+
+def _hint(loc: tuple[Any, ...]) -> str:
+    """What to write instead, for the setting at ``loc``."""
+    top = str(loc[0]) if loc else ""
+    return _HINTS.get(top, "see the CAMPAIGN.yaml table in the README")
 
 
 def _is_union_tag(part: Any) -> bool:

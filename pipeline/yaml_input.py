@@ -78,7 +78,12 @@ def load_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise InputError(f"not valid YAML: {problem}", path=source, line=line) from None
+        if "could not determine a constructor" in problem:
+            tag = problem.rsplit(" ", 1)[-1]
+            reason = f"the YAML tag {tag} is not allowed (write a plain value)"
+        else:
+            reason = f"not valid YAML: {problem} (check the indentation and quotes)"
+        raise InputError(reason, path=source, line=line) from None
 
 
 def _check_nesting(text: str, source: str) -> None:
