@@ -7,6 +7,7 @@ to a log file, and the operator gets one line naming that file (exit 1).
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -14,16 +15,13 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+import click
+import typer
+
 
 def crash_log_path() -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    return Path(tempfile.gettempdir()) / f"recall-error-{stamp}-{_pid()}.log"
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()
+    return Path(tempfile.gettempdir()) / f"recall-error-{stamp}-{os.getpid()}.log"
 
 
 def write_crash_log(error: BaseException, argv: list[str]) -> Path:
@@ -37,6 +35,8 @@ def guarded(main: Callable[[], object]) -> None:
     """Run ``main``; an unexpected exception becomes one line on stderr and exit code 1."""
     try:
         main()
+    except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException):
+        raise  # the command's own way out, already worded
     except Exception as error:  # the last resort: by definition, what nothing else caught
         first = (str(error).strip().splitlines() or [""])[0][:200]
         try:
