@@ -123,9 +123,9 @@ def _announce(
     plan: RunPlan, web_url: str, settings: Settings, campaign_id: int, real: set[str]
 ) -> None:
     login = settings.dashboard_users.split(",")[0].split(":")[0]
+    bases = {"twilio": settings.twilio_api_base, "sendgrid": settings.sendgrid_api_base}
     providers = ", ".join(
-        f"{name} ({'real' if name in real else 'sandbox, simulated users'})"
-        for name in ("twilio", "sendgrid")
+        f"{name} ({_provider_kind(name in real, bases[name])})" for name in ("twilio", "sendgrid")
     )
     resumes = "; the same command resumes" if plan.resumable else ""
     err.print(
@@ -136,6 +136,12 @@ def _announce(
         f"  Ctrl-C stops everything cleanly{resumes}.",
         soft_wrap=True,
     )
+
+
+def _provider_kind(real: bool, base: str | None) -> str:
+    if not real:
+        return "the built-in sandbox, simulated users"
+    return f"its API at {base}" if base else "the real service"
 
 
 def _follow(
