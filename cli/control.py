@@ -6,6 +6,8 @@ import getpass
 
 import typer
 
+from cli._console import campaign_id_argument
+
 
 def register(app: typer.Typer) -> None:
     app.command("pause")(pause)
@@ -13,7 +15,7 @@ def register(app: typer.Typer) -> None:
     app.command("cancel")(cancel)
 
 
-CAMPAIGN_ID = typer.Argument(..., min=1, help="The campaign's id (as printed by `recall launch`).")
+CAMPAIGN_ID = campaign_id_argument()
 
 
 def _actor() -> str:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from cli._console import err, fail, fail_input, out
+from cli._console import campaign_id_argument, database_hint, err, fail, fail_input, out
 from pipeline.campaign_file import CampaignSpec, load_campaign_file
 from pipeline.db import get_engine
 from pipeline.errors import InputError, InputErrors, NotFound
@@ -86,7 +86,7 @@ def _run_launch(
             fail_input(error)
         except SQLAlchemyError as error:
             progress.stop()
-            fail(f"database error: {_first_line(error)} (has `recall db upgrade` been run?)")
+            fail(database_hint(error))
 
 
 def load_spec(campaign_file: Path) -> CampaignSpec:
@@ -153,7 +153,7 @@ def enqueue_fan_out(campaign_id: int) -> str:
 
 
 def status_command(
-    campaign_id: int = typer.Argument(..., min=1, help="The campaign's id (printed by launch)."),
+    campaign_id: int = campaign_id_argument(),
     as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
     """Show how far a campaign has come: case states, rates, answers, channels."""
@@ -171,7 +171,7 @@ def load_status(engine: Engine, campaign_id: int) -> dict[str, Any]:
     except NotFound as error:
         fail(str(error), code=1)
     except SQLAlchemyError as error:
-        fail(f"database error: {_first_line(error)} (has `recall db upgrade` been run?)")
+        fail(database_hint(error))
 
 
 def status_view(status: dict[str, Any]) -> Group:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import Any
 
 import typer
 import typer.core
+import typer.rich_utils
 
 import cli
+from cli._console import check_settings, err
 from cli._guard import guarded
 
 app = typer.Typer(
@@ -38,9 +41,23 @@ _option_type = typer.core.TyperOption.display_type_rich
 typer.core.TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 
+def _one_line_usage_error(error: Any) -> None:
+    # A usage mistake is bad input like any other: one line, not a usage banner and a box.
+    if type(error).__name__ == "NoArgsIsHelpError":
+        return
+    ctx = getattr(error, "ctx", None)
+    path = ctx.command_path if ctx is not None else "recall"
+    message = " ".join(error.format_message().split())
+    err.print(f"error: {path}: {message} (see `{path} --help`)", markup=False, soft_wrap=True)
+
+
+typer.rich_utils.rich_format_error = _one_line_usage_error  # type: ignore[assignment]
+
+
 @app.callback()
 def main() -> None:
     """recall — tell every affected user, collect each answer, prove how far the recall got."""
+    check_settings()
 
 
 def _register_commands() -> None:
