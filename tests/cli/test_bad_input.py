@@ -278,3 +278,73 @@ def test_campaign_file_that_is_no_file(database: Path, tmp_path: Path) -> None:
         f"error: {tmp_path}: is a folder (give the campaign file's path)",
     )
     assert os.path.exists(database) and rows(database) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (
+            ["status", "0"],
+            {},
+            "error: recall status: Invalid value for 'campaign_id': Input should be greater "
+            "than or equal to 1 (see `recall status --help`)",
+        ),
+        (
+            ["report", str(2**64)],
+            {},
+            "error: recall report: Invalid value for 'campaign_id': Input should be less than "
+            "or equal to 9223372036854775807 (see `recall report --help`)",
+        ),
+        (
+            ["pause", "--", "-3"],
+            {},
+            "error: recall pause: Invalid value for 'campaign_id': Input should be greater "
+            "than or equal to 1 (see `recall pause --help`)",
+        ),
+        (
+            ["launch", "c.yaml"],
+            {},
+            "error: recall launch: Missing option '--users'. (see `recall launch --help`)",
+        ),
+        (
+            ["status", "1"],
+            {"RECALL_DUE_SCAN_INTERVAL": "soon"},
+            "error: RECALL_DUE_SCAN_INTERVAL: Input should be a valid number, unable to parse "
+            "string as a number (fix the environment variable or .env)",
+        ),
+        (
+            ["status", "1"],
+            {"RECALL_DATABASE_URL": "my database"},
+            "error: RECALL_DATABASE_URL: 'my database' is not a database URL (write it like "
+            "sqlite:///recall.db or postgresql://user@host/db)",
+        ),
+        (
+            ["db", "upgrade", "latest"],
+            {},
+            "error: revision: Can't locate revision identified by 'latest' (use head, the default)",
+        ),
+    ],
+    ids=[
+        "id 0",
+        "id past 64 bits",
+        "negative id",
+        "missing option",
+        "bad setting",
+        "bad url",
+        "bad revision",
+    ],
+)
+def test_usage_and_settings_mistakes_are_one_line(
+    args: list[str],
+    env: dict[str, str],
+    expected: str,
+    database: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == expected
+    assert "Traceback" not in result.output
