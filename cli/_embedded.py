@@ -22,12 +22,12 @@ from cli._console import err, fail, out
 from cli.launch import load_status, settled, status_view
 from pipeline.models import Case
 from pipeline.settings import Settings
-from pipeline.states import LADDER_STATES
 
 if TYPE_CHECKING:
     from schedules.embedded import EmbeddedStack
 
 DEFAULTS = Settings.model_fields
+LADDER_ORDER = ("pending", "notifying", "awaiting_response")  # LADDER_STATES, in order
 OPEN_REASONS = {
     "query_open": "question(s) wait for an agent's answer (the dashboard's inbox)",
     "agreed": "agreement(s) wait for the remedy to be confirmed",
@@ -164,7 +164,7 @@ def settle_note(status: dict[str, Any]) -> str:
     states = status["states"]
     if status["state"] in ("closed", "cancelled"):
         return f"Finished: the campaign is {status['state']}."
-    on_ladder = {s.value: states[s.value] for s in LADDER_STATES if states.get(s.value)}
+    on_ladder = {state: states[state] for state in LADDER_ORDER if states.get(state)}
     if on_ladder:
         detail = ", ".join(f"{state} {count}" for state, count in on_ladder.items())
         return (
@@ -192,7 +192,7 @@ def _when(status: dict[str, Any]) -> str:
 def _report_left(engine: Engine, queued: int, plan: RunPlan) -> None:
     with Session(engine) as session:
         counts = dict(session.execute(select(Case.state, func.count()).group_by(Case.state)).all())
-    on_ladder = {state.value: counts.get(state.value, 0) for state in LADDER_STATES}
+    on_ladder = {state: counts.get(state, 0) for state in LADDER_ORDER}
     open_queries = counts.get("query_open", 0)
     detail = ", ".join(f"{name} {count}" for name, count in on_ladder.items() if count)
     err.print(
