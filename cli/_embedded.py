@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -19,7 +18,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from cli._console import err, fail, out
-from cli.launch import load_status, settled, status_view
+from cli.launch import LADDER_ORDER, load_status, settle_note, settled, status_view
 from pipeline.models import Case
 from pipeline.settings import Settings
 
@@ -27,11 +26,6 @@ if TYPE_CHECKING:
     from schedules.embedded import EmbeddedStack
 
 DEFAULTS = Settings.model_fields
-LADDER_ORDER = ("pending", "notifying", "awaiting_response")  # LADDER_STATES, in order
-OPEN_REASONS = {
-    "query_open": "question(s) wait for an agent's answer (the dashboard's inbox)",
-    "agreed": "agreement(s) wait for the remedy to be confirmed",
-}
 
 
 @dataclass
@@ -138,6 +132,11 @@ def _announce(
     )
 
 
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 def _provider_kind(real: bool, base: str | None) -> str:
     if not real:
         return "the built-in sandbox, simulated users"
@@ -157,36 +156,6 @@ def _follow(
             status = load_status(engine, campaign_id)
             live.update(status_view(status))
     return status
-
-
-def settle_note(status: dict[str, Any]) -> str:
-    """One sentence: is the campaign finished, and if cases are still open, why."""
-    states = status["states"]
-    if status["state"] in ("closed", "cancelled"):
-        return f"Finished: the campaign is {status['state']}."
-    on_ladder = {state: states[state] for state in LADDER_ORDER if states.get(state)}
-    if on_ladder:
-        detail = ", ".join(f"{state} {count}" for state, count in on_ladder.items())
-        return (
-            f"Not finished: {sum(on_ladder.values())} case(s) are still on the escalation "
-            f"ladder ({detail}); run the same command again to carry on."
-        )
-    waiting = [f"{states[s]} {why}" for s, why in OPEN_REASONS.items() if states.get(s)]
-    if not waiting:
-        return "Finished: every case has reached its outcome."
-    return (
-        "Finished sending: no case is left on the escalation ladder. Still open: "
-        + "; ".join(waiting)
-        + f". The campaign stays {status['state']} until its deadline, {_when(status)}."
-    )
-
-
-def _when(status: dict[str, Any]) -> str:
-    try:
-        moment = datetime.fromisoformat(str(status["deadline"]))
-    except ValueError:
-        return str(status["deadline"])
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _report_left(engine: Engine, queued: int, plan: RunPlan) -> None:

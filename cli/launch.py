@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,9 @@ def launch_command(
         out.print(f"campaign {report.campaign_id} launched with {report.cases} case(s)")
     err.print(note)
     if follow:
-        follow_campaign(engine, report.campaign_id)
+        final = follow_campaign(engine, report.campaign_id)
+        err.print(status_view(final))
+        err.print(settle_note(final))
 
 
 def _run_launch(
@@ -218,6 +221,43 @@ def follow_campaign(engine: Engine, campaign_id: int, interval: float = 2.0) -> 
             status = load_status(engine, campaign_id)
             live.update(status_view(status))
     return status
+
+
+LADDER_ORDER = ("pending", "notifying", "awaiting_response")  # LADDER_STATES, in order
+OPEN_REASONS = {
+    "query_open": "question(s) wait for an agent's answer (the dashboard's inbox)",
+    "agreed": "agreement(s) wait for the remedy to be confirmed",
+}
+
+
+def settle_note(status: dict[str, Any]) -> str:
+    """One sentence: is the campaign finished, and if cases are still open, why."""
+    states = status["states"]
+    if status["state"] in ("closed", "cancelled"):
+        return f"Finished: the campaign is {status['state']}."
+    on_ladder = {state: states[state] for state in LADDER_ORDER if states.get(state)}
+    if on_ladder:
+        detail = ", ".join(f"{state} {count}" for state, count in on_ladder.items())
+        return (
+            f"Not finished: {sum(on_ladder.values())} case(s) are still on the escalation "
+            f"ladder ({detail}); run the same command again to carry on."
+        )
+    waiting = [f"{states[s]} {why}" for s, why in OPEN_REASONS.items() if states.get(s)]
+    if not waiting:
+        return "Finished: every case has reached its outcome."
+    return (
+        "Finished sending: no case is left on the escalation ladder. Still open: "
+        + "; ".join(waiting)
+        + f". The campaign stays {status['state']} until its deadline, {_when(status)}."
+    )
+
+
+def _when(status: dict[str, Any]) -> str:
+    try:
+        moment = datetime.fromisoformat(str(status["deadline"]))
+    except ValueError:
+        return str(status["deadline"])
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def settled(status: dict[str, Any]) -> bool:

@@ -11,8 +11,8 @@ import typer.core
 import typer.main
 from typer.testing import CliRunner
 
-from cli._embedded import real_providers, settle_note, web_port
-from cli.launch import cost_with_unit
+from cli._embedded import real_providers, web_port
+from cli.launch import cost_with_unit, settle_note
 from cli.main import app
 from cli.run import find_campaign, log_path_for
 from pipeline.db import engine_for
