@@ -53,6 +53,38 @@ def prepare_database(settings: Settings) -> tuple[Engine, str]:
     return engine, _shown(url)
 
 
+def _new_sqlite_file(url: str) -> Path | None:
+    """The SQLite file this run is about to create, if it does not exist yet."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # check_settings already refused an unparsable URL
+        return None
+    database = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not database or database == ":memory:":
+        return None
+    path = Path(database)
+    return None if path.exists() else path
+
+
+def _launch_or_resume(
+    engine: Engine, campaign_file: Path, users: Path, run_key: str
+) -> tuple[int, bool]:
+    """(campaign id, resumed): the campaign these files launched before, or a new one —
+    both files validated completely first; bad input ends the command here."""
+    found = find_campaign(engine, run_key)
+    if found is not None:
+        campaign_id, state = found
+        if state == "paused":
+            fail(f"campaign {campaign_id} is paused: `recall resume {campaign_id}`, then run again")
+        released = release_claims(engine)
+        if released:
+            err.print(f"{released} case(s) in flight when the last run stopped are taken up again.")
+        return campaign_id, True
+    spec = load_spec(campaign_file)
+    report = _run_launch(engine, spec, users, False, run_key=run_key)
+    return int(report.campaign_id), False
+
+
 def release_claims(engine: Engine) -> int:
     """The previous run's in-process broker died with it: its claims are void."""
     from pipeline.clock import utcnow
@@ -107,28 +139,24 @@ def run_command(
     except InputError as error:
         fail_input(error)
     tune_for_one_process(settings)
+    new_file = _new_sqlite_file(settings.database_url)
     engine, shown = prepare_database(settings)
-    found = find_campaign(engine, run_key)
-    if found is not None and found[1] == "paused":
-        fail(f"campaign {found[0]} is paused: `recall resume {found[0]}`, then run this again")
-    existing = found[0] if found is not None else None
-    spec = None if existing is not None else load_spec(campaign_file)
+    try:
+        campaign_id, resumed = _launch_or_resume(engine, campaign_file, users, run_key)
+    except BaseException:
+        # Bad input leaves nothing behind, not even the database file this run created.
+        engine.dispose()
+        for suffix in ("", "-wal", "-shm") if new_file else ():
+            Path(f"{new_file}{suffix}").unlink(missing_ok=True)
+        raise
 
     def start() -> int:
         from actors.campaign import fan_out
 
-        if existing is not None:
-            released = release_claims(engine)
-            err.print(
-                f"Resuming campaign {existing}: the same files were launched before "
-                f"({released} case(s) in flight when it stopped are taken up again)."
-            )
-            campaign_id = existing
-        else:
-            assert spec is not None
-            campaign_id = _run_launch(engine, spec, users, False, run_key=run_key).campaign_id
+        if resumed:
+            err.print(f"Resuming campaign {campaign_id}: the same files were launched before.")
         fan_out.send(campaign_id)  # resumes from its cursor; due cases come from the sweep
-        return int(campaign_id)
+        return campaign_id
 
     plan = RunPlan(
         label="recall run",

@@ -145,3 +145,30 @@ def test_help_is_whole_sentences_without_bool_labels(path: tuple[str, ...]) -> N
     result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "<bool>" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("users_bytes", "expected"),
+    [
+        (b"external_id,phone\n1,not a number\n", "2: phone: not a phone number"),
+        (b"", "1: the file is empty; expected a header row"),
+    ],
+)
+def test_run_with_bad_input_leaves_no_database_behind(
+    users_bytes: bytes, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "own.db"
+    monkeypatch.setenv("RECALL_DATABASE_URL", f"sqlite:///{database}")
+    get_settings.cache_clear()
+    users = tmp_path / "users.csv"
+    users.write_bytes(users_bytes)
+    try:
+        result = runner.invoke(
+            app, ["run", str(EXAMPLES / "demo_campaign.yaml"), "--users", str(users)]
+        )
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert f"{users}:{expected}" in result.stderr
+    assert "Traceback" not in result.output
+    assert not database.exists()  # nothing written, not even an empty database
