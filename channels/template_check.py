@@ -24,7 +24,7 @@ from channels.templates import (
     BASE_VARIABLES,
     EMAIL_VARIABLES,
     TEMPLATE_PARTS,
-    _campaign_part,
+    campaign_part,
     case_context,
     render_source,
     response_links,
@@ -103,7 +103,7 @@ def _part_problems(
     spec: CampaignSpec, own: Mapping[str, Any], case: Case, locale: str, part: str
 ) -> list[Problem]:
     source = template_source(spec.reason.value, locale, part, own)
-    is_own = _campaign_part(own, locale, part) is not None
+    is_own = campaign_part(own, locale, part) is not None
     if is_own and not part_given(own, locale, part):
         return []  # the campaign's wording for another key, checked under that key
     if not is_own and locale not in ("en", "zh-CN"):

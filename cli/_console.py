@@ -26,9 +26,14 @@ def campaign_id_argument() -> Any:
     )
 
 
+def first_line(error: BaseException) -> str:
+    """An error's message, first line only: the rest is a traceback's business."""
+    return (str(error).strip().splitlines() or [repr(error)])[0]
+
+
 def database_hint(error: Exception) -> str:
     """The first line of a database error and what to do about it."""
-    text = (str(error).strip().splitlines() or [repr(error)])[0]
+    text = first_line(error)
     missing = "no such table" in text or ("relation" in text and "does not exist" in text)
     hint = (
         "run `recall db upgrade` first"

@@ -17,7 +17,7 @@ from pathlib import Path
 import typer
 from sqlalchemy import Engine
 
-from cli._console import fail
+from cli._console import err, fail
 from cli._embedded import RunPlan, run_to_end, tune_for_one_process
 from pipeline.campaign_file import load_campaign_file
 from pipeline.db import make_engine
@@ -77,6 +77,8 @@ def demo_command(
     """Run the whole pipeline in one process on generated users and watch the recall
     complete: `recall run` on the demo campaign, with the provider sandbox."""
     settings = get_settings()
+    if settings.broker_url:
+        err.print("note: the demo runs its own in-process broker; RECALL_BROKER_URL is ignored")
     if not DEMO_CAMPAIGN.exists():
         fail(f"the demo campaign is missing: {DEMO_CAMPAIGN}")
     _fresh_database(settings, database)

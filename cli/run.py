@@ -20,9 +20,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from cli._console import err, fail, fail_input
+from cli._console import err, fail, fail_input, first_line
 from cli._embedded import RunPlan, run_to_end, tune_for_one_process, web_port
-from cli.launch import _first_line, _run_launch, check_users_file, load_spec
+from cli.launch import _run_launch, check_users_file, load_spec
 from pipeline.db import make_engine
 from pipeline.errors import InputError
 from pipeline.launch import RUN_KEY, files_fingerprint
@@ -49,7 +49,7 @@ def prepare_database(settings: Settings) -> tuple[Engine, str]:
         upgrade(url)
         engine = make_engine(url)
     except (SQLAlchemyError, ValueError, OSError) as error:
-        fail(f"RECALL_DATABASE_URL: cannot use {_shown(url)}: {_first_line(error)}")
+        fail(f"RECALL_DATABASE_URL: cannot use {_shown(url)}: {first_line(error)}")
     return engine, _shown(url)
 
 
