@@ -106,7 +106,7 @@ def normalise_locale(raw: str) -> str:
     if not raw:
         return DEFAULT_LOCALE
     match = _LOCALE.match(raw)
-    if match is None:
+    if match is None or len(raw) > 16:  # recipient.locale holds 16 characters
         raise ValueError("not a locale; write it like en, en-GB or zh-CN")
     language, *rest = re.split(r"[-_]", raw)
     parts = [language.lower()]

@@ -3,19 +3,23 @@ a parsed result or a list of located errors, never any other exception."""
 
 from __future__ import annotations
 
+import csv
 import tempfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Engine
 
 from channels.template_check import template_errors
 from channels.templates import TEMPLATE_PARTS
 from pipeline.campaign_file import CampaignSpec, parse_campaign
 from pipeline.errors import InputError, InputErrors
+from pipeline.launch import launch
 from pipeline.users_csv import COLUMNS, count_users, read_users
 from pipeline.users_staging import stage_users
 
@@ -177,3 +181,44 @@ def test_far_future_and_overflowing_durations_are_located() -> None:
         parsed_or_located(yaml.safe_dump(data))
     data = {**VALID, "deadline": datetime(2030, 1, 1) + timedelta(days=1)}
     assert parse_campaign(yaml.safe_dump(data), source="c", now=NOW).deadline.tzinfo is not None
+
+
+def column(*samples: str) -> st.SearchStrategy[str]:
+    return st.one_of(st.sampled_from(samples), st.text(max_size=40))
+
+
+row_values = st.tuples(
+    column("x" * 300, "é" * 200, "\u202e", "=cmd|'/c calc'!A0", "Ada"),
+    column("+12125550143", "212-555-0143", "+8613800100048", ""),
+    column("a@example.com", "x" * 70 + "@example.com", ""),
+    column("en", "zh_cn", "en-aaaaaaaa-bbbbbbbb", "zh-Hans-CN", ""),
+    column("Europe/London", "America/Argentina/ComodRivadavia", ""),
+    column("1", "2", "3", ""),
+).map(list)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(st.lists(row_values, min_size=1, max_size=5))
+def test_any_rows_launch_or_are_located_on_either_database(
+    engine: Engine, tmp_path_factory: pytest.TempPathFactory, rows: list[list[str]]
+) -> None:
+    """Whatever passes validation also fits the database's columns (PostgreSQL enforces
+    their lengths): a launch stores it or names the bad rows, never a database error."""
+    path = tmp_path_factory.mktemp("users") / "users.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        writer.writerows([f"id-{i}", *row] for i, row in enumerate(rows))
+    spec = CampaignSpec.model_validate(VALID, context={"now": NOW})
+    try:
+        report = launch(engine, spec, path, now=NOW)
+    except InputErrors as errors:
+        assert errors.errors and all(e.line and e.line >= 2 for e in errors.errors)
+    except InputError as error:
+        assert error.path == str(path)
+    else:
+        assert report.cases == len(rows)
