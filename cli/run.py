@@ -12,6 +12,7 @@ so nobody is messaged twice for a step.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import typer
@@ -51,6 +52,20 @@ def prepare_database(settings: Settings) -> tuple[Engine, str]:
     except (SQLAlchemyError, ValueError, OSError) as error:
         fail(f"RECALL_DATABASE_URL: cannot use {_shown(url)}: {first_line(error)}")
     return engine, _shown(url)
+
+
+def _check_port_free(port: int) -> None:
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            fail(
+                f"--port: cannot listen on port {port}: {error.strerror} (is another recall "
+                "running? stop it, or choose another port with --port)"
+            )
 
 
 def _new_sqlite_file(url: str) -> Path | None:
@@ -139,6 +154,8 @@ def run_command(
     except InputError as error:
         fail_input(error)
     tune_for_one_process(settings)
+    port = web_port(settings, port)
+    _check_port_free(port)  # a second run on the same files must not touch the first's work
     new_file = _new_sqlite_file(settings.database_url)
     engine, shown = prepare_database(settings)
     try:
@@ -162,7 +179,7 @@ def run_command(
         label="recall run",
         database=shown,
         log_path=log_path_for(settings.database_url),
-        port=web_port(settings, port),
+        port=port,
         threads=threads,
         timeout=timeout,
         start=start,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -172,3 +173,35 @@ def test_run_with_bad_input_leaves_no_database_behind(
     assert f"{users}:{expected}" in result.stderr
     assert "Traceback" not in result.output
     assert not database.exists()  # nothing written, not even an empty database
+
+
+def test_run_on_a_busy_port_says_so_before_touching_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "own.db"
+    monkeypatch.setenv("RECALL_DATABASE_URL", f"sqlite:///{database}")
+    get_settings.cache_clear()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        try:
+            result = runner.invoke(
+                app,
+                [
+                    "run",
+                    str(EXAMPLES / "demo_campaign.yaml"),
+                    "--users",
+                    str(EXAMPLES / "users.csv"),
+                    "--port",
+                    str(port),
+                ],
+            )
+        finally:
+            get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: --port: cannot listen on port {port}: Address already in use (is another "
+        "recall running? stop it, or choose another port with --port)"
+    )
+    assert not database.exists()
