@@ -17,7 +17,7 @@ import typer.rich_utils
 
 import cli
 from cli._console import check_settings, err
-from cli._guard import guarded
+from cli._last_resort import guarded
 
 app = typer.Typer(
     name="recall",

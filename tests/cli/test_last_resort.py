@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from cli._guard import guarded
+from cli._last_resort import guarded
 
 
 def test_an_unexpected_exception_is_one_line_and_a_log_file(
