@@ -95,6 +95,12 @@ def _campaign_part(templates: Mapping[str, Any], locale: str, part: str) -> str 
     return None
 
 
+def campaign_part(templates: Mapping[str, Any], locale: str, part: str) -> str | None:
+    """The campaign's own source for ``part`` in ``locale`` (by exact locale, then its
+    language), or None where the built-in one is used."""
+    return _campaign_part(templates, locale, part)
+
+
 def template_source(
     reason: str, locale: str, part: str, campaign_templates: Mapping[str, Any] | None = None
 ) -> str:

@@ -6,6 +6,8 @@ import getpass
 
 import typer
 
+from cli._console import campaign_id_argument
+
 
 def register(app: typer.Typer) -> None:
     app.command("pause")(pause)
@@ -13,7 +15,7 @@ def register(app: typer.Typer) -> None:
     app.command("cancel")(cancel)
 
 
-CAMPAIGN_ID = typer.Argument(..., min=1, help="The campaign's id (as printed by `recall launch`).")
+CAMPAIGN_ID = campaign_id_argument()
 
 
 def _actor() -> str:
@@ -42,7 +44,18 @@ def pause(campaign_id: int = CAMPAIGN_ID) -> None:
 
 def resume(campaign_id: int = CAMPAIGN_ID) -> None:
     """Restart a paused campaign and hand its due cases to the workers."""
+    from pipeline.settings import get_settings
+
     _run("resume", campaign_id)
+    if not get_settings().broker_url:
+        # An in-process broker would vanish with this command, and its messages with it.
+        typer.echo(
+            f"campaign {campaign_id} resumed; no broker is configured (RECALL_BROKER_URL), so "
+            "its cases wait in the database until a pipeline runs: `recall run` with the "
+            "campaign's files (the same files resume it), or `recall worker` and `recall "
+            "scheduler` with RECALL_BROKER_URL set"
+        )
+        return
     from actors.campaign import enqueue_due
 
     enqueued = enqueue_due(campaign_id=campaign_id)

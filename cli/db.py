@@ -20,8 +20,12 @@ def upgrade_command(
     from pipeline.migrations import upgrade
 
     url = get_settings().database_url
+    from alembic.util.exc import CommandError
+
     try:
         upgrade(url, revision)
+    except CommandError as error:
+        fail(f"revision: {_first_line(error)} (use head, the default)")
     except SQLAlchemyError as error:
         fail(f"cannot migrate {_safe(url)}: {error.__class__.__name__}: {_first_line(error)}")
     err.print(f"database at {_safe(url)} is at revision {revision}")

@@ -12,27 +12,18 @@ from __future__ import annotations
 import csv
 import random
 import tempfile
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.live import Live
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
-from cli._console import err, fail, out
-from cli.launch import load_status, settled, status_view
+from cli._console import err, fail
+from cli._embedded import RunPlan, run_to_end, tune_for_one_process
 from pipeline.campaign_file import load_campaign_file
 from pipeline.db import make_engine
 from pipeline.launch import launch
 from pipeline.migrations import upgrade
-from pipeline.models import Case
 from pipeline.settings import Settings, get_settings
-from pipeline.states import LADDER_STATES
-
-if TYPE_CHECKING:
-    from schedules.embedded import EmbeddedStack
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DEMO_CAMPAIGN = EXAMPLES / "demo_campaign.yaml"
@@ -78,106 +69,55 @@ def demo_command(
     database: Path = typer.Option(
         Path("recall-demo.db"), "--database", help="The SQLite file (recreated on each run)."
     ),
-    threads: int = typer.Option(8, "--threads", min=1, help="Worker threads."),
+    threads: int = typer.Option(8, "--threads", min=1, help="How many worker threads to run."),
     timeout: float = typer.Option(
         900.0, "--timeout", min=1, help="Give up waiting for the campaign after this many seconds."
     ),
 ) -> None:
-    """Run the whole pipeline in one process on generated users and watch the recall complete."""
+    """Run the whole pipeline in one process on generated users and watch the recall
+    complete: `recall run` on the demo campaign, with the provider sandbox."""
     settings = get_settings()
     if settings.broker_url:
-        fail("the demo runs its own in-process broker: unset RECALL_BROKER_URL and run it again")
+        err.print("note: the demo runs its own in-process broker; RECALL_BROKER_URL is ignored")
     if not DEMO_CAMPAIGN.exists():
         fail(f"the demo campaign is missing: {DEMO_CAMPAIGN}")
-    engine = _fresh_database(settings, database)
-    _tune_for_demo(settings)
-    from schedules.embedded import log_to_file, start_embedded_stack  # after the settings above
-
-    log_to_file(f"{database}.log")
-    stack = start_embedded_stack(settings, worker_threads=threads)
-    status: dict[str, Any] | None = None
-    try:
-        campaign_id = _launch(engine, users)
-        _announce(stack.web_url, settings, campaign_id, users, f"{database}.log")
-        status = _follow(engine, campaign_id, timeout, stack)
-    except KeyboardInterrupt:
-        err.print("\n[yellow]Stopping…[/]")
-        stack.close()
-        _report_left(engine, stack.queued_messages(), database)
-        raise typer.Exit(130) from None
-    stack.close()
-    out.print(status_view(status))
-    if not settled(status):
-        fail(f"the campaign did not settle within {timeout:g} s", code=1)
+    _fresh_database(settings, database)
+    tune_for_one_process(settings)
+    # The demo always plays the providers itself, whatever credentials are configured.
+    settings.twilio_auth_token = Settings.model_fields["twilio_auth_token"].default
+    settings.sendgrid_api_key = Settings.model_fields["sendgrid_api_key"].default
+    settings.twilio_api_base = settings.sendgrid_api_base = None
+    engine = make_engine(settings.database_url)
+    with tempfile.TemporaryDirectory() as scratch:
+        users_file = generate_users(Path(scratch) / "users.csv", users)
+        plan = RunPlan(
+            label=f"recall demo ({users} users)",
+            database=str(database.resolve()),
+            log_path=f"{database}.log",
+            port=0,
+            threads=threads,
+            timeout=timeout,
+            start=lambda: _launch(engine, users_file),
+            resumable=False,
+        )
+        run_to_end(settings, engine, plan)
     engine.dispose()
 
 
-def _fresh_database(settings: Settings, database: Path) -> Engine:
+def _fresh_database(settings: Settings, database: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{database.resolve()}"
     settings.database_url = url
     upgrade(url)
-    return make_engine(url)
 
 
-def _tune_for_demo(settings: Settings) -> None:
-    # Seconds-long waits need a scan every second and a curve point every few seconds.
-    settings.due_scan_interval = 1.0
-    settings.check_interval = 5.0
-    settings.snapshot_interval = 5.0
-
-
-def _launch(engine: Engine, users: int) -> int:
+def _launch(engine: Engine, users_file: Path) -> int:
     from actors.campaign import fan_out
 
-    spec = load_campaign_file(DEMO_CAMPAIGN)
-    with tempfile.TemporaryDirectory() as scratch:
-        users_file = generate_users(Path(scratch) / "users.csv", users)
-        report = launch(engine, spec, users_file)
+    report = launch(engine, load_campaign_file(DEMO_CAMPAIGN), users_file)
     fan_out.send(report.campaign_id)
     return report.campaign_id
-
-
-def _announce(
-    web_url: str, settings: Settings, campaign_id: int, users: int, log_path: str
-) -> None:
-    login = settings.dashboard_users.split(",")[0].split(":")[0]
-    err.print(
-        f"[bold]recall demo[/]: campaign {campaign_id}, {users} users\n"
-        f"  dashboard: [link]{web_url}/dashboard[/link]  (log in as {login!r}; see "
-        f"RECALL_DASHBOARD_USERS)\n  logs: {log_path}\n  Ctrl-C stops everything cleanly."
-    )
-
-
-def _follow(
-    engine: Engine, campaign_id: int, timeout: float, stack: EmbeddedStack
-) -> dict[str, Any]:
-    """Redraw the status until no case is left on the ladder and every answer in flight has
-    been recorded (or ``timeout`` passes)."""
-    status = load_status(engine, campaign_id)
-    deadline = time.monotonic() + timeout
-    with Live(status_view(status), console=err, refresh_per_second=2, transient=True) as live:
-        while not (settled(status) and not stack.busy()) and time.monotonic() < deadline:
-            time.sleep(1.0)
-            status = load_status(engine, campaign_id)
-            live.update(status_view(status))
-    return status
-
-
-def _report_left(engine: Engine, queued: int, database: Path) -> None:
-    with Session(engine) as session:
-        counts = dict(session.execute(select(Case.state, func.count()).group_by(Case.state)).all())
-    on_ladder = {state.value: counts.get(state.value, 0) for state in LADDER_STATES}
-    open_queries = counts.get("query_open", 0)
-    detail = ", ".join(f"{name} {count}" for name, count in on_ladder.items() if count)
-    err.print(
-        f"Stopped. Left: {sum(on_ladder.values())} case(s) still on the escalation ladder"
-        f"{f' ({detail})' if detail else ''}, {open_queries} open quer(y/ies), "
-        f"{queued} message(s) not yet handled.\n"
-        f"Everything is in {database.resolve()}; `recall status` reads it "
-        f"(RECALL_DATABASE_URL=sqlite:///{database.resolve()})."
-    )
 
 
 def register(app: typer.Typer) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +17,16 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from cli._console import err, fail, fail_input, out
+from cli._console import campaign_id_argument, database_hint, err, fail, fail_input, out
 from pipeline.campaign_file import CampaignSpec, load_campaign_file
 from pipeline.db import get_engine
 from pipeline.errors import InputError, InputErrors, NotFound
-from pipeline.launch import launch
+from pipeline.launch import files_fingerprint, launch
 from pipeline.metrics import campaign_status
 from pipeline.models import Campaign, Case, Recipient
 from pipeline.settings import get_settings
 from pipeline.states import LADDER_STATES
+from pipeline.users_csv import check_users_path
 
 PHASES = {"validating": "Validating users", "loading": "Loading", "storing": "Storing cases"}
 
@@ -39,14 +41,13 @@ def launch_command(
     ),
 ) -> None:
     """Validate both files, store the campaign and one case per user, hand it to the pipeline."""
-    try:
-        spec = load_campaign_file(campaign_file)
-    except (InputError, InputErrors) as error:
-        fail_input(error)
-    for warning in sms_segment_warnings(spec):
-        err.print(f"[yellow]warning:[/] {warning}")
+    spec = load_spec(campaign_file)
+    check_users_file(users)
     engine = get_engine()
-    report = _run_launch(engine, spec, users, skip_invalid)
+    # The files' fingerprint lets `recall run` with the same files resume this campaign.
+    report = _run_launch(
+        engine, spec, users, skip_invalid, run_key=files_fingerprint(campaign_file, users)
+    )
     if report.rejected:
         err.print(f"[yellow]{report.rejected} bad row(s) skipped[/]; see {report.rejects_path}")
     note = enqueue_fan_out(report.campaign_id)
@@ -56,10 +57,15 @@ def launch_command(
         out.print(f"campaign {report.campaign_id} launched with {report.cases} case(s)")
     err.print(note)
     if follow:
-        follow_campaign(engine, report.campaign_id)
+        final = follow_campaign(engine, report.campaign_id)
+        err.print(status_view(final))
+        err.print(settle_note(final))
 
 
-def _run_launch(engine: Engine, spec: CampaignSpec, users: Path, skip_invalid: bool) -> Any:
+def _run_launch(
+    engine: Engine, spec: CampaignSpec, users: Path, skip_invalid: bool, **options: Any
+) -> Any:
+    """``pipeline.launch.launch`` with progress bars on stderr; bad input ends the command."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -75,13 +81,34 @@ def _run_launch(engine: Engine, spec: CampaignSpec, users: Path, skip_invalid: b
             progress.update(tasks[phase], completed=done, total=total)
 
         try:
-            return launch(engine, spec, users, skip_invalid=skip_invalid, progress=report)
+            return launch(
+                engine, spec, users, skip_invalid=skip_invalid, progress=report, **options
+            )
         except (InputError, InputErrors) as error:
             progress.stop()
             fail_input(error)
         except SQLAlchemyError as error:
             progress.stop()
-            fail(f"database error: {_first_line(error)} (has `recall db upgrade` been run?)")
+            fail(database_hint(error))
+
+
+def load_spec(campaign_file: Path) -> CampaignSpec:
+    """The validated campaign (its SMS segment warnings printed), or exit 2 with the errors."""
+    try:
+        spec = load_campaign_file(campaign_file)
+    except (InputError, InputErrors) as error:
+        fail_input(error)
+    for warning in sms_segment_warnings(spec):
+        err.print(f"[yellow]warning:[/] {warning}")
+    return spec
+
+
+def check_users_file(users: Path) -> None:
+    """A users path that is no readable file ends the command before anything starts."""
+    try:
+        check_users_path(users)
+    except InputError as error:
+        fail_input(error)
 
 
 def sms_segment_warnings(spec: CampaignSpec) -> list[str]:
@@ -109,10 +136,17 @@ def sms_segment_warnings(spec: CampaignSpec) -> list[str]:
     return warnings
 
 
+WAITING_IN_DATABASE = (
+    "no broker configured (RECALL_BROKER_URL): the cases wait in the database. To run them, "
+    "`recall run CAMPAIGN.yaml --users USERS.csv` (the same files resume this campaign), or "
+    "`recall worker` and `recall scheduler` with RECALL_BROKER_URL set"
+)
+
+
 def enqueue_fan_out(campaign_id: int) -> str:
     """Hand the committed campaign to the pipeline, if a broker is configured."""
     if not get_settings().broker_url:
-        return "no broker configured (RECALL_BROKER_URL): the cases wait in the database"
+        return WAITING_IN_DATABASE
     try:
         from actors.campaign import fan_out  # type: ignore[import-not-found]
     except ImportError as error:
@@ -122,7 +156,7 @@ def enqueue_fan_out(campaign_id: int) -> str:
 
 
 def status_command(
-    campaign_id: int = typer.Argument(..., help="The campaign's id (printed by launch)."),
+    campaign_id: int = campaign_id_argument(),
     as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
     """Show how far a campaign has come: case states, rates, answers, channels."""
@@ -140,7 +174,7 @@ def load_status(engine: Engine, campaign_id: int) -> dict[str, Any]:
     except NotFound as error:
         fail(str(error), code=1)
     except SQLAlchemyError as error:
-        fail(f"database error: {_first_line(error)} (has `recall db upgrade` been run?)")
+        fail(database_hint(error))
 
 
 def status_view(status: dict[str, Any]) -> Group:
@@ -155,13 +189,20 @@ def status_view(status: dict[str, Any]) -> Group:
     answers = _table("Answer", "Count", status["responses"].items())
     channels = Table("Channel", "Sent", "Delivered", "Failed", "Cost", title="Channels")
     for name, row in status["channels"].items():
-        cost = status["cost"].get(name, 0.0)
-        channels.add_row(
-            name, str(row["sent"]), str(row["delivered"]), str(row["failed"]), f"{cost:g}"
-        )
+        cost = cost_with_unit(name, status["cost"].get(name, 0.0))
+        channels.add_row(name, str(row["sent"]), str(row["delivered"]), str(row["failed"]), cost)
     grid = Table.grid(padding=(0, 3))
     grid.add_row(states, answers)
     return Group(title, grid, channels)
+
+
+COST_UNITS = {"sms": ("segment", "segments"), "email": ("email", "emails"), "voice": ("min", "min")}
+
+
+def cost_with_unit(channel: str, amount: float) -> str:
+    """``12 segments``, ``1 email``, ``4.5 min``: what the provider bills, with its unit."""
+    one, many = COST_UNITS.get(channel, ("unit", "units"))
+    return f"{amount:g} {one if amount == 1 else many}"
 
 
 def _table(name: str, value: str, rows: Any) -> Table:
@@ -180,6 +221,43 @@ def follow_campaign(engine: Engine, campaign_id: int, interval: float = 2.0) -> 
             status = load_status(engine, campaign_id)
             live.update(status_view(status))
     return status
+
+
+LADDER_ORDER = ("pending", "notifying", "awaiting_response")  # LADDER_STATES, in order
+OPEN_REASONS = {
+    "query_open": "question(s) wait for an agent's answer (the dashboard's inbox)",
+    "agreed": "agreement(s) wait for the remedy to be confirmed",
+}
+
+
+def settle_note(status: dict[str, Any]) -> str:
+    """One sentence: is the campaign finished, and if cases are still open, why."""
+    states = status["states"]
+    if status["state"] in ("closed", "cancelled"):
+        return f"Finished: the campaign is {status['state']}."
+    on_ladder = {state: states[state] for state in LADDER_ORDER if states.get(state)}
+    if on_ladder:
+        detail = ", ".join(f"{state} {count}" for state, count in on_ladder.items())
+        return (
+            f"Not finished: {sum(on_ladder.values())} case(s) are still on the escalation "
+            f"ladder ({detail}); run the same command again to carry on."
+        )
+    waiting = [f"{states[s]} {why}" for s, why in OPEN_REASONS.items() if states.get(s)]
+    if not waiting:
+        return "Finished: every case has reached its outcome."
+    return (
+        "Finished sending: no case is left on the escalation ladder. Still open: "
+        + "; ".join(waiting)
+        + f". The campaign stays {status['state']} until its deadline, {_when(status)}."
+    )
+
+
+def _when(status: dict[str, Any]) -> str:
+    try:
+        moment = datetime.fromisoformat(str(status["deadline"]))
+    except ValueError:
+        return str(status["deadline"])
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def settled(status: dict[str, Any]) -> bool:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from cli._console import campaign_id_argument
+
 
 class ReportFormat(StrEnum):
     csv = "csv"
@@ -15,7 +17,7 @@ class ReportFormat(StrEnum):
 
 
 def report_command(
-    campaign_id: int = typer.Argument(..., help="The campaign's id (printed by recall launch)."),
+    campaign_id: int = campaign_id_argument(),
     fmt: ReportFormat = typer.Option(ReportFormat.csv, "--format", "-f", help="csv or html."),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write the report here instead of standard output."

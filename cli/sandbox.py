@@ -24,8 +24,8 @@ HELP = (
     "Numbers ending in "
     + ", ".join(f"{suffix}→{code}" for suffix, code in DEFAULT_NUMBER_FAULTS.items())
     + " fail with that Twilio code (21xxx at once, 300xx later as undelivered); a machine "
-    "answers calls to numbers ending in 9977. Emails @*.invalid are refused (400); "
-    "bounce*@... bounce.\n\n"
+    "answers calls to numbers ending in 9977. Emails `@*.invalid` are refused (400); "
+    "`bounce*@...` bounce.\n\n"
     "Inspect: GET /_sandbox/requests, /_sandbox/messages?to=NUMBER, /_sandbox/callbacks. "
     'Change shares and faults while running: POST /_sandbox/config {"shares": {"agree": 1}}.'
 )

@@ -14,8 +14,8 @@ def scheduler_command() -> None:
     settings = get_settings()
     if not settings.broker_url:
         typer.echo(
-            "error: recall scheduler needs RECALL_BROKER_URL (a Redis URL); "
-            "without a broker, `recall demo` runs its own scheduler",
+            "error: recall scheduler needs RECALL_BROKER_URL (a Redis URL); without a broker, "
+            "`recall run CAMPAIGN.yaml --users USERS.csv` runs its own scheduler",
             err=True,
         )
         raise typer.Exit(2)

@@ -38,8 +38,9 @@ def worker(
     refuse_unsafe_settings(get_settings())
     if not get_settings().broker_url:
         typer.echo(
-            "error: RECALL_BROKER_URL is not set; workers need a shared broker "
-            "(the embedded mode runs its own, see `recall demo`)",
+            "error: RECALL_BROKER_URL is not set; workers need a shared broker (Redis). "
+            "Without one, `recall run CAMPAIGN.yaml --users USERS.csv` runs the workers, "
+            "the scheduler and the web app in one process",
             err=True,
         )
         raise typer.Exit(2)

@@ -6,7 +6,7 @@ node it came from) and the field, e.g. ``campaign.yaml:14: escalation[1].wait: â
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,7 +27,9 @@ from pydantic import (
 from pipeline.clock import utcnow
 from pipeline.durations import format_duration, parse_duration
 from pipeline.errors import InputError, InputErrors
+from pipeline.moments import CheckAt, deadline_moment
 from pipeline.policy import Step, default_tier_ladders, freeze_policy
+from pipeline.yaml_input import load_yaml, read_text_file
 
 Duration = Annotated[
     timedelta,
@@ -103,7 +105,7 @@ class FollowUp(_Strict):
     """Check at ``check_at`` whether the completion rate reached ``target`` (a fraction)."""
 
     target: float = Field(gt=0, le=1)
-    check_at: datetime
+    check_at: CheckAt
 
 
 class TemplateParts(_Strict):
@@ -126,21 +128,7 @@ class TemplateParts(_Strict):
     agent_answer: str | None = None
 
 
-def _as_deadline(value: Any) -> Any:
-    # A bare date means the end of that day (UTC); a duration means "this long from now".
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime.combine(value, time(23, 59, 59), tzinfo=UTC)
-    if isinstance(value, str):
-        try:
-            return utcnow() + parse_duration(value)
-        except ValueError:
-            return value
-    return value
-
-
-Deadline = Annotated[datetime, BeforeValidator(_as_deadline)]
+Deadline = Annotated[datetime, BeforeValidator(deadline_moment)]
 
 
 class CampaignSpec(_Strict):
@@ -201,33 +189,43 @@ class CampaignSpec(_Strict):
 
 def load_campaign_file(path: str | Path, *, now: datetime | None = None) -> CampaignSpec:
     """Read and validate a campaign file; raises InputError / InputErrors naming lines."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read the file ({error})", path=str(path)) from None
+    text = read_text_file(Path(path), what="campaign file")
     return parse_campaign(text, source=str(path), now=now or utcnow())
 
 
 def parse_campaign(text: str, *, source: str, now: datetime | None = None) -> CampaignSpec:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = f"not valid YAML: {getattr(error, 'problem', None) or error}"
-        raise InputError(reason, path=source, line=line) from None
+    """The campaign in ``text``, its templates checked by rendering every one of them;
+    raises InputError / InputErrors (each naming the line and field), nothing else."""
+    node, data = load_yaml(text, source)
     if not isinstance(data, dict):
-        raise InputError("expected a mapping of campaign settings", path=source, line=1)
+        raise InputError(
+            "expected a mapping of campaign settings (name: ..., reason: ...)", path=source, line=1
+        )
+    lines = _line_map(node)
     try:
-        return CampaignSpec.model_validate(data, context={"now": now})
+        spec = CampaignSpec.model_validate(data, context={"now": now})
     except ValidationError as error:
-        lines = _line_map(node)
         raise InputErrors(
             [_input_error(source, lines, detail) for detail in error.errors()],
             summary=f"{source}: the campaign file has {error.error_count()} problem(s)",
         ) from None
+    _check_templates(spec, source, lines)
+    return spec
+
+
+def _check_templates(spec: CampaignSpec, source: str, lines: dict[tuple[Any, ...], int]) -> None:
+    # channels renders the messages; the check is theirs, the file's line numbers are ours.
+    from channels.template_check import template_errors
+
+    problems = template_errors(spec)
+    if problems:
+        raise InputErrors(
+            [
+                InputError(message, path=source, line=_nearest_line(lines, loc), field=_dotted(loc))
+                for loc, message in problems
+            ],
+            summary=f"{source}: the campaign's templates have {len(problems)} problem(s)",
+        )
 
 
 def _input_error(source: str, lines: dict[tuple[Any, ...], int], detail: Any) -> InputError:
@@ -237,7 +235,26 @@ def _input_error(source: str, lines: dict[tuple[Any, ...], int], detail: Any) ->
         message = "required"
     elif detail["type"] == "extra_forbidden":
         message = "unknown key (check the spelling)"
+    elif detail["type"] != "value_error":  # pydantic's own wording: say what to write
+        message = f"{message} ({_hint(loc)})"
     return InputError(message, path=source, line=_nearest_line(lines, loc), field=_dotted(loc))
+
+
+_HINTS = {
+    "escalation": "write a list of steps like - {channel: sms, wait: 24h}",
+    "tiers": "write risk tiers 1-3, each with its ladder: {1: {escalation: [...]}}",
+    "templates": "write one mapping per locale: {en: {sms: ...}}",
+    "quiet_hours": 'write {start: "21:00", end: "08:00"}, or null for none',
+    "follow_up": 'write {target: 0.9, check_at: "2027-06-01"}',
+    "completion": "write on_agree or on_remedy",
+    "reason": "write product_quality, rule_change, security_incident, regulatory or other",
+}
+
+
+def _hint(loc: tuple[Any, ...]) -> str:
+    """What to write instead, for the setting at ``loc``."""
+    top = str(loc[0]) if loc else ""
+    return _HINTS.get(top, "see the CAMPAIGN.yaml table in the README")
 
 
 def _is_union_tag(part: Any) -> bool:

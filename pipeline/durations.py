@@ -8,6 +8,8 @@ from datetime import timedelta
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+)\s*([smhdw])")
 _WHOLE = re.compile(r"^\s*(?:\d+\s*[smhdw]\s*)+$")
+# Longer than any recall; also keeps ``now + wait`` far from datetime's year 9999.
+LONGEST = timedelta(days=3660)
 
 
 def parse_duration(text: str | int | float | timedelta) -> timedelta:
@@ -17,10 +19,14 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     if isinstance(text, bool):
         raise ValueError("expected a duration such as 30s, 15m, 24h or 2d")
     if isinstance(text, int | float):
-        return timedelta(seconds=text)
-    if not isinstance(text, str) or not _WHOLE.match(text.lower()):
-        raise ValueError(f"{text!r} is not a duration; write it like 30s, 15m, 24h or 2d")
-    seconds = sum(int(n) * _UNITS[unit] for n, unit in _PART.findall(text.lower()))
+        seconds: float = text
+    elif isinstance(text, str) and len(text) < 100 and _WHOLE.match(text.lower()):
+        seconds = sum(int(n) * _UNITS[unit] for n, unit in _PART.findall(text.lower()))
+    else:
+        shown = repr(text)[:40]
+        raise ValueError(f"{shown} is not a duration; write it like 30s, 15m, 24h or 2d")
+    if not -LONGEST.total_seconds() <= seconds <= LONGEST.total_seconds():  # also NaN
+        raise ValueError(f"{text!r} is longer than {LONGEST.days} days")
     return timedelta(seconds=seconds)
 
 

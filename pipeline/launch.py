@@ -13,6 +13,7 @@ a bad file leaves nothing behind.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -29,8 +30,17 @@ from pipeline.clock import utcnow
 from pipeline.errors import InputError, InputErrors
 from pipeline.models import Campaign, UTCDateTime
 from pipeline.settings import get_settings
-from pipeline.users_csv import RejectsWriter, rejects_path_for
+from pipeline.users_csv import (
+    RejectsWriter,
+    check_users_path,
+    count_users,
+    file_columns,
+    rejects_path_for,
+)
 from pipeline.users_staging import STAGING_COLUMNS, stage_users
+
+# Where ``recall run`` keeps the fingerprint of the files it launched from, in Campaign.spec.
+RUN_KEY = "run_key"
 
 # progress(phase, done, total): phases are "validating", "loading", "storing".
 Progress = Callable[[str, int, int | None], None]
@@ -56,25 +66,30 @@ class _Checked:
     rejected: int = 0
     duplicates: int = 0
     rejects: RejectsWriter | None = None
+    run_key: str | None = None
 
-    def reject(self, line: int, record: list[str], errors: list[InputError]) -> None:
+    def reject(
+        self, line: int, record: list[str], errors: list[InputError], *, canonical: bool = False
+    ) -> None:
         self.errors.extend(errors)
         self.rejected += 1
         if self.rejects is not None:
-            self.rejects.write(line, record, errors)
+            self.rejects.write(line, record, errors, canonical=canonical)
 
 
 def _no_progress(phase: str, done: int, total: int | None) -> None:
     """The default progress callback: says nothing."""
 
 
-def count_records(path: Path) -> int:
-    """Lines after the header: a cheap total for the progress bar (binary newline count)."""
-    count = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            count += chunk.count(b"\n")
-    return max(count - 1, 0)
+def files_fingerprint(campaign_file: Path, users: Path) -> str:
+    """sha256 over both files' bytes: the same files are the same campaign."""
+    digest = hashlib.sha256()
+    for path in (campaign_file, users):
+        digest.update(str(path.stat().st_size).encode() + b"\0")
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def launch_campaign(
@@ -98,17 +113,20 @@ def launch(
     now: datetime | None = None,
     default_region: str | None = None,
     batch_size: int | None = None,
+    run_key: str | None = None,
 ) -> LaunchReport:
     """Validate ``users_path`` fully, then store everything; raises InputErrors listing
-    every bad row (and writes nothing) unless ``skip_invalid``."""
+    every bad row (and writes nothing) unless ``skip_invalid``. ``run_key`` (the files'
+    fingerprint, from ``recall run``) is stored in the same transaction, so a run that
+    stops at any point is found again by the next one, never launched twice."""
     engine = target if isinstance(target, Engine) else target.kw["bind"]
     settings = get_settings()
     progress = progress or _no_progress
     path = Path(users_path)
+    check_users_path(path)
     batch = batch_size or settings.launch_batch_size
-    checked = _Checked(
-        path, rejects=RejectsWriter(rejects_path_for(path)) if skip_invalid else None
-    )
+    rejects = RejectsWriter(rejects_path_for(path), file_columns(path)) if skip_invalid else None
+    checked = _Checked(path, rejects=rejects, run_key=run_key)
     try:
         with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as staging:
             _validate(checked, staging, default_region or settings.default_region, progress)
@@ -145,16 +163,26 @@ def _stage_and_store(
         raise InputErrors(checked.errors, summary=summary)
     if checked.staged - checked.duplicates <= 0:
         raise InputError("no valid rows to import", path=str(checked.path))
-    campaign_id = _insert_campaign(conn, spec, now)
-    _store(conn, campaign_id, checked.last_line, now, batch, progress)
+    campaign_id = _insert_campaign(conn, spec, now, checked.run_key)
+    users = checked.staged - checked.duplicates
+    _store(conn, campaign_id, checked.last_line, now, batch, _in_users(progress, users))
     if conn.dialect.name == "sqlite":
         conn.execute(text("DROP TABLE temp.launch_staging"))
     return campaign_id
 
 
+def _in_users(progress: Progress, users: int) -> Progress:
+    """Storing goes by file lines (blank and bad ones too); the bar counts users."""
+
+    def report(phase: str, lines_done: int, lines: int | None) -> None:
+        progress(phase, round(users * lines_done / lines) if lines else users, users)
+
+    return report
+
+
 def _validate(checked: _Checked, staging: IO[str], default_region: str, progress: Progress) -> None:
     """Stream the file once: good rows (normalised) to ``staging``, bad ones to ``checked``."""
-    total = count_records(checked.path)
+    total = count_users(checked.path)
     # Worker processes pay off only on big files; they start in a fraction of a second.
     workers = (get_settings().import_workers or os.cpu_count() or 1) if total > 20000 else 1
     for chunk in stage_users(checked.path, default_region, staging, workers=workers):
@@ -174,7 +202,8 @@ def _reject_duplicates(conn: Connection, checked: _Checked) -> int:
     for line, external_id, first_line, *values in found:
         reason = f"duplicate external_id {external_id!r} (also on line {first_line})"
         error = InputError(reason, path=str(checked.path), line=line, field="external_id")
-        checked.reject(line, [external_id, *(v or "" for v in values)], [error])
+        record = [external_id, *("" if v is None else str(v) for v in values)]
+        checked.reject(line, record, [error], canonical=True)
     if found and checked.rejects is not None:
         delete = text("DELETE FROM launch_staging WHERE line IN :lines")
         lines = [row[0] for row in found]
@@ -196,8 +225,12 @@ ORDER BY line
 """
 
 
-def _insert_campaign(conn: Connection, spec: CampaignSpec, now: datetime) -> int:
+def _insert_campaign(
+    conn: Connection, spec: CampaignSpec, now: datetime, run_key: str | None = None
+) -> int:
     stored = spec.to_json()
+    if run_key is not None:
+        stored[RUN_KEY] = run_key
     result = conn.execute(
         insert(Campaign).values(
             name=spec.name,

@@ -138,3 +138,26 @@ def claim_unhandled_events(
     )
     claimed = claim_rows(session, InboundEvent, stuck, {"requeued_at": now}, InboundEvent.id)
     return sorted(claimed.scalars())
+
+
+def release_dead_claims(session: Session, now: datetime) -> int:
+    """For a process that starts its own in-process broker over this database (``recall
+    run`` resuming): the broker of the run before died with it, so every case it had
+    claimed is due again now instead of after ``requeue_after_seconds``. Sends are
+    idempotent per case and step, so a step that did go out is not sent again.
+    Returns how many cases were released."""
+    on_ladder = Case.state.in_(LADDER)
+    released = session.execute(
+        update(Case)
+        .where(on_ladder, Case.enqueued_at.is_not(None))
+        .values(enqueued_at=None)
+        .returning(Case.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    session.execute(
+        update(Case)
+        .where(Case.state == "notifying", Case.next_due_at > now)
+        .values(next_due_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return len(released)

@@ -106,7 +106,7 @@ def normalise_locale(raw: str) -> str:
     if not raw:
         return DEFAULT_LOCALE
     match = _LOCALE.match(raw)
-    if match is None:
+    if match is None or len(raw) > 16:  # recipient.locale holds 16 characters
         raise ValueError("not a locale; write it like en, en-GB or zh-CN")
     language, *rest = re.split(r"[-_]", raw)
     parts = [language.lower()]
@@ -151,7 +151,9 @@ class RowValidator:
         if len(record) != self.width:
             return [error(None, f"expected {self.width} fields, found {len(record)}")]
         if any("\ufffd" in value for value in record):
-            return [error(None, "not valid UTF-8 text")]
+            return [error(None, "not valid UTF-8 text (save the file as UTF-8)")]
+        if any("\x00" in value for value in record):
+            return [error(None, "contains a NUL byte (is it a text file?)")]
         errors: list[InputError] = []
 
         def check(column: str, normalise: Callable[[str], object]) -> object:
@@ -188,7 +190,7 @@ class RowValidator:
 def read_header(path: str, reader: Iterator[list[str]]) -> list[str]:
     """The lower-cased column names, or every problem with them (reported on line 1)."""
     try:
-        header = [name.strip().lower() for name in next(reader)]
+        header = [name.strip().lower() for name in next(csv_records(path, reader))]
     except StopIteration:
         raise InputError("the file is empty; expected a header row", path=path, line=1) from None
     problems = []
@@ -207,13 +209,49 @@ def read_header(path: str, reader: Iterator[list[str]]) -> list[str]:
     return header
 
 
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def check_users_path(path: Path) -> None:
+    """Raise a located InputError unless ``path`` is a readable file (before any work)."""
+    if path.is_dir():
+        raise InputError("is a folder (give the users file's path)", path=str(path))
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(4)
+    except FileNotFoundError:
+        raise InputError("no such file (check the path)", path=str(path)) from None
+    except OSError as error:
+        reason = f"cannot read the file: {error.strerror or error} (check its permissions)"
+        raise InputError(reason, path=str(path)) from None
+    if start.startswith(_UTF16_BOMS):
+        reason = "is UTF-16 text (save it as UTF-8; in Excel: CSV UTF-8)"
+        raise InputError(reason, path=str(path), line=1)
+
+
 def open_users(path: Path) -> IO[str]:
     # utf-8-sig drops a byte-order mark if there is one; undecodable bytes become U+FFFD
     # so the row they sit on is reported, instead of the whole read failing.
+    check_users_path(path)
     try:
         return path.open(encoding="utf-8-sig", errors="replace", newline="")
     except OSError as error:
         raise InputError(f"cannot read the file ({error.strerror})", path=str(path)) from None
+
+
+def csv_records(path: str, reader: Any) -> Iterator[list[str]]:
+    """``reader``'s records; the csv module's own errors become a located InputError."""
+    for _, record in records_of(reader, path=path):
+        yield record
+
+
+def _csv_reason(error: csv.Error) -> str:
+    if "field larger than field limit" in str(error):
+        return (
+            f"a field is longer than {csv.field_size_limit()} characters "
+            '(is a quote left open? a field that starts with " runs to the next ")'
+        )
+    return f"not readable as CSV: {error}"
 
 
 def read_users(
@@ -229,7 +267,7 @@ def read_users(
         reader = csv.reader(handle, strict=False)
         validator = RowValidator(str(path), read_header(str(path), reader), default_region)
         seen: set[str] = set()
-        for line, record in records_of(reader):
+        for line, record in records_of(reader, path=str(path)):
             verdict = validator.validate(line, record)
             if find_duplicates and isinstance(verdict, UserRow):
                 verdict = _first_use(verdict, seen, str(path))
@@ -244,33 +282,73 @@ def _first_use(row: UserRow, seen: set[str], path: str) -> UserRow | list[InputE
     return row
 
 
-def records_of(reader: Any, first_line: int = 1) -> Iterator[tuple[int, list[str]]]:
+def records_of(reader: Any, first_line: int = 1, path: str = "") -> Iterator[tuple[int, list[str]]]:
     """Non-blank records with the line each starts on (a quoted field may span lines);
-    ``first_line`` is the file line of the reader's first line."""
+    ``first_line`` is the file line of the reader's first line. The csv module's own
+    errors (a field over its size limit) become an InputError on the record's line."""
     previous_end = reader.line_num
-    for record in reader:
-        line, previous_end = first_line + previous_end, reader.line_num
+    while True:
+        line = first_line + previous_end
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise InputError(_csv_reason(error), path=path or None, line=line) from None
+        previous_end = reader.line_num
         if record and (len(record) > 1 or record[0].strip()):
             yield line, record
 
 
-class RejectsWriter:
-    """Bad rows with their reasons, written beside the users file for ``--skip-invalid``."""
+def count_users(path: Path) -> int:
+    """How many users (non-blank records after the header) the file holds: the progress
+    total. Parsed as CSV, so a quoted field spanning lines or a blank line is not a user."""
+    with open_users(path) as handle:
+        reader = csv.reader(handle, strict=False)
+        return max(sum(1 for _ in records_of(reader, path=str(path))) - 1, 0)
 
-    def __init__(self, path: Path, header: tuple[str, ...] = ("line", "reasons")) -> None:
+
+class RejectsWriter:
+    """Bad rows with their reasons, written beside the users file for ``--skip-invalid``:
+    ``line,reasons`` and then the users file's own columns, so the file is valid CSV that
+    can be fixed and imported again."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...] = COLUMNS) -> None:
         self.path = path
+        self.columns = columns
         self._handle: IO[str] | None = None
         self._writer: Any = None  # csv's writer type is not public
-        self._header = header
 
-    def write(self, line: int, record: list[str], errors: list[InputError]) -> None:
+    def write(
+        self, line: int, record: list[str], errors: list[InputError], *, canonical: bool = False
+    ) -> None:
+        """``record`` as read from the file, or (``canonical``) in ``COLUMNS`` order."""
         if self._writer is None:
             self._handle = self.path.open("w", encoding="utf-8", newline="")
             self._writer = csv.writer(self._handle)
-            self._writer.writerow([*self._header, "record"])
+            self._writer.writerow(["line", "reasons", *self.columns])
         reasons = "; ".join(f"{e.field + ': ' if e.field else ''}{e.reason}" for e in errors)
-        self._writer.writerow([line, reasons, *record])
+        self._writer.writerow([line, reasons, *self._fit(record, canonical)])
+
+    def _fit(self, record: list[str], canonical: bool) -> list[str]:
+        if canonical:
+            by_name = dict(zip(COLUMNS, record, strict=False))
+            return [by_name.get(name, "") for name in self.columns]
+        width = len(self.columns)
+        if len(record) > width:  # keep every value: the surplus joins the last column
+            return [*record[: width - 1], ",".join(record[width - 1 :])]
+        return record + [""] * (width - len(record))
 
     def close(self) -> None:
         if self._handle is not None:
             self._handle.close()
+
+
+def file_columns(path: Path) -> tuple[str, ...]:
+    """The users file's header (lower-cased), or the standard columns if it has none."""
+    try:
+        with open_users(path) as handle:
+            header = next(csv_records(str(path), csv.reader(handle)), None)
+    except InputError:
+        header = None
+    return tuple(name.strip().lower() for name in header) if header else COLUMNS

@@ -80,7 +80,8 @@ def _validate_text(validator: RowValidator, start: int, text: str) -> Chunk:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     chunk = Chunk()
-    for line, record in records_of(csv.reader(io.StringIO(text, newline=""), strict=False), start):
+    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
+    for line, record in records_of(reader, start, validator.path):
         chunk.last_line = line
         verdict = validator.validate(line, record)
         if isinstance(verdict, UserRow):

@@ -1,5 +1,5 @@
-"""Everything in one process, for ``recall demo``: the web app and the provider sandbox on
-free ports in background threads, Dramatiq worker threads on the in-process broker, and the
+"""Everything in one process, for ``recall run`` and ``recall demo``: the web app and the
+provider sandbox in background threads, Dramatiq worker threads on the in-process broker, and the
 embedded scheduler. The same code paths as a deployment, minus Redis and PostgreSQL.
 
 Settings are adjusted in place before anything reads them (the database, the public URL the
@@ -58,12 +58,16 @@ def log_to_file(path: str) -> logging.Handler:
 class ServerThread:
     """Runs an ASGI app with uvicorn on a socket bound now (port 0 = any free port)."""
 
-    def __init__(self, *, host: str = "127.0.0.1") -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
         # IPPROTO_TCP named explicitly: asyncio only sets TCP_NODELAY on sockets that say
         # so, and without it every response waits ~40 ms for a delayed ACK.
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, 0))
+        try:
+            self._socket.bind((host, port))
+        except OSError:
+            self._socket.close()
+            raise
         self.host, self.port = self._socket.getsockname()[:2]
         self.url = f"http://{self.host}:{self.port}"
         self._server: uvicorn.Server | None = None
@@ -101,7 +105,7 @@ class EmbeddedStack:
     sandbox_url: str
     scheduler: RecallScheduler
     broker: Any
-    sandbox: SandboxThread
+    sandbox: SandboxThread | None
     _exits: ExitStack = field(repr=False, default_factory=ExitStack)
 
     def queued_messages(self) -> int:
@@ -112,7 +116,8 @@ class EmbeddedStack:
     def busy(self) -> bool:
         """Work still in motion: messages to handle, or provider callbacks and simulated
         users' answers still to come from the sandbox."""
-        return self.queued_messages() > 0 or self.sandbox.state.pending > 0
+        pending = self.sandbox.state.pending if self.sandbox is not None else 0
+        return self.queued_messages() > 0 or pending > 0
 
     def close(self) -> None:
         self._exits.close()
@@ -127,21 +132,25 @@ def _quiesce(sandbox: SandboxThread) -> None:
         log.warning("demo.sandbox_busy_at_stop", extra={"pending": sandbox.state.pending})
 
 
+SANDBOXED = frozenset({"twilio", "sendgrid"})
+
+
 def start_embedded_stack(
-    settings: Settings, *, worker_threads: int = 8, sandbox_overrides: dict[str, Any] | None = None
+    settings: Settings,
+    *,
+    worker_threads: int = 8,
+    sandbox_overrides: dict[str, Any] | None = None,
+    port: int = 0,
+    sandbox_for: frozenset[str] = SANDBOXED,
 ) -> EmbeddedStack:
-    """Start sandbox, web, workers and scheduler against ``settings.database_url``."""
+    """Start web, workers and scheduler against ``settings.database_url``, and the sandbox
+    in place of each provider named in ``sandbox_for`` (none: real providers only). The web
+    app listens on ``port`` (0: any free one); with a sandbox, providers call it back there."""
     exits = ExitStack()
     try:
-        web = ServerThread()
+        web = ServerThread(port=port)
         exits.callback(web.stop)
-        settings.public_url = web.url
-        config = SandboxConfig.from_settings(settings, **(sandbox_overrides or {}))
-        sandbox = exits.enter_context(SandboxThread(config))
-        exits.callback(_quiesce, sandbox)
-        settings.twilio_api_base = sandbox.url
-        settings.sendgrid_api_base = sandbox.url
-        settings.sendgrid_webhook_public_key = sandbox.public_key
+        sandbox = _start_sandbox(settings, web, exits, sandbox_for, sandbox_overrides or {})
         # Imported only now: the app and the actors read the settings adjusted above.
         from actors.broker import broker
         from actors.workers import embedded_worker
@@ -155,5 +164,27 @@ def start_embedded_stack(
     except BaseException:
         exits.close()
         raise
-    log.info("demo.stack_started", extra={"web": web.url, "sandbox": sandbox.url})
-    return EmbeddedStack(web.url, sandbox.url, scheduler, broker, sandbox, exits)
+    sandbox_url = sandbox.url if sandbox is not None else ""
+    log.info("demo.stack_started", extra={"web": web.url, "sandbox": sandbox_url})
+    return EmbeddedStack(web.url, sandbox_url, scheduler, broker, sandbox, exits)
+
+
+def _start_sandbox(
+    settings: Settings,
+    web: ServerThread,
+    exits: ExitStack,
+    providers: frozenset[str],
+    overrides: dict[str, Any],
+) -> SandboxThread | None:
+    if not providers:
+        return None
+    settings.public_url = web.url  # the sandbox's simulated users call back here
+    config = SandboxConfig.from_settings(settings, **overrides)
+    sandbox = exits.enter_context(SandboxThread(config))
+    exits.callback(_quiesce, sandbox)
+    if "twilio" in providers:
+        settings.twilio_api_base = sandbox.url
+    if "sendgrid" in providers:
+        settings.sendgrid_api_base = sandbox.url
+        settings.sendgrid_webhook_public_key = sandbox.public_key
+    return sandbox

@@ -169,7 +169,9 @@ def test_launch_warns_when_the_sms_notice_runs_past_three_segments(
     database: str, tmp_path: Path
 ) -> None:
     campaign = tmp_path / "long.yaml"
-    long_sms = "Please read this very long notice. " * 20
+    long_sms = "{# states: reason, scope, remedy #}Reply YES or NO by {{ deadline }}. " + (
+        "Please read this very long notice. " * 20
+    )
     text = (EXAMPLES / "campaign.yaml").read_text().split("templates:")[0]
     campaign.write_text(text + f"templates:\n  en:\n    sms: {long_sms.strip()!r}\n")
     result = runner.invoke(

@@ -91,7 +91,8 @@ def test_tiers_policy_is_frozen_with_overrides() -> None:
 
 
 def test_spec_json_round_trips() -> None:
-    spec = parse(VALID + "query_sla: 12h\ntemplates:\n  zh-CN: {sms: 召回通知}\n")
+    sms = "{# states: reason, scope, remedy #}召回通知，请于{{ deadline }}前回复“同意”或“不同意”"
+    spec = parse(VALID + f"query_sla: 12h\ntemplates:\n  zh-CN: {{sms: '{sms}'}}\n")
     stored = spec.to_json()
     assert stored["escalation"][0] == {"channel": "sms", "wait": "1d"}
     assert stored["quiet_hours"] == {"start": "21:00", "end": "08:00"}
@@ -191,7 +192,9 @@ def test_example_campaign_is_valid() -> None:
 
 
 def test_template_parts_are_the_ones_channels_render() -> None:
-    spec = parse(VALID + "templates:\n  en:\n    email_text: Hi\n    confirmation: Thanks\n")
-    assert spec.templates["en"].email_text == "Hi"
+    email = "{# states: reason, scope, remedy, deadline, answer #}Hi"
+    parts = f"    email_text: '{email}'\n    confirmation: Thanks\n"
+    spec = parse(VALID + "templates:\n  en:\n" + parts)
+    assert spec.templates["en"].email_text == email
     (error,) = errors_of(VALID + "templates:\n  en:\n    smss: Hi\n")
     assert (error.field, error.line) == ("templates.en.smss", 11)

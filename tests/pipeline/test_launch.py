@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -94,7 +95,10 @@ def test_skip_invalid_imports_good_rows_and_writes_rejects(
     assert report.cases == 1 and report.rejected == 9
     assert report.rejects_path == tmp_path / "bad_users.rejects.csv"
     rejects = report.rejects_path.read_text().splitlines()
-    assert rejects[0].startswith("line,reasons,record")
+    assert rejects[0] == "line,reasons,external_id,name,phone,email,locale,timezone,risk_tier"
+    # Valid CSV: every row has the header's width, so it can be fixed and imported again.
+    with report.rejects_path.open(newline="") as handle:
+        assert {len(row) for row in csv.reader(handle)} == {9}
     assert len(rejects) == 10 and rejects[1].startswith("3,phone: phone or email is required")
     assert counts(engine) == (1, 1, 1)
 
