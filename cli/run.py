@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from cli._console import err, fail, fail_input, first_line
 from cli._embedded import RunPlan, run_to_end, tune_for_one_process, web_port
+from cli._guard import refuse_unsafe_settings
 from cli.launch import _run_launch, check_users_file, load_spec
 from pipeline.db import make_engine
 from pipeline.errors import InputError
@@ -145,6 +146,9 @@ def run_command(
     """Run your own campaign in one process, without Redis, until no case is left on the
     escalation ladder; running it again with the same files resumes it."""
     settings = get_settings()
+    # The run serves the dashboard and webhooks itself: behind a public URL it is a server
+    # like `recall web` and refuses the development defaults the same way.
+    refuse_unsafe_settings(settings)
     if settings.broker_url:
         err.print("note: recall run uses its own in-process broker; RECALL_BROKER_URL is ignored")
     check_users_file(users)

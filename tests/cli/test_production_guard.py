@@ -57,6 +57,23 @@ def test_every_server_refuses_the_defaults_behind_a_public_url(command: list[str
     assert "refusing to start" in result.stderr
 
 
+def test_recall_run_behind_a_public_url_refuses_the_defaults_before_touching_anything(
+    tmp_path: Path,
+) -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    database = tmp_path / "run.db"
+    env = {
+        "RECALL_PUBLIC_URL": "https://recall.example.com",
+        "RECALL_DATABASE_URL": f"sqlite:///{database}",
+    }
+    command = ["run", str(examples / "campaign.yaml"), "--users", str(examples / "users.csv")]
+    result = _run([*command, "--port", str(free_port())], env)
+    assert result.returncode == 2, result.stderr
+    assert "refusing to start" in result.stderr
+    assert "RECALL_SECRET_KEY" in result.stderr
+    assert not database.exists()
+
+
 def test_each_unsafe_setting_is_named_alone() -> None:
     public = {"public_url": "https://recall.example.com"}
     assert unsafe_settings(_settings(**public, **_lower(SAFE))) == []
