@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     # The scheduler (schedules/): one active process, elected with a Redis lock that expires
     # this many seconds after its holder stops renewing it.
     scheduler_lock_ttl: float = Field(default=15.0, gt=0)
+    # How often the scheduler checks whether the broker lost its data (then re-enqueues
+    # everything in flight at once) and stores webhooks buffered while the database was away.
+    broker_watch_interval: float = Field(default=1.0, gt=0)
     # How often the scheduler claims due cases, and how many per claim.
     due_scan_interval: float = Field(default=2.0, gt=0)
     due_batch_size: int = Field(default=500, ge=1)
