@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from twilio.base.exceptions import TwilioRestException
 
 from channels.base import Channel, ChannelError, ChannelKind, FailureKind, SendFailure, SendResult
+from channels.callbacks import twilio_callback_url
 from channels.clients import twilio_client
 from channels.errors import NETWORK_ERRORS, classify_network_error, classify_twilio_error
 from channels.segments import count_segments
@@ -61,7 +62,7 @@ class SmsChannel(Channel):
         phone = case.recipient.phone
         if not phone:
             return no_address("phone number on file")
-        callback = get_settings().public_url.rstrip("/") + STATUS_PATH
+        callback = twilio_callback_url(STATUS_PATH)
         created = call_twilio(
             twilio_client().messages.create,
             case.id,

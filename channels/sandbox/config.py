@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from channels.callbacks import CONNECTION_OVERRIDES
 from pipeline.settings import Settings, get_settings
 
 DEFAULT_NUMBER_FAULTS = {
@@ -96,6 +97,9 @@ class SandboxConfig(BaseModel):
     seed: int | None = None
     # Entries kept in each inspection log (requests, messages, callbacks); oldest dropped.
     max_log_entries: int = Field(default=200_000, ge=1)
+    # Seconds before a Twilio webhook is retried (doubling, at most 8), when its URL's
+    # connection overrides ask for retries (channels/sandbox/overrides.py).
+    callback_retry_seconds: float = Field(default=1.0, ge=0)
     # Simultaneous outgoing callbacks; more wait their turn.
     max_concurrent_callbacks: int = Field(default=64, ge=1)
 
@@ -127,7 +131,9 @@ class SandboxConfig(BaseModel):
         return SandboxConfig.model_validate(data)
 
     def sms_inbound_url(self) -> str:
-        return self.inbound_sms_url or self.public_url.rstrip("/") + "/webhooks/twilio/sms"
+        # The default is what the README asks operators to configure: retries on 5xx.
+        default = self.public_url.rstrip("/") + "/webhooks/twilio/sms" + CONNECTION_OVERRIDES
+        return self.inbound_sms_url or default
 
     def events_url(self) -> str:
         return self.sendgrid_events_url or (

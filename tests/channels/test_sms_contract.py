@@ -8,6 +8,7 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
+from channels.callbacks import CONNECTION_OVERRIDES
 from channels.registry import channel_for
 from channels.sandbox.runner import SandboxThread
 from channels.segments import count_segments
@@ -35,7 +36,7 @@ def test_notice_request_is_what_twilio_expects(
         "To": "+15551230001",
         "From": "+15005550006",
         "Body": body,
-        "StatusCallback": f"{receiver.url}/webhooks/twilio/status",
+        "StatusCallback": f"{receiver.url}/webhooks/twilio/status" + CONNECTION_OVERRIDES,
     }
 
 
