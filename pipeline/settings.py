@@ -65,8 +65,10 @@ class Settings(BaseSettings):
     # A case whose step was claimed gets this long for its send to complete before the
     # sweep looks at it again (its message may have been lost).
     attempt_lease_seconds: float = Field(default=600, gt=0)
-    # An attempt "sending" for longer than this belongs to a worker that died mid-call.
-    sending_stale_seconds: float = Field(default=300, gt=0)
+    # An attempt "sending" for longer than this belongs to a worker that died mid-call. It
+    # must exceed the longest a live worker can spend on one send: send_inline_tries ×
+    # provider_timeout_seconds plus the waits between (3 × 15 s + a few s by default).
+    sending_stale_seconds: float = Field(default=90, gt=0)
     # A stored webhook still unhandled, or a follow-up still unsent, after this long lost its
     # message (a wiped Redis, a dead worker) and is handed to the broker again, at most this
     # often (webhooks for a day).

@@ -21,7 +21,7 @@ from actors.response import process
 from pipeline import broker_loss, deadlines, followups, snapshots, sweep, tallies, waves
 from pipeline.clock import utcnow
 from pipeline.settings import get_settings
-from schedules.broker_watch import BrokerWatch
+from schedules.broker_watch import BrokerWatch, DeadWorkerSweep
 from schedules.scheduler import JobSpec
 from web.buffer import EventBuffer, drain_all
 
@@ -61,6 +61,7 @@ class Jobs:
     # Redis only (the in-process broker cannot lose messages behind our back).
     broker_watch: BrokerWatch | None = None
     inbound_buffer: EventBuffer | None = None
+    dead_workers: DeadWorkerSweep | None = None
 
     def enqueue_due_cases(self) -> int:
         """Claim due cases in batches and enqueue each one; returns how many."""
@@ -128,6 +129,10 @@ class Jobs:
         )
         return cases + len(released.event_ids) + len(released.follow_ups)
 
+    def requeue_dead_workers_messages(self) -> int:
+        """A worker killed without a goodbye: its messages go back to their queues."""
+        return 0 if self.dead_workers is None else self.dead_workers.run()
+
     def drain_inbound_buffer(self) -> int:
         """Store the webhooks the web kept in Redis while the database was away."""
         if self.inbound_buffer is None:
@@ -169,6 +174,7 @@ def standard_jobs(jobs: Jobs) -> list[JobSpec]:
     return [
         JobSpec("broker_watch", jobs.repair_broker_loss, settings.broker_watch_interval),
         JobSpec("inbound_buffer", jobs.drain_inbound_buffer, settings.broker_watch_interval),
+        JobSpec("dead_workers", jobs.requeue_dead_workers_messages, settings.due_scan_interval),
         JobSpec("due_work", jobs.enqueue_due_cases, settings.due_scan_interval),
         JobSpec("lost_webhooks", jobs.requeue_unhandled_events, settings.check_interval),
         JobSpec("lost_follow_ups", jobs.requeue_stranded_followups, settings.check_interval),

@@ -112,3 +112,30 @@ def test_a_lost_broker_gets_everything_in_flight_back_in_one_tick(
 
 def test_without_a_watch_there_is_nothing_to_repair(sessions: sessionmaker[Session]) -> None:
     assert Jobs(sessions, enqueue=lambda ids: None).repair_broker_loss() == 0
+
+
+def test_a_dead_workers_unacknowledged_messages_go_back_to_their_queue(redis_url: str) -> None:
+    import dramatiq
+    from dramatiq.brokers.redis import RedisBroker
+
+    from schedules.broker_watch import DeadWorkerSweep
+
+    namespace = "recall-test-dead"
+    doomed = RedisBroker(url=redis_url, namespace=namespace, middleware=[])
+    doomed.declare_queue("case")
+    message = dramatiq.Message(
+        queue_name="case", actor_name="case.notify", args=(1,), kwargs={}, options={}
+    )
+    doomed.enqueue(message)
+    consumer = doomed.consume("case", prefetch=1, timeout=100)
+    assert next(consumer) is not None  # fetched, never acknowledged: then the worker died
+    ready = f"{namespace}:case"  # the list workers fetch from
+    assert doomed.client.llen(ready) == 0
+    sweep = DeadWorkerSweep(redis_url, namespace)
+    assert sweep.run() == 0, "a worker with a fresh heartbeat is alive"
+    heartbeats = f"{namespace}:__heartbeats__"
+    doomed.client.zadd(heartbeats, {doomed.broker_id: 0})  # its last heartbeat, long ago
+
+    assert sweep.run() == 1
+    assert doomed.client.llen(ready) == 1, "the message is back for another worker"
+    assert sweep.run() == 0, "and the dead worker is forgotten"
