@@ -65,6 +65,12 @@ class Faults(BaseModel):
     rate_5xx: float = Field(default=0.0, ge=0, le=1)
     slow_rate: float = Field(default=0.0, ge=0, le=1)
     slow_seconds: float = Field(default=5.0, ge=0)
+    # Status callbacks as carriers deliver them: some sent twice, and in any order.
+    duplicate_callbacks: float = Field(default=0.0, ge=0, le=1)
+    shuffle_callbacks: bool = False
+    # Each SendGrid event batch also carries a malformed event (no sg_event_id, a lone
+    # surrogate in its text), as SendGrid's own batches sometimes do.
+    bad_sendgrid_events: bool = False
 
 
 class SandboxConfig(BaseModel):
