@@ -110,6 +110,14 @@ class Settings(BaseSettings):
     # summary stored on the campaign row.
     report_dir: str | None = None
 
+    # Dramatiq's Prometheus exporter on every `recall worker` host (dramatiq_* series):
+    # this port (0 = off) on this address; one exporter per `recall worker` command, which
+    # aggregates its processes. Set by `recall worker`, read by the broker module: whether
+    # this process is a worker that exports them.
+    worker_metrics_port: int = Field(default=9191, ge=0, le=65535)
+    worker_metrics_host: str = "0.0.0.0"
+    worker_metrics: bool = False
+
     # Independent hash chains in the audit log (pipeline/audit.py): on PostgreSQL up to this
     # many transactions append audit records at once instead of queueing for one lock.
     audit_chains: int = Field(default=16, ge=1, le=1024)

@@ -123,6 +123,7 @@ class FaultStack:
             "RECALL_MAX_SMS_PER_DAY": "100",
             "RECALL_CHECK_INTERVAL": "5",
             "RECALL_LOG_LEVEL": "INFO",
+            "RECALL_WORKER_METRICS_PORT": "0",  # two workers on one host: one port each
             **env,
         }
         self.recall("db", "upgrade")
