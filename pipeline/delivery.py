@@ -276,3 +276,10 @@ def deliver_attempt(
         raise
     with session_scope(engine) as session:
         return record_result(session, attempt_id, result, clock(), taken.case.id)
+
+
+def sent_units(attempt_id: int, engine: Engine | None = None) -> int:
+    """The billed units (SMS segments) of a sent attempt; 1 if unknown."""
+    with session_scope(engine) as session:
+        units = session.scalar(select(Attempt.cost_units).where(Attempt.id == attempt_id))
+    return max(int(units or 1), 1)

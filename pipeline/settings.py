@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,7 +45,16 @@ class Settings(BaseSettings):
     provider_timeout_seconds: float = Field(default=15.0, gt=0)
 
     # Provider throughput limits, enforced across every worker (Redis rate limiters).
-    sms_per_second: int = Field(default=30, ge=1)
+    # SMS are limited in *segments* per second, as Twilio paces them: a long code sends 1
+    # a second (queueing the rest for hours), a toll-free number 3, a short code 100.
+    # sms_per_second, when set, overrides the sender type (a Messaging Service pool: the
+    # number of long codes in it, or what Twilio granted the account).
+    sms_sender_type: Literal["long_code", "toll_free", "short_code"] = "long_code"
+    sms_per_second: int | None = Field(default=None, ge=1)
+    # How long Twilio may keep an SMS queued before it expires unsent (ValidityPeriod), at
+    # most; a campaign's deadline shortens it. An expired message is not delivered late,
+    # into the night or past the deadline.
+    sms_validity_seconds: int = Field(default=3600, ge=1, le=36000)
     emails_per_second: int = Field(default=100, ge=1)
     concurrent_calls: int = Field(default=20, ge=1)
 
@@ -127,6 +137,14 @@ class Settings(BaseSettings):
     # Processes validating a big USERS.csv; 0 = one per CPU.
     import_workers: int = Field(default=0, ge=0)
     log_level: str = "INFO"
+
+
+SEGMENTS_PER_SECOND = {"long_code": 1, "toll_free": 3, "short_code": 100}
+
+
+def sms_segments_per_second(settings: Settings) -> int:
+    """The SMS limit in segments per second: explicit, or the sender type's own."""
+    return settings.sms_per_second or SEGMENTS_PER_SECOND[settings.sms_sender_type]
 
 
 @lru_cache(maxsize=1)

@@ -44,7 +44,7 @@ description: "Batch 7 kettles can overheat."
 remedy: "Return it to any shop for a free replacement."
 deadline: 28d
 escalation:
-  - {channel: sms, wait: 45s}
+  - {channel: sms, wait: 90s}
   - {channel: email, wait: 1h}
 quiet_hours: null
 """
