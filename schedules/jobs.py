@@ -117,6 +117,11 @@ class Jobs:
             self.send_followup(follow_up)
         cases = self.enqueue_due_cases()
         self.broker_watch.mark()  # only now: a repair cut short is tried again next tick
+        raise_alert(
+            "broker.lost",
+            f"recall: the broker lost its data ({reason}); re-enqueued {cases} cases, "
+            f"{len(released.event_ids)} webhooks, {len(released.follow_ups)} follow-ups",
+        )
         log.warning(
             "broker.repaired",
             extra={
@@ -131,7 +136,14 @@ class Jobs:
 
     def requeue_dead_workers_messages(self) -> int:
         """A worker killed without a goodbye: its messages go back to their queues."""
-        return 0 if self.dead_workers is None else self.dead_workers.run()
+        dead = 0 if self.dead_workers is None else self.dead_workers.run()
+        if dead:
+            raise_alert(
+                "worker.dead",
+                f"recall: {dead} worker process(es) stopped without a goodbye; "
+                "their messages are back in their queues",
+            )
+        return dead
 
     def drain_inbound_buffer(self) -> int:
         """Store the webhooks the web kept in Redis while the database was away."""
@@ -166,6 +178,13 @@ class Jobs:
             if not tallies.kept_by(session.connection()):
                 return 0
             return tallies.compact(session)
+
+
+def raise_alert(event: str, text: str) -> None:
+    """Post an operational alert to ``RECALL_ALERT_WEBHOOK_URL`` (no personal data here)."""
+    url = get_settings().alert_webhook_url
+    if url:
+        deadlines.post_alert(url, {"text": text, "event": event})
 
 
 def standard_jobs(jobs: Jobs) -> list[JobSpec]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import redis
@@ -14,9 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline import followups
 from pipeline.clock import utcnow
 from pipeline.models import Case, FollowUpSend, InboundEvent
+from pipeline.settings import get_settings
 from schedules.broker_watch import BrokerWatch
 from schedules.jobs import Jobs
 from tests import sched_data as data
+from tests.pipeline.test_deadlines import chat_hook  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.redis
 
@@ -85,8 +88,13 @@ def _in_flight(session: Session) -> dict[str, int]:
 
 
 def test_a_lost_broker_gets_everything_in_flight_back_in_one_tick(
-    sessions: sessionmaker[Session], watch: BrokerWatch
+    sessions: sessionmaker[Session],
+    watch: BrokerWatch,
+    chat_hook: tuple[str, list[dict[str, Any]]],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    url, alerts = chat_hook
+    monkeypatch.setattr(get_settings(), "alert_webhook_url", url)
     with sessions.begin() as session:
         ids = _in_flight(session)
     sent = Sent()
@@ -108,6 +116,8 @@ def test_a_lost_broker_gets_everything_in_flight_back_in_one_tick(
     # Marked: the next tick finds nothing lost and sends nothing again.
     assert jobs.repair_broker_loss() == 0
     assert len(sent.cases) == 2
+    assert [alert["event"] for alert in alerts] == ["broker.lost"], "raised once"
+    assert "re-enqueued 2 cases, 1 webhooks, 1 follow-ups" in alerts[0]["text"]
 
 
 def test_without_a_watch_there_is_nothing_to_repair(sessions: sessionmaker[Session]) -> None:
