@@ -33,6 +33,7 @@ from tests.faults.servers import PrivatePostgres, PrivateRedis
 from tests.web.support import free_port
 
 RECALL = str(Path(sys.executable).with_name("recall"))
+REPORT = Path(__file__).resolve().parents[2] / ".ci" / "output" / "faults.txt"
 USERS = 1000
 NOTICE = "Reply YES to agree"
 CONFIRMATION = "We recorded that you agree"
@@ -363,8 +364,13 @@ class Recovery:
         return recovery
 
     def report(self, **figures: object) -> None:
+        """Prints the figures, and appends them to .ci/output/faults.txt (a CI artifact)."""
         extra = " ".join(f"{k}={v}" for k, v in figures.items())
-        print(
-            f"\n[fault] {self.name}: moving again after {self.moving_again:.1f}s, "
+        line = (
+            f"[fault] {self.name}: moving again after {self.moving_again:.1f}s, "
             f"settled {self.settled:.1f}s after the fault {extra}"
         )
+        print("\n" + line)
+        REPORT.parent.mkdir(parents=True, exist_ok=True)
+        with REPORT.open("a") as out:
+            out.write(line + "\n")
