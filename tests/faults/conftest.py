@@ -15,8 +15,6 @@ from tests.conftest import unavailable
 from tests.faults.servers import PrivatePostgres, PrivateRedis, temporary_directory
 from tests.faults.stack import FaultStack
 
-pytestmark = [pytest.mark.slow, pytest.mark.faults]
-
 
 @pytest.fixture(scope="session")
 def private_postgres() -> Iterator[PrivatePostgres]:
