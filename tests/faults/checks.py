@@ -33,5 +33,5 @@ def assert_nothing_lost_nothing_doubled(
         "answers_lost": 0,
         "duplicates": 0,
         "unconfirmed": unconfirmed,
-        "escalated_to_email": len(email),
+        "email_notices": len(email),
     }
