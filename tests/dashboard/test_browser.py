@@ -93,6 +93,7 @@ def live(
         "RECALL_PUBLIC_URL": url,
         "RECALL_TWILIO_API_BASE": sandbox.url,
         "RECALL_SENDGRID_API_BASE": sandbox.url,
+        "RECALL_SMS_SENDER_TYPE": "short_code",  # the sandbox is no long code
         "dramatiq_prom_db": str(ROOT / ".ci" / "output" / "prom"),
         # This checkout's code, whatever the environment's editable install points at.
         "PYTHONPATH": str(ROOT),
