@@ -242,7 +242,7 @@ class FaultStack:
                 .where(Case.campaign_id == campaign_id)
                 .group_by(Attempt.status)
             )
-            return Counter(dict(rows.tuples().all()))
+            return Counter({key: count for key, count in rows})
 
     def messages(self, channel: str = "sms") -> list[dict[str, Any]]:
         assert self.sandbox is not None
@@ -289,7 +289,7 @@ class FaultStack:
                 .where(Case.campaign_id == campaign_id)
                 .group_by(Response.kind)
             )
-            return Counter(dict(rows.tuples().all()))
+            return Counter({key: count for key, count in rows})
 
     def sent_count(self) -> int:
         return sum(self.notices_per_phone().values())

@@ -14,6 +14,16 @@ from tests.faults.stack import USERS, FaultStack, Recovery, wait_until
 pytestmark = [pytest.mark.slow, pytest.mark.faults, pytest.mark.timeout(600)]
 
 
+def all_delivered(stack: FaultStack, campaign_id: int) -> None:
+    """Every attempt ends delivered. An answer may be handled before the "delivered"
+    callback that preceded it (two workers), so the last few are waited for."""
+    wait_until(
+        lambda: stack.attempt_statuses(campaign_id) == {"delivered": USERS},
+        60,
+        f"every attempt delivered: {dict(stack.attempt_statuses(campaign_id))}",
+    )
+
+
 def test_the_web_killed_while_webhooks_arrive_loses_none(stack: FaultStack) -> None:
     stack.start()
     campaign_id = stack.launch()
@@ -36,7 +46,7 @@ def test_a_flaky_slow_provider_costs_time_not_messages(stack: FaultStack) -> Non
     recovery = Recovery.measure("30% 5xx, 2 s latencies", stack, campaign_id, started)
     figures = assert_nothing_lost_nothing_doubled(stack, campaign_id)
     recovery.report(**figures)
-    assert stack.attempt_statuses(campaign_id) == {"delivered": USERS}
+    all_delivered(stack, campaign_id)
 
 
 def test_duplicated_out_of_order_status_callbacks_settle_every_attempt(
@@ -49,7 +59,7 @@ def test_duplicated_out_of_order_status_callbacks_settle_every_attempt(
     figures = assert_nothing_lost_nothing_doubled(stack, campaign_id)
     recovery.report(**figures)
     # "delivered" wins whatever order "queued" and "sent" came in, and however often.
-    assert stack.attempt_statuses(campaign_id) == {"delivered": USERS}
+    all_delivered(stack, campaign_id)
 
 
 def test_a_bad_sendgrid_event_costs_none_of_the_good_ones(stack: FaultStack) -> None:
@@ -59,5 +69,5 @@ def test_a_bad_sendgrid_event_costs_none_of_the_good_ones(stack: FaultStack) -> 
     figures = assert_nothing_lost_nothing_doubled(stack, campaign_id)
     bad = stack.stored_event_ids(prefix="sgc:")
     recovery.report(bad_events_stored=len(bad), **figures)
-    assert stack.attempt_statuses(campaign_id) == {"delivered": USERS}
+    all_delivered(stack, campaign_id)
     assert len(bad) >= USERS, "each batch's bad event is stored too (once: ids are stable)"
