@@ -32,6 +32,12 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     broker.add_middleware(DeadLetterNotes())
     # Throughput and error counts for the dashboard (Redis only; a no-op on the stub).
     broker.add_middleware(QueueStats())
+    if settings.broker_url and settings.worker_metrics:
+        # Dramatiq 2 no longer adds it by default. Imported only here: it reads its port
+        # and directory from the environment `recall worker` prepared (cli/worker.py).
+        from dramatiq.middleware.prometheus import Prometheus
+
+        broker.add_middleware(Prometheus())
     return broker
 
 

@@ -15,10 +15,10 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from actors.broker import broker
-from actors.limits import provider_slot
+from actors.limits import charge_segments, provider_slot
 from actors.retry import RateLimited, retry_options
 from channels.base import Channel
-from pipeline.delivery import deliver_attempt
+from pipeline.delivery import SendOutcome, deliver_attempt, sent_units
 from pipeline.followups import deliver_followup
 from pipeline.settings import get_settings
 
@@ -44,6 +44,8 @@ def _send(kind: str, attempt_id: int, actor: dramatiq.Actor[..., None]) -> None:
     except RateLimited:
         actor.send_with_options(args=(attempt_id,), delay=random.randint(200, 1500))
         return
+    if kind == "sms" and outcome is SendOutcome.SENT:
+        charge_segments(sent_units(attempt_id))
     log.info("channel.sent attempt=%s channel=%s outcome=%s", attempt_id, kind, outcome.value)
 
 

@@ -1,7 +1,7 @@
 """Provider throughput limits, held across every worker on every machine.
 
-Dramatiq's rate limiters on the broker's backend (Redis when a broker URL is set): SMS per
-second per sender (Twilio's MPS is per sender number or messaging service), emails per
+Dramatiq's rate limiters on the broker's backend (Redis when a broker URL is set): SMS
+segments per second per sender (Twilio's MPS is per sender number or messaging service), emails per
 second, and calls in progress at once (held for the duration of the API request that
 places the call). A worker thread waits up to ``rate_limit_wait_seconds`` for a slot, then
 gives the message back to the broker to try later.
@@ -19,7 +19,7 @@ from dramatiq.rate_limits import ConcurrentRateLimiter, RateLimiter, WindowRateL
 
 from actors.broker import rate_limiter_backend
 from actors.retry import RateLimited
-from pipeline.settings import get_settings
+from pipeline.settings import get_settings, sms_segments_per_second
 
 
 @cache
@@ -29,7 +29,10 @@ def limiter_for(channel: str) -> RateLimiter:
     if channel == "sms":
         sender = settings.twilio_messaging_service_sid or settings.twilio_from or "default"
         return WindowRateLimiter(
-            rate_limiter_backend, f"{prefix}:sms:{sender}", limit=settings.sms_per_second, window=1
+            rate_limiter_backend,
+            f"{prefix}:sms:{sender}",
+            limit=sms_segments_per_second(settings),
+            window=1,
         )
     if channel == "email":
         return WindowRateLimiter(
@@ -58,3 +61,17 @@ def provider_slot(channel: str, *, wait_seconds: float | None = None) -> Iterato
         if time.monotonic() >= deadline:
             raise RateLimited(f"no {channel} slot within {wait}s")
         time.sleep(random.uniform(0.01, 0.05))
+
+
+def charge_segments(segments: int, *, wait_seconds: float | None = None) -> int:
+    """Take the slots of an SMS's segments after the first (its send took one), so the
+    limit counts segments as Twilio does. Waits for them in turn; returns how many it got
+    (a slot not found in time is not owed: the limit is kept on average, not exactly)."""
+    taken = 0
+    for _ in range(max(segments - 1, 0)):
+        try:
+            with provider_slot("sms", wait_seconds=wait_seconds):
+                taken += 1
+        except RateLimited:
+            break
+    return taken

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from twilio.base.exceptions import TwilioRestException
 
 from channels.base import Channel, ChannelError, ChannelKind, FailureKind, SendFailure, SendResult
+from channels.callbacks import twilio_callback_url
 from channels.clients import twilio_client
 from channels.errors import NETWORK_ERRORS, classify_network_error, classify_twilio_error
 from channels.segments import count_segments
 from channels.templates import render_notice
+from pipeline.clock import utcnow
 from pipeline.settings import get_settings
 
 if TYPE_CHECKING:
@@ -20,6 +23,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATUS_PATH = "/webhooks/twilio/status"
+# Twilio accepts a ValidityPeriod of 1 s to 10 h.
+MAX_VALIDITY_SECONDS = 36_000
+
+
+def validity_seconds(case: Case, now: datetime) -> int:
+    """Twilio's ValidityPeriod for a text to ``case``: ``RECALL_SMS_VALIDITY_SECONDS``, cut
+    short by the campaign's deadline. A message Twilio could not send by then expires
+    (status ``failed``) instead of arriving hours late, into someone's night or after the
+    recall closed."""
+    limit = get_settings().sms_validity_seconds
+    deadline = getattr(case.campaign, "deadline", None)
+    if deadline is not None:
+        deadline = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
+        limit = min(limit, int((deadline - now).total_seconds()))
+    return max(1, min(limit, MAX_VALIDITY_SECONDS))
 
 
 def sender_params() -> dict[str, str]:
@@ -61,13 +79,14 @@ class SmsChannel(Channel):
         phone = case.recipient.phone
         if not phone:
             return no_address("phone number on file")
-        callback = get_settings().public_url.rstrip("/") + STATUS_PATH
+        callback = twilio_callback_url(STATUS_PATH)
         created = call_twilio(
             twilio_client().messages.create,
             case.id,
             to=phone,
             body=body,
             status_callback=callback,
+            validity_period=validity_seconds(case, utcnow()),
             **sender_params(),
         )
         if isinstance(created, SendFailure):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from twilio.twiml.voice_response import VoiceResponse
 
 from channels.base import Channel, ChannelKind, SendFailure, SendResult
+from channels.callbacks import twilio_callback_url
 from channels.clients import twilio_client
 from channels.sms import call_twilio, no_address
 from channels.templates import builtin_locale, render_followup, render_notice, voice_prompt
@@ -95,8 +96,7 @@ class VoiceChannel(Channel):
     supports_replies = True  # a follow-up is read out in a short call
 
     def send(self, case: Case, step: int) -> SendResult:
-        base = get_settings().public_url.rstrip("/")
-        return self._call(case, url=f"{base}{VOICE_PATH}?case_id={case.id}")
+        return self._call(case, url=twilio_callback_url(VOICE_PATH, f"case_id={case.id}"))
 
     def send_text(self, case: Case, body: str) -> SendResult:
         return self._call(case, twiml=spoken_text_twiml(case, body))
@@ -114,7 +114,7 @@ class VoiceChannel(Channel):
             to=phone,
             from_=settings.twilio_from,
             method="POST",
-            status_callback=settings.public_url.rstrip("/") + CALL_STATUS_PATH,
+            status_callback=twilio_callback_url(CALL_STATUS_PATH),
             status_callback_event=CALL_EVENTS,
             status_callback_method="POST",
             # Waits for the greeting to end so the left message is not cut by the beep.

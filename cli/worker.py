@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import typer
 
@@ -19,6 +20,14 @@ def worker(
     queues: list[str] = typer.Option(
         None, "--queues", "-Q", help="Only consume these queues (repeatable; default all)."
     ),
+    metrics_port: int = typer.Option(
+        None,
+        "--metrics-port",
+        min=0,
+        max=65535,
+        help="Port of the dramatiq_* Prometheus exporter (default RECALL_WORKER_METRICS_PORT; "
+        "0 turns it off).",
+    ),
     shutdown_timeout: int = typer.Option(
         30,
         "--shutdown-timeout",
@@ -31,7 +40,6 @@ def worker(
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
-    from actors.workers import import_actor_modules
     from cli._guard import refuse_unsafe_settings
     from pipeline.settings import get_settings
 
@@ -44,6 +52,9 @@ def worker(
             err=True,
         )
         raise typer.Exit(2)
+    export_worker_metrics(metrics_port)  # before the broker module is imported
+    from actors.workers import import_actor_modules
+
     argv = [
         "actors:broker",
         *import_actor_modules(),
@@ -57,3 +68,23 @@ def worker(
     if queues:
         argv += ["--queues", *queues]
     raise typer.Exit(dramatiq_main(make_argument_parser().parse_args(argv)))
+
+
+def export_worker_metrics(port: int | None) -> None:
+    """Prepare the environment Dramatiq's Prometheus middleware reads in every process this
+    command starts (the worker processes and its exposition server)."""
+    from pipeline.settings import get_settings
+
+    settings = get_settings()
+    port = settings.worker_metrics_port if port is None else port
+    if not port:
+        return
+    os.environ["dramatiq_prom_port"] = str(port)  # noqa: SIM112 - Dramatiq's own names
+    os.environ["dramatiq_prom_host"] = settings.worker_metrics_host  # noqa: SIM112
+    # Its own directory per exporter: Dramatiq clears it at start, and two workers on one
+    # host must not count each other's processes.
+    os.environ["dramatiq_prom_db"] = os.path.join(  # noqa: SIM112
+        tempfile.gettempdir(), f"recall-worker-metrics-{port}"
+    )
+    os.environ["RECALL_WORKER_METRICS"] = "true"
+    get_settings.cache_clear()

@@ -354,12 +354,25 @@ def _email_event(session: Session, event: InboundEvent, now: datetime) -> Outcom
     status = EMAIL_EVENT_STATUS.get(kind)
     if status is None:
         return f"email:{kind}:recorded", []
+    if is_hard_bounce(payload):
+        # The address does not exist: writing to it again, in any campaign, only hurts the
+        # sender's reputation (SendGrid suppresses it on its side too).
+        address = payload_text(payload.get("email"), 320)
+        if address:
+            _suppress_contact(session, event, "email", address, suppressed=True)
     attempt = _email_attempt(session, case_id, payload) if case_id is not None else None
     if attempt is None:
         message_id = payload_text(payload.get("sg_message_id")).split(".")[0]
         return unmatched_status(session, event, message_id, kind, now)
     code = payload_text(payload.get("type") or payload.get("status") or kind, 32)
     return update_attempt(session, event, attempt, status, now=now, code=code, raw=kind)
+
+
+def is_hard_bounce(payload: Mapping[str, Any]) -> bool:
+    """SendGrid's ``bounce`` event is a hard bounce unless its ``type`` says ``blocked``
+    (a soft, temporary refusal)."""
+    kind = payload_text(payload.get("event")).lower()
+    return kind == "bounce" and payload_text(payload.get("type")).lower() != "blocked"
 
 
 def _email_opt_out(

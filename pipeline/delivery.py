@@ -153,8 +153,14 @@ def _found_sending(
     session: Session, case: Case, attempt: Attempt, now: datetime, settings: Settings
 ) -> SendOutcome:
     started = attempt.sending_at or attempt.claimed_at
-    if now - started >= timedelta(seconds=settings.sending_stale_seconds):
+    stale_at = started + timedelta(seconds=settings.sending_stale_seconds)
+    if now >= stale_at:
         mark_unconfirmed(session, case, attempt, now, "worker died mid-call")
+    elif case.next_due_at is None or case.next_due_at > stale_at:
+        # Found mid-call by a redelivered message: its worker was most likely killed
+        # (Dramatiq hands back a dead worker's messages). Have the sweep look at the case
+        # as soon as the call would be stale, not when the step's lease ends.
+        case.next_due_at, case.enqueued_at = stale_at, None
     return SendOutcome.NOT_OURS
 
 
@@ -270,3 +276,10 @@ def deliver_attempt(
         raise
     with session_scope(engine) as session:
         return record_result(session, attempt_id, result, clock(), taken.case.id)
+
+
+def sent_units(attempt_id: int, engine: Engine | None = None) -> int:
+    """The billed units (SMS segments) of a sent attempt; 1 if unknown."""
+    with session_scope(engine) as session:
+        units = session.scalar(select(Attempt.cost_units).where(Attempt.id == attempt_id))
+    return max(int(units or 1), 1)

@@ -49,6 +49,8 @@ ACTOR = "pipeline"
 # An attempt in one of these is still someone's job; anything else is finished.
 OPEN_STATUSES = frozenset({"claimed", "sending"})
 FAILED_STATUSES = frozenset({"permanent_failure", "failed"})
+# Twilio's "attempt to send to unsubscribed recipient".
+TWILIO_UNSUBSCRIBED = "21610"
 CONTACT_FIELD = {"sms": "phone", "voice": "phone", "email": "email"}
 
 
@@ -309,6 +311,10 @@ def record_permanent_failure(
     (or becomes unreachable when none is left)."""
     _set_status(attempt, status, now, code=code, reason=reason)
     attempt.completed_at = now
+    if attempt.channel == "sms" and code == TWILIO_UNSUBSCRIBED:
+        # The person texted STOP to our number and Twilio's Advanced Opt-Out kept it: no
+        # campaign may text them again until they send START (which recall also hears).
+        case.recipient.sms_opted_out = True
     _apply(session, case, CaseEvent.SEND_FAILED, now, attempt.channel, code)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,7 +64,16 @@ class Settings(BaseSettings):
     provider_timeout_seconds: float = Field(default=15.0, gt=0)
 
     # Provider throughput limits, enforced across every worker (Redis rate limiters).
-    sms_per_second: int = Field(default=30, ge=1)
+    # SMS are limited in *segments* per second, as Twilio paces them: a long code sends 1
+    # a second (queueing the rest for hours), a toll-free number 3, a short code 100.
+    # sms_per_second, when set, overrides the sender type (a Messaging Service pool: the
+    # number of long codes in it, or what Twilio granted the account).
+    sms_sender_type: Literal["long_code", "toll_free", "short_code"] = "long_code"
+    sms_per_second: int | None = Field(default=None, ge=1)
+    # How long Twilio may keep an SMS queued before it expires unsent (ValidityPeriod), at
+    # most; a campaign's deadline shortens it. An expired message is not delivered late,
+    # into the night or past the deadline.
+    sms_validity_seconds: int = Field(default=3600, ge=1, le=36000)
     emails_per_second: int = Field(default=100, ge=1)
     concurrent_calls: int = Field(default=20, ge=1)
 
@@ -84,8 +94,10 @@ class Settings(BaseSettings):
     # A case whose step was claimed gets this long for its send to complete before the
     # sweep looks at it again (its message may have been lost).
     attempt_lease_seconds: float = Field(default=600, gt=0)
-    # An attempt "sending" for longer than this belongs to a worker that died mid-call.
-    sending_stale_seconds: float = Field(default=300, gt=0)
+    # An attempt "sending" for longer than this belongs to a worker that died mid-call. It
+    # must exceed the longest a live worker can spend on one send: send_inline_tries ×
+    # provider_timeout_seconds plus the waits between (3 × 15 s + a few s by default).
+    sending_stale_seconds: float = Field(default=90, gt=0)
     # A stored webhook still unhandled, or a follow-up still unsent, after this long lost its
     # message (a wiped Redis, a dead worker) and is handed to the broker again, at most this
     # often (webhooks for a day).
@@ -111,6 +123,9 @@ class Settings(BaseSettings):
     # The scheduler (schedules/): one active process, elected with a Redis lock that expires
     # this many seconds after its holder stops renewing it.
     scheduler_lock_ttl: float = Field(default=15.0, gt=0)
+    # How often the scheduler checks whether the broker lost its data (then re-enqueues
+    # everything in flight at once) and stores webhooks buffered while the database was away.
+    broker_watch_interval: float = Field(default=1.0, gt=0)
     # How often the scheduler claims due cases, and how many per claim.
     due_scan_interval: float = Field(default=2.0, gt=0)
     due_batch_size: int = Field(default=500, ge=1)
@@ -124,6 +139,14 @@ class Settings(BaseSettings):
     # summary stored on the campaign row.
     report_dir: str | None = None
 
+    # Dramatiq's Prometheus exporter on every `recall worker` host (dramatiq_* series):
+    # this port (0 = off) on this address; one exporter per `recall worker` command, which
+    # aggregates its processes. Set by `recall worker`, read by the broker module: whether
+    # this process is a worker that exports them.
+    worker_metrics_port: int = Field(default=9191, ge=0, le=65535)
+    worker_metrics_host: str = "0.0.0.0"
+    worker_metrics: bool = False
+
     # Independent hash chains in the audit log (pipeline/audit.py): on PostgreSQL up to this
     # many transactions append audit records at once instead of queueing for one lock.
     audit_chains: int = Field(default=16, ge=1, le=1024)
@@ -135,6 +158,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # One masked line per web request (``recall web --access-log`` sets it).
     access_log: bool = False
+
+
+SEGMENTS_PER_SECOND = {"long_code": 1, "toll_free": 3, "short_code": 100}
+
+
+def sms_segments_per_second(settings: Settings) -> int:
+    """The SMS limit in segments per second: explicit, or the sender type's own."""
+    return settings.sms_per_second or SEGMENTS_PER_SECOND[settings.sms_sender_type]
 
 
 @lru_cache(maxsize=1)

@@ -18,10 +18,12 @@ from actors.batch import enqueue_many
 from actors.case import notify
 from actors.channel import send_followup
 from actors.response import process
-from pipeline import deadlines, followups, snapshots, sweep, tallies, waves
+from pipeline import broker_loss, deadlines, followups, snapshots, sweep, tallies, waves
 from pipeline.clock import utcnow
 from pipeline.settings import get_settings
+from schedules.broker_watch import BrokerWatch, DeadWorkerSweep
 from schedules.scheduler import JobSpec
+from web.buffer import EventBuffer, drain_all
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,10 @@ class Jobs:
         default=lambda f: send_staged_followup(f)
     )
     batch_size: int = field(default_factory=lambda: get_settings().due_batch_size)
+    # Redis only (the in-process broker cannot lose messages behind our back).
+    broker_watch: BrokerWatch | None = None
+    inbound_buffer: EventBuffer | None = None
+    dead_workers: DeadWorkerSweep | None = None
 
     def enqueue_due_cases(self) -> int:
         """Claim due cases in batches and enqueue each one; returns how many."""
@@ -94,6 +100,58 @@ class Jobs:
             log.info("scheduler.followups_requeued", extra={"follow_ups": len(stranded)})
         return len(stranded)
 
+    def repair_broker_loss(self) -> int:
+        """If the broker lost its data, hand back at once everything in flight (see
+        ``pipeline.broker_loss``), then enqueue what is due; returns the messages sent."""
+        if self.broker_watch is None:
+            return 0
+        reason = self.broker_watch.lost()
+        if reason is None:
+            return 0
+        log.warning("broker.lost", extra={"reason": reason})
+        with self.sessions.begin() as session:
+            released = broker_loss.release_in_flight(session, utcnow())
+        for event_id in released.event_ids:
+            self.send_process(event_id)
+        for follow_up in released.follow_ups:
+            self.send_followup(follow_up)
+        cases = self.enqueue_due_cases()
+        self.broker_watch.mark()  # only now: a repair cut short is tried again next tick
+        raise_alert(
+            "broker.lost",
+            f"recall: the broker lost its data ({reason}); re-enqueued {cases} cases, "
+            f"{len(released.event_ids)} webhooks, {len(released.follow_ups)} follow-ups",
+        )
+        log.warning(
+            "broker.repaired",
+            extra={
+                "reason": reason,
+                "cases_released": released.cases,
+                "cases_enqueued": cases,
+                "events": len(released.event_ids),
+                "follow_ups": len(released.follow_ups),
+            },
+        )
+        return cases + len(released.event_ids) + len(released.follow_ups)
+
+    def requeue_dead_workers_messages(self) -> int:
+        """A worker killed without a goodbye: its messages go back to their queues."""
+        dead = 0 if self.dead_workers is None else self.dead_workers.run()
+        if dead:
+            raise_alert(
+                "worker.dead",
+                f"recall: {dead} worker process(es) stopped without a goodbye; "
+                "their messages are back in their queues",
+            )
+        return dead
+
+    def drain_inbound_buffer(self) -> int:
+        """Store the webhooks the web kept in Redis while the database was away."""
+        if self.inbound_buffer is None:
+            return 0
+        engine = self.sessions.kw["bind"]
+        return drain_all(self.inbound_buffer, engine)
+
     def check_overdue_queries(self) -> int:
         with self.sessions.begin() as session:
             overdue = deadlines.overdue_queries(session, utcnow())
@@ -122,10 +180,20 @@ class Jobs:
             return tallies.compact(session)
 
 
+def raise_alert(event: str, text: str) -> None:
+    """Post an operational alert to ``RECALL_ALERT_WEBHOOK_URL`` (no personal data here)."""
+    url = get_settings().alert_webhook_url
+    if url:
+        deadlines.post_alert(url, {"text": text, "event": event})
+
+
 def standard_jobs(jobs: Jobs) -> list[JobSpec]:
     """The schedule: due work every few seconds, checks every half minute, snapshots a minute."""
     settings = get_settings()
     return [
+        JobSpec("broker_watch", jobs.repair_broker_loss, settings.broker_watch_interval),
+        JobSpec("inbound_buffer", jobs.drain_inbound_buffer, settings.broker_watch_interval),
+        JobSpec("dead_workers", jobs.requeue_dead_workers_messages, settings.due_scan_interval),
         JobSpec("due_work", jobs.enqueue_due_cases, settings.due_scan_interval),
         JobSpec("lost_webhooks", jobs.requeue_unhandled_events, settings.check_interval),
         JobSpec("lost_follow_ups", jobs.requeue_stranded_followups, settings.check_interval),

@@ -115,6 +115,10 @@ class Leadership:
         """One round: renew if leader, else try to acquire. Returns leadership after it."""
         try:
             leader = self.lock.renew() if self._was_leader else self.lock.acquire()
+            if self._was_leader and not leader:
+                # The key vanished (a wiped Redis) rather than passed on: take it back now,
+                # not a tick later; SET NX fails if another scheduler holds it.
+                leader = self.lock.acquire()
         except redis.RedisError as error:
             log.warning("scheduler.leader_redis_error", extra={"error": str(error)})
             leader = self.lock.held()  # keep acting only while the last renewal still holds

@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.db import session_factory
 from pipeline.masking import configure_logging
 from pipeline.settings import Settings
+from schedules.broker_watch import BrokerWatch
 from schedules.jobs import Jobs, enqueue_case_notify, standard_jobs
 from schedules.leader import Leadership
 from schedules.scheduler import RecallScheduler, leader_lock_for
+from web.buffer import EventBuffer
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +26,11 @@ def run_scheduler_process(settings: Settings) -> None:
     """Compete for leadership and run the jobs while leader, until SIGINT or SIGTERM."""
     configure_logging(settings.log_level)
     leadership = Leadership(leader_lock_for(settings))
-    scheduler = RecallScheduler(
-        standard_jobs(Jobs(session_factory())), leadership=leadership, blocking=True
-    )
+    jobs = Jobs(session_factory())
+    if settings.broker_url:
+        jobs.broker_watch = BrokerWatch.for_url(settings.broker_url, settings.broker_namespace)
+        jobs.inbound_buffer = EventBuffer.for_broker(settings.broker_url, settings.broker_namespace)
+    scheduler = RecallScheduler(standard_jobs(jobs), leadership=leadership, blocking=True)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("scheduler.signal", extra={"signal": signal.Signals(signum).name})

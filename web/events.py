@@ -9,6 +9,8 @@ the statement has committed, so a worker never looks for a row that is not there
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -41,6 +43,31 @@ def id_part(value: object, name: str) -> str:
     if not isinstance(value, str) or not _ID_PART.fullmatch(value):
         raise MalformedEvent(f"{name} is missing or malformed")
     return value
+
+
+# Text PostgreSQL cannot store: a NUL, or half of a UTF-16 surrogate pair (JSON allows
+# "\udcff"; UTF-8 does not).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: Any) -> Any:
+    """``value`` with every unstorable character replaced by U+FFFD, keys included: an
+    event that carried one is kept, with that character marked, instead of failing on
+    every retry."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value
+
+
+def content_id(prefix: str, payload: dict[str, Any]) -> str:
+    """A stable id for an event that brought none: the same content gives the same id, so
+    a retried batch still stores it once."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return f"{prefix}{hashlib.sha256(canonical.encode()).hexdigest()[:48]}"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ What a request is told, and when:
 - its events stored (new or already there): after the commit and the enqueue attempt. A
   broker that fails after the commit fails nobody — the rows stay unhandled and the
   scheduler hands them on (``pipeline.sweep.claim_unhandled_events``);
-- a database error: the batch's error (``web.errors`` makes a down database a 503). A value
+- the database unreachable: the events go to the durable buffer (``web.buffer``, a Redis
+  stream the scheduler drains once the database is back) and the request is answered as
+  stored; only if Redis refuses them too is it the batch's error (a 503). A value
   one request brought that the database refuses is isolated by storing that batch's
   requests one by one, so only that request sees it;
 - no answer within ``WAIT_SECONDS``, or the app shutting down: ``IngestUnavailable`` (503).
@@ -31,10 +33,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 from starlette.datastructures import State
 from starlette.requests import Request
 
+from web.buffer import EventBuffer, database_unavailable
 from web.deps import ingest_engine
 from web.events import NewEvent, enqueue_processing, store_events
 
@@ -62,21 +64,23 @@ class _Submission:
 Outcome = list[int] | Exception
 
 
-def write_batch(engine: Engine, submissions: list[list[NewEvent]]) -> list[Outcome]:
+def write_batch(
+    engine: Engine, submissions: list[list[NewEvent]], buffer: EventBuffer | None = None
+) -> list[Outcome]:
     """Store the events of every submission in one statement, then enqueue the new ones.
 
     Runs on the writer thread. Returns one outcome per submission, in order.
     """
     try:
         new_rows = store_events(engine, [event for events in submissions for event in events])
-    except OperationalError as error:  # the database is unreachable: the same for everyone
-        return [error] * len(submissions)
     except Exception as error:  # returned, so the request raises it in its own context
+        if database_unavailable(error):  # the same for everyone: keep them for later
+            return _buffered(buffer, submissions, error)
         if len(submissions) == 1:
             return [error]
         # Most likely a value the database refused (a NUL byte, an over-long string): only
         # the request that brought it should fail, so store the submissions one by one.
-        return [write_batch(engine, [events])[0] for events in submissions]
+        return [write_batch(engine, [events], buffer)[0] for events in submissions]
     # Each new row belongs to the first submission that carried its id.
     claimed = [
         [new_rows.pop(e.provider_event_id) for e in events if e.provider_event_id in new_rows]
@@ -85,6 +89,22 @@ def write_batch(engine: Engine, submissions: list[list[NewEvent]]) -> list[Outco
     _enqueue_committed([event_id for ids in claimed for event_id in ids])
     outcomes: list[Outcome] = [*claimed]
     return outcomes
+
+
+def _buffered(
+    buffer: EventBuffer | None, submissions: list[list[NewEvent]], error: Exception
+) -> list[Outcome]:
+    """The database is away: the events go to the durable buffer (``web.buffer``) and the
+    requests are answered as stored; without a buffer, or if Redis refuses too, a 503."""
+    if buffer is None:
+        return [error] * len(submissions)
+    try:
+        buffer.append([event for events in submissions for event in events])
+    except Exception:
+        log.error("inbound_buffer.append_failed", exc_info=True)
+        return [error] * len(submissions)
+    log.warning("inbound_event.buffered", extra={"requests": len(submissions)})
+    return [[] for _ in submissions]
 
 
 def _enqueue_committed(event_ids: list[int]) -> None:
@@ -105,10 +125,12 @@ class EventIngestor:
         self,
         engine: Callable[[], Engine],
         *,
+        buffer: EventBuffer | None = None,
         wait_seconds: float = WAIT_SECONDS,
         max_batch_events: int = MAX_BATCH_EVENTS,
     ) -> None:
         self._engine = engine
+        self._buffer = buffer
         self._wait_seconds = wait_seconds
         self._max_batch_events = max_batch_events
         self._pending: deque[_Submission] = deque()
@@ -166,7 +188,9 @@ class EventIngestor:
         events = [submission.events for submission in batch]
         self._writing = batch  # for close(), should the drain be cut short
         try:
-            outcomes = await loop.run_in_executor(self._thread, write_batch, self._engine(), events)
+            outcomes = await loop.run_in_executor(
+                self._thread, write_batch, self._engine(), events, self._buffer
+            )
         except Exception as error:  # the writer itself failed, not the database: tell the batch
             outcomes = [error] * len(batch)
         self._writing = []
@@ -206,7 +230,12 @@ def ingestor_of(request: Request) -> EventIngestor:
     app = request.app
     ingestor: EventIngestor | None = getattr(app.state, "ingestor", None)
     if ingestor is None or not ingestor.serves(asyncio.get_running_loop()):
-        ingestor = app.state.ingestor = EventIngestor(lambda: ingest_engine(app))
+        settings = app.state.settings
+        buffer = None
+        if settings.broker_url:  # the embedded mode has no Redis: a 503 is all it can say
+            buffer = EventBuffer.for_broker(settings.broker_url, settings.broker_namespace)
+        ingestor = EventIngestor(lambda: ingest_engine(app), buffer=buffer)
+        app.state.ingestor = ingestor
     return ingestor
 
 

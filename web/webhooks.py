@@ -31,7 +31,7 @@ from pipeline.attempt_status import can_change_anything
 from pipeline.models import Case
 from web import responses, signatures
 from web.deps import engine_of, settings_of
-from web.events import MalformedEvent, NewEvent, id_part
+from web.events import MalformedEvent, NewEvent, content_id, id_part, storable
 from web.ingest import ingestor_of
 from web.voice import goodbye_twiml, keypress_reply, load_case, machine_answered, voice_twiml_for
 
@@ -90,7 +90,7 @@ def _payload(params: MultiDict, request: Request) -> dict[str, Any]:
         payload[key] = values[0] if len(values) == 1 else values
     if request.query_params:
         payload["_query"] = dict(request.query_params)
-    return payload
+    return storable(payload)  # type: ignore[no-any-return]
 
 
 async def record(request: Request, events: list[NewEvent]) -> list[int]:
@@ -215,14 +215,29 @@ def _reject_constant(name: str) -> Any:
     raise MalformedEvent(f"{name} is not valid JSON")
 
 
-def _sendgrid_events(body: bytes) -> list[dict[str, Any]]:
+def _sendgrid_events(body: bytes) -> list[Any]:
     try:
         events = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as error:
         raise MalformedEvent("body is not valid JSON") from error
-    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+    if not isinstance(events, list):
         raise MalformedEvent("expected a JSON array of event objects")
     return events
+
+
+def sendgrid_event(raw: Any) -> NewEvent | None:
+    """One event of a SendGrid batch, judged on its own: None if it is not an event object
+    (logged and dropped, never the batch's failure). Its id is ``sg_event_id``, or one made
+    from its content when that is missing or malformed; unstorable text is replaced."""
+    if not isinstance(raw, dict):
+        return None
+    event = storable(raw)
+    given = event.get("sg_event_id")
+    try:
+        event_id = id_part(given, "sg_event_id")
+    except MalformedEvent:
+        event_id = content_id("sgc:", event)
+    return _progress_event("email_event", event_id, str(event.get("event"))[:64], event)
 
 
 @router.post("/sendgrid/events", status_code=204, openapi_extra=responses.SENDGRID_EVENTS)
@@ -240,11 +255,9 @@ async def sendgrid_events(request: Request) -> Response:
     if not valid:
         log.warning("webhook.forbidden", extra={"path": request.url.path})
         raise HTTPException(403, "invalid or missing SendGrid signature")
-    events = [
-        _progress_event(
-            "email_event", id_part(e.get("sg_event_id"), "sg_event_id"), str(e.get("event")), e
-        )
-        for e in _sendgrid_events(body)
-    ]
+    batch = _sendgrid_events(body)
+    events = [event for event in map(sendgrid_event, batch) if event is not None]
+    if len(events) < len(batch):
+        log.warning("webhook.sendgrid_rejected", extra={"rejected": len(batch) - len(events)})
     await record(request, events)
     return Response(status_code=204)

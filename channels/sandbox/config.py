@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from channels.callbacks import CONNECTION_OVERRIDES
 from pipeline.settings import Settings, get_settings
 
 DEFAULT_NUMBER_FAULTS = {
@@ -64,6 +65,12 @@ class Faults(BaseModel):
     rate_5xx: float = Field(default=0.0, ge=0, le=1)
     slow_rate: float = Field(default=0.0, ge=0, le=1)
     slow_seconds: float = Field(default=5.0, ge=0)
+    # Status callbacks as carriers deliver them: some sent twice, and in any order.
+    duplicate_callbacks: float = Field(default=0.0, ge=0, le=1)
+    shuffle_callbacks: bool = False
+    # Each SendGrid event batch also carries a malformed event (no sg_event_id, a lone
+    # surrogate in its text), as SendGrid's own batches sometimes do.
+    bad_sendgrid_events: bool = False
 
 
 class SandboxConfig(BaseModel):
@@ -96,6 +103,9 @@ class SandboxConfig(BaseModel):
     seed: int | None = None
     # Entries kept in each inspection log (requests, messages, callbacks); oldest dropped.
     max_log_entries: int = Field(default=200_000, ge=1)
+    # Seconds before a Twilio webhook is retried (doubling, at most 8), when its URL's
+    # connection overrides ask for retries (channels/sandbox/overrides.py).
+    callback_retry_seconds: float = Field(default=1.0, ge=0)
     # Simultaneous outgoing callbacks; more wait their turn.
     max_concurrent_callbacks: int = Field(default=64, ge=1)
 
@@ -127,7 +137,9 @@ class SandboxConfig(BaseModel):
         return SandboxConfig.model_validate(data)
 
     def sms_inbound_url(self) -> str:
-        return self.inbound_sms_url or self.public_url.rstrip("/") + "/webhooks/twilio/sms"
+        # The default is what the README asks operators to configure: retries on 5xx.
+        default = self.public_url.rstrip("/") + "/webhooks/twilio/sms" + CONNECTION_OVERRIDES
+        return self.inbound_sms_url or default
 
     def events_url(self) -> str:
         return self.sendgrid_events_url or (

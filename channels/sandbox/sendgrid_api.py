@@ -125,7 +125,10 @@ async def email_lifecycle(
         await state.pause(state.config.callback_delay)
         if kind in ("processed", "delivered", "bounce"):
             state.set_status(message_id, kind)
-        await post_events(state, events_url, [_event(kind, to, message_id, custom_args, extra)])
+        events = [_event(kind, to, message_id, custom_args, extra)]
+        if state.config.faults.bad_sendgrid_events:
+            events.insert(0, {"event": "processed", "email": to, "note": "\udcff broken"})
+        await post_events(state, events_url, events)
 
     await event("processed")
     if to.split("@")[0].lower().startswith("bounce"):

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from channels.sandbox.config import SandboxConfig
+from channels.sandbox.overrides import split as split_overrides
 from channels.sandbox.signing import EventSigner, twilio_signature
 from pipeline.clock import utcnow
 
@@ -131,26 +132,51 @@ class SandboxState:
         **body: Any,
     ) -> httpx.Response | None:
         """Calls the app under test, logging the outcome; None if it could not be reached."""
+        response, _ = await self._request(kind, url, method, headers, body)
+        return response
+
+    async def _request(
+        self,
+        kind: str,
+        url: str,
+        method: str,
+        headers: Mapping[str, str] | None,
+        body: dict[str, Any],
+    ) -> tuple[httpx.Response | None, str | None]:
+        """The response, or None and ``ct`` (could not connect) / ``rt`` (failed after)."""
         client = self._client()
         assert self._semaphore is not None
         entry: dict[str, Any] = {"kind": kind, "method": method, "url": url}
         entry["at"] = utcnow().isoformat()
+        failed: str | None = None
         try:
             async with self._semaphore:
                 response = await client.request(method, url, headers=dict(headers or {}), **body)
             entry["status"] = response.status_code
         except httpx.HTTPError as error:
             entry["error"] = f"{type(error).__name__}: {error}"
+            failed = "ct" if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout) else "rt"
             response = None
         with self._lock:
             self.callbacks.append(entry)
-        return response
+        return response, failed
 
     async def post_twilio(
         self, kind: str, url: str, params: dict[str, str]
     ) -> httpx.Response | None:
-        signature = twilio_signature(self.config.twilio_auth_token, url, params)
-        return await self.post(kind, url, headers={"X-Twilio-Signature": signature}, data=params)
+        """A signed Twilio webhook, retried as the URL's connection overrides ask."""
+        target, overrides = split_overrides(url)
+        signature = twilio_signature(self.config.twilio_auth_token, target, params)
+        headers = {"X-Twilio-Signature": signature}
+        delay = self.config.callback_retry_seconds
+        for _ in range(overrides.retries):
+            response, failed = await self._request(kind, target, "POST", headers, {"data": params})
+            status = None if response is None else response.status_code
+            if not overrides.retry_after(status, failed):
+                return response
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 8.0)
+        return await self.post(kind, target, headers=headers, data=params)
 
     def may_answer(self, who: str, body: str) -> bool:
         """A user answers a message that asks for an answer, a bounded number of times."""

@@ -224,7 +224,7 @@ def _call_error(state: SandboxState, form: dict[str, Any]) -> JSONResponse | Non
 
 
 async def sms_lifecycle(state: SandboxState, account: str, form: dict[str, Any], sid: str) -> None:
-    to, callback = form["To"], form.get("StatusCallback")
+    to, callback = form["To"], str(form.get("StatusCallback") or "")
     base = {
         "AccountSid": account,
         "ApiVersion": API_VERSION,
@@ -235,16 +235,28 @@ async def sms_lifecycle(state: SandboxState, account: str, form: dict[str, Any],
     }
     code = state.config.fault_for(to)
     final = "undelivered" if code and code not in API_ERROR_CODES else "delivered"
+    faults, held = state.config.faults, []
     for status in ("queued", "sent", final):
         await state.pause(state.config.callback_delay)
         state.set_status(sid, status)
-        if callback:
-            params = {**base, "MessageStatus": status, "SmsStatus": status}
-            if status == "undelivered":
-                params["ErrorCode"] = str(code)
-            await state.post_twilio("sms_status", callback, params)
+        params = {**base, "MessageStatus": status, "SmsStatus": status}
+        if status == "undelivered":
+            params["ErrorCode"] = str(code)
+        copies = [params] * (2 if _chance(state, faults.duplicate_callbacks) else 1)
+        if faults.shuffle_callbacks:  # held back, then sent in any order
+            held += copies
+            continue
+        for copy in copies if callback else []:
+            await state.post_twilio("sms_status", callback, copy)
+    state.rng.shuffle(held)
+    for copy in held if callback else []:
+        await state.post_twilio("sms_status", callback, copy)
     if final == "delivered" and state.may_answer(to, form.get("Body", "")):
         await user_replies_by_sms(state, account, form)
+
+
+def _chance(state: SandboxState, rate: float) -> bool:
+    return bool(rate) and state.rng.random() < rate
 
 
 async def user_replies_by_sms(state: SandboxState, account: str, form: dict[str, Any]) -> None:

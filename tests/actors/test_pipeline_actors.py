@@ -150,6 +150,30 @@ def test_sms_per_second_is_held_to_the_limit(db: Engine, monkeypatch: pytest.Mon
     assert time.monotonic() - started > 1.0
 
 
+@pytest.mark.parametrize(("sender", "per_second"), [("long_code", 1), ("toll_free", 3)])
+def test_the_sms_limit_counts_segments_for_the_sender_type(
+    db: Engine, monkeypatch: pytest.MonkeyPatch, sender: str, per_second: int
+) -> None:
+    import time_machine
+
+    from actors.limits import charge_segments
+
+    monkeypatch.delenv("RECALL_SMS_PER_SECOND", raising=False)
+    monkeypatch.setenv("RECALL_SMS_SENDER_TYPE", sender)
+    get_settings.cache_clear()
+    limiter_for.cache_clear()
+    # One fixed second of its own: the limiter counts calendar seconds.
+    with time_machine.travel(NOW + timedelta(days=3650, seconds=per_second), tick=False):
+        with provider_slot("sms", wait_seconds=0):  # a message of `per_second` segments
+            pass
+        assert charge_segments(per_second, wait_seconds=0) == per_second - 1
+        with pytest.raises(RateLimited), provider_slot("sms", wait_seconds=0):
+            pass  # the second's segments are spent
+        assert charge_segments(2, wait_seconds=0) == 0
+    get_settings.cache_clear()
+    limiter_for.cache_clear()
+
+
 def test_follow_ups_are_sent_once_per_key(
     db: Engine, worker: dramatiq.Worker, sms: RecordingChannel
 ) -> None:

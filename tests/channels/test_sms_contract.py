@@ -8,6 +8,7 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
+from channels.callbacks import CONNECTION_OVERRIDES
 from channels.registry import channel_for
 from channels.sandbox.runner import SandboxThread
 from channels.segments import count_segments
@@ -35,7 +36,8 @@ def test_notice_request_is_what_twilio_expects(
         "To": "+15551230001",
         "From": "+15005550006",
         "Body": body,
-        "StatusCallback": f"{receiver.url}/webhooks/twilio/status",
+        "StatusCallback": f"{receiver.url}/webhooks/twilio/status" + CONNECTION_OVERRIDES,
+        "ValidityPeriod": "3600",
     }
 
 
@@ -151,3 +153,19 @@ def test_start_sandbox_helper_runs_on_a_free_port() -> None:
     finally:
         first.stop()
         second.stop()
+
+
+def test_the_validity_period_never_outlasts_the_campaign(make_case: MakeCase) -> None:
+    from datetime import timedelta
+
+    from channels.sms import validity_seconds
+    from pipeline.clock import utcnow
+
+    case = make_case(phone="+15551230001")
+    now = utcnow()
+    case.campaign.deadline = now + timedelta(minutes=10)
+    assert validity_seconds(case, now) == 600
+    case.campaign.deadline = now + timedelta(days=20)
+    assert validity_seconds(case, now) == 3600  # RECALL_SMS_VALIDITY_SECONDS
+    case.campaign.deadline = now - timedelta(minutes=1)
+    assert validity_seconds(case, now) == 1, "Twilio's least; the deadline job closes it"

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 from twilio.request_validator import RequestValidator
 
+from channels.callbacks import CONNECTION_OVERRIDES
 from channels.registry import channel_for
 from channels.sandbox.runner import SandboxThread
 from channels.templates import render_followup, render_notice
@@ -90,9 +91,9 @@ def test_call_request_is_what_twilio_expects(
     assert request["form"] == {
         "To": "+15551239000",
         "From": "+15005550006",
-        "Url": f"{receiver.url}/webhooks/twilio/voice?case_id={case.id}",
+        "Url": f"{receiver.url}/webhooks/twilio/voice?case_id={case.id}" + CONNECTION_OVERRIDES,
         "Method": "POST",
-        "StatusCallback": f"{receiver.url}/webhooks/twilio/call-status",
+        "StatusCallback": f"{receiver.url}/webhooks/twilio/call-status" + CONNECTION_OVERRIDES,
         "StatusCallbackEvent": ["initiated", "ringing", "answered", "completed"],
         "StatusCallbackMethod": "POST",
         "MachineDetection": "DetectMessageEnd",

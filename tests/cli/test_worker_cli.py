@@ -55,3 +55,53 @@ def test_worker_joins_the_broker_and_stops_gracefully_on_sigterm(
         output = worker.communicate(timeout=60)[0].decode()
     assert worker.returncode == 0, output
     assert "Worker has been shut down" in output
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_a_worker_exports_dramatiq_metrics_that_prometheus_can_scrape(
+    redis_url: str, tmp_path: Path
+) -> None:
+    import dramatiq
+    import httpx
+    from dramatiq.brokers.redis import RedisBroker
+
+    from tests.web.support import free_port
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "RECALL_BROKER_URL": redis_url,
+        "RECALL_BROKER_NAMESPACE": "recall-cli-m",
+        "RECALL_DATABASE_URL": f"sqlite:///{tmp_path}/recall.db",
+    }
+    worker = subprocess.Popen(
+        [RECALL, "worker", "-p", "1", "-t", "2", "--metrics-port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    broker = RedisBroker(url=redis_url, namespace="recall-cli-m", middleware=[])
+    # A case that does not exist: handled (skipped) or failed, it is counted either way.
+    message = dramatiq.Message(
+        queue_name="case", actor_name="case.notify", args=(1,), kwargs={}, options={}
+    )
+    series = 'dramatiq_messages_total{actor_name="case.notify",queue_name="case"}'
+    scraped = ""
+    try:
+        broker.enqueue(message)
+        deadline = time.monotonic() + 60
+        while series not in scraped:
+            assert worker.poll() is None, worker.stdout.read() if worker.stdout else ""
+            assert time.monotonic() < deadline, f"no {series} in:\n{scraped[-1500:]}"
+            time.sleep(0.5)
+            try:
+                scraped = httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text
+            except httpx.HTTPError:
+                continue
+    finally:
+        os.kill(worker.pid, signal.SIGTERM)
+        worker.communicate(timeout=60)
+        broker.close()
+    assert f"{series} 1.0" in scraped

@@ -93,6 +93,7 @@ def live(
         "RECALL_PUBLIC_URL": url,
         "RECALL_TWILIO_API_BASE": sandbox.url,
         "RECALL_SENDGRID_API_BASE": sandbox.url,
+        "RECALL_SMS_SENDER_TYPE": "short_code",  # the sandbox is no long code
         "dramatiq_prom_db": str(ROOT / ".ci" / "output" / "prom"),
         # This checkout's code, whatever the environment's editable install points at.
         "PYTHONPATH": str(ROOT),
@@ -262,3 +263,33 @@ def test_pause_a_campaign(page: Any, live: Live) -> None:
         auth=("ann", "correct horse battery staple"),
     ).json()
     assert api["state"] == "paused"
+
+
+def _plot_listeners(page: Any) -> int:
+    """Live uPlot instances: each keeps one ``dppxchange`` listener on the window until it
+    is destroyed, so a leaked plot shows here even once it is off the page."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("HeapProfiler.collectGarbage")
+    window = cdp.send("Runtime.evaluate", {"expression": "window"})["result"]["objectId"]
+    listeners = cdp.send("DOMDebugger.getEventListeners", {"objectId": window})["listeners"]
+    return sum(1 for listener in listeners if listener["type"] == "dppxchange")
+
+
+def test_refreshing_the_campaign_page_keeps_the_chart_count_constant(
+    page: Any, live: Live, tmp_path: Path
+) -> None:
+    log_in(page, live)
+    campaign_id = launch_campaign(live, tmp_path, users=3)
+    page.goto(f"{live.url}/dashboard/campaigns/{campaign_id}")
+    page.wait_for_selector(".chart")
+    charts = page.locator("[data-chart]").count()
+    before = _plot_listeners(page)
+    assert charts >= 1 and before >= charts
+    for _ in range(40):  # what 2 minutes on an operations screen does (a swap every 3 s)
+        page.evaluate(
+            "url => new Promise(done => htmx.ajax('GET', url, "
+            "{target: '#campaign-live', swap: 'innerHTML'}).then(done))",
+            f"/dashboard/campaigns/{campaign_id}/live",
+        )
+    assert page.locator("[data-chart]").count() == charts
+    assert _plot_listeners(page) == before, "a plot outlived its swap"

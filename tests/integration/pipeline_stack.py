@@ -95,6 +95,7 @@ class Stack:
             "RECALL_SEND_MIN_BACKOFF_MS": "200",
             "RECALL_MAX_SMS_PER_DAY": "100",
             "RECALL_MAX_EMAILS_PER_DAY": "100",
+            "RECALL_WORKER_METRICS_PORT": "0",  # several workers on one host
             **env,
         }
         self.broker = make_broker(Settings(broker_url=self.redis_url, broker_namespace=namespace))

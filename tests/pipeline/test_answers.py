@@ -362,6 +362,19 @@ def test_email_unsubscribe_opts_out_without_confirmation(session: Session) -> No
     assert session.scalars(select(Response.kind)).all() == ["opt_out"]
 
 
+@pytest.mark.parametrize(("bounce_type", "suppressed"), [("bounce", True), ("blocked", False)])
+def test_a_hard_bounce_suppresses_the_address_in_every_campaign(
+    session: Session, bounce_type: str, suppressed: bool
+) -> None:
+    case = _setup(session)
+    sent = rows.attempt(session, case, channel="email")
+    event = _email(session, case, "bounce", type=bounce_type, sg_message_id=sent.provider_id)
+    process_inbound_event(session, event.id)
+    assert sent.status == "failed"
+    assert case.recipient.email_opted_out is suppressed, "a soft bounce (blocked) is not"
+    assert not case.recipient.sms_opted_out
+
+
 @pytest.mark.parametrize(
     ("provider", "kind", "payload", "outcome"),
     [

@@ -89,6 +89,20 @@ def test_permanent_failure_is_recorded_and_the_next_step_is_due(engine: Engine) 
     assert (case.state, case.step) == ("awaiting_response", 1)
 
 
+@pytest.mark.parametrize(("code", "opted_out"), [("21610", True), ("21211", False)])
+def test_twilios_unsubscribed_refusal_opts_the_number_out(
+    engine: Engine, code: str, opted_out: bool
+) -> None:
+    case_id, attempt_id = claimed(engine)
+    refusal = SendFailure(FailureKind.PERMANENT, code, "refused")
+    deliver(engine, attempt_id, RecordingChannel(script=[SendResult(failure=refusal)]))
+    with Session(engine) as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        assert case.recipient.sms_opted_out is opted_out
+        assert not case.recipient.email_opted_out
+
+
 def test_paused_holds_and_cancelled_drops_without_calling_the_provider(engine: Engine) -> None:
     case_id, attempt_id = claimed(engine)
     channel = RecordingChannel()

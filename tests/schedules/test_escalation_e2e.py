@@ -89,6 +89,7 @@ def running(
             "RECALL_SENDGRID_API_BASE": sandbox.url,
             "RECALL_SENDGRID_WEBHOOK_PUBLIC_KEY": sandbox.public_key,
             "RECALL_DUE_SCAN_INTERVAL": "0.5",
+            "RECALL_SMS_SENDER_TYPE": "short_code",  # the sandbox is no long code
             "RECALL_SCHEDULER_LOCK_TTL": "3",
         }
         processes = [

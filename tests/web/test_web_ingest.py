@@ -45,9 +45,9 @@ def batches(monkeypatch: pytest.MonkeyPatch) -> list[list[list[NewEvent]]]:
     seen: list[list[list[NewEvent]]] = []
     real = web.ingest.write_batch
 
-    def spy(engine: Engine, submissions: list[list[NewEvent]]) -> list[Any]:
+    def spy(engine: Engine, submissions: list[list[NewEvent]], *buffer: Any) -> list[Any]:
         seen.append(submissions)
-        return real(engine, submissions)
+        return real(engine, submissions, *buffer)
 
     monkeypatch.setattr(web.ingest, "write_batch", spy)
     return seen

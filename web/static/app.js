@@ -4,8 +4,21 @@ document.addEventListener("htmx:configRequest", function (event) {
   if (meta) { event.detail.headers["X-CSRF-Token"] = meta.content; }
 });
 
+// Every live chart, so one can be destroyed before htmx swaps its element out: a uPlot that
+// is only removed from the page keeps its window listeners, and with them itself, alive
+// (a page left open on an operations screen would pile up a plot every refresh).
+var liveCharts = [];
+
+function destroyCharts(root) {
+  liveCharts = liveCharts.filter(function (chart) {
+    if (root.contains(chart.el)) { chart.plot.destroy(); return false; }
+    return true;
+  });
+}
+
 function drawCharts(root) {
   if (typeof uPlot === "undefined") { return; }
+  destroyCharts(root);
   root.querySelectorAll("[data-chart]").forEach(function (el) {
     var spec = JSON.parse(el.getAttribute("data-chart"));
     el.innerHTML = "";
@@ -19,10 +32,12 @@ function drawCharts(root) {
                  axes: [{}, { values: function (u, ticks) {
                    return ticks.map(function (t) { return spec.percent ? Math.round(t * 100) + "%" : t; });
                  } }] };
-    new uPlot(opts, [spec.x].concat(spec.series.map(function (s) { return s.data; })), el);
+    var plot = new uPlot(opts, [spec.x].concat(spec.series.map(function (s) { return s.data; })), el);
+    liveCharts.push({ el: el, plot: plot });
   });
 }
 document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
+document.addEventListener("htmx:beforeSwap", function (event) { destroyCharts(event.detail.target); });
 document.addEventListener("htmx:afterSwap", function (event) { drawCharts(event.detail.target); });
 
 // Forms that ask first (data-confirm): the page's security policy allows no inline handlers.
