@@ -25,9 +25,8 @@ def all_delivered(stack: FaultStack, campaign_id: int) -> None:
 
 
 def test_the_web_killed_while_webhooks_arrive_loses_none(stack: FaultStack) -> None:
-    # Retries 1, 2, 4, 8, 8 s apart: a restart on this loaded machine has taken longer than
-    # a 15 s window (one answer lost in one run). Production: two web processes, or the
-    # fallback URL (docs/RELIABILITY.md).
+    # Retries 1, 2, 4, 8, 8 s apart, so a restart slowed by a loaded machine still falls
+    # inside them. Production: two web processes, or the fallback URL (README).
     stack.start(sandbox={"callback_retry_seconds": 1.0})
     campaign_id = stack.launch()
     wait_until(lambda: len(stack.user_answers()) >= USERS // 5, 120, "answers coming in")
