@@ -304,6 +304,15 @@ class FaultStack:
                 )
             )
 
+    def stored_answers(self) -> int:
+        """Answers users sent that are stored (raw, once each): SMS replies and email
+        link answers. A late second answer to a closed case is stored too, not applied."""
+        with Session(self.engine) as session:
+            sms = (InboundEvent.provider == "twilio") & (InboundEvent.kind == "sms")
+            link = InboundEvent.provider == "link"
+            query = select(func.count()).select_from(InboundEvent).where(sms | link)
+            return int(session.scalar(query) or 0)
+
     def buffered(self) -> int:
         """Webhooks waiting in Redis for the database (web.buffer)."""
         import redis
