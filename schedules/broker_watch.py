@@ -68,6 +68,8 @@ class DeadWorkerSweep:
             url=url, namespace=namespace, maintenance_chance=MAINTENANCE_SCALE, middleware=[]
         )
         self.namespace = namespace
+        # A dead worker can take a few rounds to clear (one per queue it held); report it once.
+        self.reported: set[str] = set()
 
     def dead_workers(self) -> list[str]:
         overdue = int(time.time() * 1000) - self.broker.heartbeat_timeout
@@ -81,11 +83,14 @@ class DeadWorkerSweep:
         return {_text(key)[len(prefix) :] for key in keys}
 
     def run(self) -> int:
-        """Returns the dead workers found (their messages are back in their queues)."""
+        """Returns the workers newly found dead (their messages are back in their queues);
+        one still clearing from an earlier round is handled again but not counted again."""
         dead = self.dead_workers()
         queues = {queue for worker in dead for queue in self.queues_held_by(worker)}
         for queue in sorted(queues):
             self.broker.do_qsize(queue)  # any command but ack/nack runs the maintenance
-        if dead:
-            log.warning("broker.dead_workers", extra={"workers": len(dead), "queues": len(queues)})
-        return len(dead)
+        new = set(dead) - self.reported
+        self.reported = (self.reported & set(dead)) | new
+        if new:
+            log.warning("broker.dead_workers", extra={"workers": len(new), "queues": len(queues)})
+        return len(new)

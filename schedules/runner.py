@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.db import session_factory
 from pipeline.masking import configure_logging
 from pipeline.settings import Settings
-from schedules.broker_watch import BrokerWatch
+from schedules.broker_watch import BrokerWatch, DeadWorkerSweep
 from schedules.jobs import Jobs, enqueue_case_notify, standard_jobs
 from schedules.leader import Leadership
 from schedules.scheduler import RecallScheduler, leader_lock_for
@@ -26,11 +26,9 @@ def run_scheduler_process(settings: Settings) -> None:
     """Compete for leadership and run the jobs while leader, until SIGINT or SIGTERM."""
     configure_logging(settings.log_level)
     leadership = Leadership(leader_lock_for(settings))
-    jobs = Jobs(session_factory())
-    if settings.broker_url:
-        jobs.broker_watch = BrokerWatch.for_url(settings.broker_url, settings.broker_namespace)
-        jobs.inbound_buffer = EventBuffer.for_broker(settings.broker_url, settings.broker_namespace)
-    scheduler = RecallScheduler(standard_jobs(jobs), leadership=leadership, blocking=True)
+    scheduler = RecallScheduler(
+        standard_jobs(process_jobs(settings)), leadership=leadership, blocking=True
+    )
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("scheduler.signal", extra={"signal": signal.Signals(signum).name})
@@ -39,6 +37,19 @@ def run_scheduler_process(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     scheduler.start()  # returns once shutdown() has run
+
+
+def process_jobs(settings: Settings) -> Jobs:
+    """The jobs of the ``recall scheduler`` process, with the Redis-only watches a shared
+    broker needs: broker loss, webhooks buffered while the database was away, and the
+    messages of workers that died without a goodbye."""
+    jobs = Jobs(session_factory())
+    if settings.broker_url:
+        url, namespace = settings.broker_url, settings.broker_namespace
+        jobs.broker_watch = BrokerWatch.for_url(url, namespace)
+        jobs.inbound_buffer = EventBuffer.for_broker(url, namespace)
+        jobs.dead_workers = DeadWorkerSweep(url, namespace)
+    return jobs
 
 
 def start_embedded_scheduler(

@@ -149,3 +149,36 @@ def test_a_dead_workers_unacknowledged_messages_go_back_to_their_queue(redis_url
     assert sweep.run() == 1
     assert doomed.client.llen(ready) == 1, "the message is back for another worker"
     assert sweep.run() == 0, "and the dead worker is forgotten"
+
+
+def test_a_dead_worker_still_clearing_is_reported_once(redis_url: str) -> None:
+    from dramatiq.brokers.redis import RedisBroker
+
+    from schedules.broker_watch import DeadWorkerSweep
+
+    namespace = "recall-test-dead-once"
+    doomed = RedisBroker(url=redis_url, namespace=namespace, middleware=[])
+    heartbeats = f"{namespace}:__heartbeats__"
+    sweep = DeadWorkerSweep(redis_url, namespace)
+    doomed.client.sadd(f"{namespace}:__acks__.{doomed.broker_id}.case", "m1")
+    doomed.client.zadd(heartbeats, {doomed.broker_id: 0})
+    assert sweep.run() == 1
+    # Seen dead again on the next round (it held acks on several queues): the same incident.
+    doomed.client.zadd(heartbeats, {doomed.broker_id: 0})
+    assert sweep.run() == 0, "one incident, one report"
+
+
+def test_the_scheduler_process_watches_for_dead_workers_on_a_shared_broker(
+    redis_url: str,
+) -> None:
+    """The sweep above only helps if the `recall scheduler` process runs it."""
+    from pipeline.settings import Settings
+    from schedules.broker_watch import DeadWorkerSweep
+    from schedules.runner import process_jobs
+
+    shared = Settings(_env_file=None, broker_url=redis_url)  # type: ignore[call-arg]
+    jobs = process_jobs(shared)
+    assert isinstance(jobs.dead_workers, DeadWorkerSweep)
+    assert jobs.broker_watch is not None and jobs.inbound_buffer is not None
+    alone = process_jobs(Settings(_env_file=None))  # type: ignore[call-arg]
+    assert alone.dead_workers is None and alone.broker_watch is None
