@@ -17,10 +17,10 @@ from actors.batch import enqueue_many
 from actors.broker import broker
 from actors.case import notify
 from actors.retry import retry_options
+from pipeline.cases.sweep import claim_due_cases, claim_fan_out_chunk
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
 from pipeline.settings import get_settings
-from pipeline.sweep import claim_due_cases, claim_fan_out_chunk
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """``channel.send_sms|send_email|place_call`` (one claimed attempt each) and
 ``channel.send_followup``. Each channel has its own queue, so operations see each backlog.
 
-Thin: take a provider slot, call ``pipeline.delivery`` / ``pipeline.followups``, log the
+Thin: take a provider slot, call ``pipeline.cases.delivery`` / ``pipeline.followups.outbox``, log
+the
 outcome. Transient failures raise (Dramatiq retries, see ``actors.retry``); no free slot in
 time puts the message back with a short delay without spending a retry.
 """
@@ -18,8 +19,8 @@ from actors.broker import broker
 from actors.limits import charge_segments, provider_slot
 from actors.retry import RateLimited, retry_options
 from channels.base import Channel
-from pipeline.delivery import SendOutcome, deliver_attempt, sent_units
-from pipeline.followups import deliver_followup
+from pipeline.cases.delivery import SendOutcome, deliver_attempt, sent_units
+from pipeline.followups.outbox import deliver_followup
 from pipeline.settings import get_settings
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ import redis.exceptions
 import sqlalchemy.exc
 
 from channels.base import ChannelError
+from pipeline.inbound.status_callbacks import NotMatchedYet
 from pipeline.settings import get_settings
-from pipeline.status_callbacks import NotMatchedYet
 
 
 class RateLimited(Exception):

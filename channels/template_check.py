@@ -33,7 +33,7 @@ from channels.templates import (
 )
 
 if TYPE_CHECKING:
-    from pipeline.campaign_file import CampaignSpec
+    from pipeline.campaigns.file import CampaignSpec
     from pipeline.models import Case
 
 Location = tuple[Any, ...]
@@ -53,7 +53,7 @@ STATEMENTS: dict[str, tuple[frozenset[str], str]] = {
     "deadline": (frozenset({"deadline"}), "the deadline (use {{ deadline }})"),
 }
 EMAIL_ANSWERS = ("agree_url", "refuse_url", "query_url")
-# Reply words the SMS classifier understands (pipeline.replies), in the languages we ship.
+# Reply words the SMS classifier understands (pipeline.inbound.replies), in the languages we ship.
 SMS_AGREE = re.compile(r"\b(?:yes|ok)\b|同意", re.IGNORECASE)
 SMS_REFUSE = re.compile(r"\bno\b|不同意|拒绝", re.IGNORECASE)
 _STATES = re.compile(r"\{#-?\s*states\s*:([^#]*)-?#\}")
@@ -91,7 +91,7 @@ def sample_case(spec: CampaignSpec, locale: str) -> Case:
 
 
 def _locale_key_problems(locale: str) -> Iterator[Problem]:
-    from pipeline.users_csv import normalise_locale
+    from pipeline.campaigns.users import normalise_locale
 
     try:
         normalise_locale(locale)

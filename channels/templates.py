@@ -29,8 +29,8 @@ import yaml
 from jinja2 import Environment, StrictUndefined, Template
 from markupsafe import escape
 
+from pipeline.privacy.tokens import make_response_token
 from pipeline.settings import get_settings
-from pipeline.tokens import make_response_token
 
 if TYPE_CHECKING:
     from pipeline.models import Case

@@ -18,15 +18,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from cli._console import campaign_id_argument, database_hint, err, fail, fail_input, out
-from pipeline.campaign_file import CampaignSpec, load_campaign_file
+from pipeline.campaigns.file import CampaignSpec, load_campaign_file
+from pipeline.campaigns.launch import files_fingerprint, launch
+from pipeline.campaigns.users import check_users_path
+from pipeline.cases.states import LADDER_STATES
 from pipeline.db import get_engine
 from pipeline.errors import InputError, InputErrors, NotFound
-from pipeline.launch import files_fingerprint, launch
-from pipeline.metrics import campaign_status
 from pipeline.models import Campaign, Case, Recipient
+from pipeline.reporting.metrics import campaign_status
 from pipeline.settings import get_settings
-from pipeline.states import LADDER_STATES
-from pipeline.users_csv import check_users_path
 
 PHASES = {"validating": "Validating users", "loading": "Loading", "storing": "Storing cases"}
 
@@ -65,7 +65,8 @@ def launch_command(
 def _run_launch(
     engine: Engine, spec: CampaignSpec, users: Path, skip_invalid: bool, **options: Any
 ) -> Any:
-    """``pipeline.launch.launch`` with progress bars on stderr; bad input ends the command."""
+    """``pipeline.campaigns.launch.launch`` with progress bars on stderr; bad input ends the
+    command."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

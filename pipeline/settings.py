@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     # Chat webhook that receives operational alerts (overdue queries, failure spikes).
     alert_webhook_url: str | None = None
 
-    # Pipeline timing (see pipeline/notify.py for the rules these drive).
+    # Pipeline timing (see pipeline/cases/notify.py for the rules these drive).
     # A case whose step was claimed gets this long for its send to complete before the
     # sweep looks at it again (its message may have been lost).
     attempt_lease_seconds: float = Field(default=600, gt=0)
@@ -132,7 +132,8 @@ class Settings(BaseSettings):
     # How often overdue queries, campaign deadlines and follow-up waves are checked.
     check_interval: float = Field(default=30.0, gt=0)
     snapshot_interval: float = Field(default=60.0, gt=0)
-    # How often the campaign tallies' deltas are folded together (pipeline.tallies): reading
+    # How often the campaign tallies' deltas are folded together (pipeline.reporting.tallies):
+    # reading
     # a campaign's status sums what accumulated since, so shorter is cheaper to read.
     tally_fold_interval: float = Field(default=10.0, gt=0)
     # Where a closing campaign's final report is written (csv + html); unset = only the
@@ -147,7 +148,7 @@ class Settings(BaseSettings):
     worker_metrics_host: str = "0.0.0.0"
     worker_metrics: bool = False
 
-    # Independent hash chains in the audit log (pipeline/audit.py): on PostgreSQL up to this
+    # Independent hash chains in the audit log (pipeline/privacy/audit.py): on PostgreSQL up to this
     # many transactions append audit records at once instead of queueing for one lock.
     audit_chains: int = Field(default=16, ge=1, le=1024)
 

@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from channels.sandbox.config import SandboxConfig
 from channels.sandbox.runner import SandboxThread
 from pipeline.db import session_factory
-from pipeline.masking import install_masking
+from pipeline.privacy.masking import install_masking
 from pipeline.settings import Settings
 from schedules.scheduler import RecallScheduler
 

@@ -22,10 +22,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from sqlalchemy.orm import Session
 
-from pipeline import audit
 from pipeline.clock import utcnow
 from pipeline.db import session_factory
-from pipeline.masking import log_event
+from pipeline.privacy import audit
+from pipeline.privacy.masking import log_event
 from pipeline.settings import Settings, get_settings
 from web import sessions, throttle
 from web.dashboard.templating import templates

@@ -10,7 +10,7 @@ import pytest
 
 from channels.template_check import template_errors
 from channels.templates import REASONS
-from pipeline.campaign_file import CampaignSpec
+from pipeline.campaigns.file import CampaignSpec
 
 BASE: dict[str, Any] = {
     "name": "Kettle recall",

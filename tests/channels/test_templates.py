@@ -16,7 +16,7 @@ from channels.templates import (
     template_problems,
 )
 from pipeline.models import Case
-from pipeline.tokens import read_response_token
+from pipeline.privacy.tokens import read_response_token
 
 MakeCase = Callable[..., Case]
 

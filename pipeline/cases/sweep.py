@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
 
+from pipeline.cases.states import LADDER_STATES
 from pipeline.models import Campaign, Case, InboundEvent
 from pipeline.settings import Settings, get_settings
-from pipeline.states import LADDER_STATES
 
 LADDER = [state.value for state in LADDER_STATES]
 

@@ -1,7 +1,8 @@
 """What the dashboard shows about campaigns: the list, the funnel, per-channel and per-step
 results, cost, the slowest answers and the completion rate over time.
 
-The figures are ``recall status``'s (``pipeline.metrics``: the tallies PostgreSQL keeps, or
+The figures are ``recall status``'s (``pipeline.reporting.metrics``: the tallies PostgreSQL keeps,
+or
 grouped queries on SQLite), so the dashboard and the CLI never disagree and a campaign of a
 million cases draws without scanning it; only the slowest answers read cases.
 """
@@ -15,10 +16,10 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from pipeline import metrics
+from pipeline.cases.states import CaseState
 from pipeline.clock import utcnow
 from pipeline.models import Campaign, Case, MetricSnapshot
-from pipeline.states import CaseState
+from pipeline.reporting import metrics
 
 AGREED_STATES = (CaseState.AGREED.value, CaseState.COMPLETED.value)
 

@@ -21,7 +21,8 @@ there, so it is exact with or without compaction, and cheap when compaction keep
 Time to answer is kept as a histogram with 16 buckets per doubling (each ~4.4% wide), so
 the median it gives is within ~2.2% of the exact one.
 
-SQLite (the embedded demo) has no statement-level triggers; there ``pipeline.metrics`` scans
+SQLite (the embedded demo) has no statement-level triggers; there ``pipeline.reporting.metrics``
+scans
 the rows instead, which is quick at the sizes SQLite is meant for.
 
 Not counted: TRUNCATE (no row triggers fire); recount with ``rebuild`` after one.

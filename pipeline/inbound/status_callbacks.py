@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.attempt_status import CALL_STATUS, apply_status
-from pipeline.case_events import FollowUp, apply_event
+from pipeline.cases.events import FollowUp, apply_event
+from pipeline.cases.states import CaseEvent
 from pipeline.errors import RecallError
-from pipeline.inbound_payload import Outcome, lock_case, payload_text, required_field
+from pipeline.inbound.attempt_status import CALL_STATUS, apply_status
+from pipeline.inbound.payloads import Outcome, lock_case, payload_text, required_field
 from pipeline.models import Attempt, FollowUpSend, InboundEvent
 from pipeline.settings import get_settings
-from pipeline.states import CaseEvent
 
 
 class NotMatchedYet(RecallError):

@@ -1,6 +1,7 @@
 """How far a campaign has come: the ``recall status`` JSON.
 
-On PostgreSQL every figure comes from the campaign's tallies (``pipeline.tallies``: counters
+On PostgreSQL every figure comes from the campaign's tallies (``pipeline.reporting.tallies``:
+counters
 the database keeps with triggers), so reading the status of a million cases costs a few
 hundred rows. On SQLite (the embedded demo) the same figures come from grouped queries over
 the rows. Completion rate = completed cases ÷ cases in scope (all but cancelled).
@@ -19,10 +20,10 @@ from typing import Any
 from sqlalchemy import Float, cast, func, select
 from sqlalchemy.orm import Session
 
-from pipeline import tallies
+from pipeline.cases.states import CaseState
 from pipeline.errors import NotFound
 from pipeline.models import Attempt, Campaign, Case, Response
-from pipeline.states import CaseState
+from pipeline.reporting import tallies
 
 CHANNELS = ("sms", "email", "voice")
 RESPONSE_KINDS = ("agree", "refuse", "query", "opt_out", "help", "unknown")
@@ -145,7 +146,7 @@ def _ratio(part: int, whole: int) -> float:
 
 
 def counts_from_tallies(facts: dict[str, float]) -> Counts:
-    """The figures from tally facts (names in ``pipeline.tallies``)."""
+    """The figures from tally facts (names in ``pipeline.reporting.tallies``)."""
     counts = Counts()
     histogram: dict[int, float] = {}
     for name, value in facts.items():

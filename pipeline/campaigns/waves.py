@@ -19,13 +19,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline import audit
-from pipeline.case_events import apply_event
+from pipeline.cases.events import apply_event
+from pipeline.cases.policy import ladder_for
+from pipeline.cases.states import CaseEvent, CaseState
 from pipeline.clock import as_utc
-from pipeline.metrics import campaign_status
 from pipeline.models import Campaign, Case, Recipient
-from pipeline.policy import ladder_for
-from pipeline.states import CaseEvent, CaseState
+from pipeline.privacy import audit
+from pipeline.reporting.metrics import campaign_status
 
 log = logging.getLogger(__name__)
 

@@ -261,7 +261,7 @@ def read_users(
 
     Raises InputError/InputErrors when the header itself is unusable. Duplicate external ids
     are reported on the second and later occurrences unless ``find_duplicates`` is off.
-    For big files, ``pipeline.users_staging`` validates in worker processes.
+    For big files, ``pipeline.campaigns.staging`` validates in worker processes.
     """
     with open_users(path) as handle:
         reader = csv.reader(handle, strict=False)

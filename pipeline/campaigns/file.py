@@ -24,12 +24,12 @@ from pydantic import (
     model_validator,
 )
 
+from pipeline.campaigns.moments import CheckAt, deadline_moment
+from pipeline.campaigns.yaml_input import load_yaml, read_text_file
+from pipeline.cases.policy import Step, default_tier_ladders, freeze_policy
 from pipeline.clock import utcnow
 from pipeline.durations import format_duration, parse_duration
 from pipeline.errors import InputError, InputErrors
-from pipeline.moments import CheckAt, deadline_moment
-from pipeline.policy import Step, default_tier_ladders, freeze_policy
-from pipeline.yaml_input import load_yaml, read_text_file
 
 Duration = Annotated[
     timedelta,

@@ -60,8 +60,8 @@ from sqlalchemy.orm import Session
 
 from pipeline.clock import as_utc, utcnow
 from pipeline.db import take_write_turn
-from pipeline.masking import mask_value
 from pipeline.models import AuditEvent
+from pipeline.privacy.masking import mask_value
 from pipeline.settings import get_settings
 
 GENESIS_HASH = "0" * 64

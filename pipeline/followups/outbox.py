@@ -4,7 +4,7 @@ Each follow-up is a ``followup_send`` row with a unique ``key`` — by default t
 message id, which stays the same across redeliveries and retries of one message; a caller
 that may enqueue the same follow-up twice passes its own key. The row follows the same
 protocol as a notice's attempt (claimed → sending → sent, the stale-sending rule of
-``pipeline.notify``), so a redelivered message never sends a second copy.
+``pipeline.cases.notify``), so a redelivered message never sends a second copy.
 
 The follow-ups an answer calls for are an outbox: ``stage_followups`` writes their rows in
 the same transaction that records the answer, so a worker that dies between that commit and
@@ -27,13 +27,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from channels.base import Channel, ChannelError, SendFailure, SendResult
-from pipeline.case_events import FollowUp
+from pipeline.cases.delivery import SendOutcome, call_provider
+from pipeline.cases.events import FollowUp
+from pipeline.cases.sweep import claim_rows
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
-from pipeline.delivery import SendOutcome, call_provider
 from pipeline.models import Case, FollowUpSend
 from pipeline.settings import Settings, get_settings
-from pipeline.sweep import claim_rows
 
 # An agent's answer carries its text in the message, not in the row: only the message can send
 # it, so it is never handed on again from the row.

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.clock import as_utc
-from pipeline.metrics import campaign_status
 from pipeline.models import Campaign, MetricSnapshot
+from pipeline.reporting.metrics import campaign_status
 
 # A paused campaign still receives answers, so its curve keeps moving.
 SNAPSHOT_STATES = ("running", "paused")

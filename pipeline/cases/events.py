@@ -17,12 +17,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from pipeline import audit
-from pipeline.durations import parse_duration
-from pipeline.models import Case, Recipient
-from pipeline.policy import ladder_for
-from pipeline.settings import get_settings
-from pipeline.states import (
+from pipeline.cases.policy import ladder_for
+from pipeline.cases.states import (
     FINAL_STATES,
     CaseEvent,
     CaseState,
@@ -30,6 +26,10 @@ from pipeline.states import (
     Transition,
     transition,
 )
+from pipeline.durations import parse_duration
+from pipeline.models import Case, Recipient
+from pipeline.privacy import audit
+from pipeline.settings import get_settings
 
 RESPONSE_EVENTS = frozenset({CaseEvent.AGREE, CaseEvent.REFUSE, CaseEvent.QUERY, CaseEvent.OPT_OUT})
 CHANNELS = ("sms", "email", "voice")

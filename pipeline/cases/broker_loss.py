@@ -26,10 +26,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from pipeline.followups import NOT_FROM_THE_OUTBOX, StagedFollowUp
+from pipeline.cases.states import CaseState
+from pipeline.cases.sweep import INBOUND_GIVE_UP, LADDER, claim_rows
+from pipeline.followups.outbox import NOT_FROM_THE_OUTBOX, StagedFollowUp
 from pipeline.models import Campaign, Case, FollowUpSend, InboundEvent
-from pipeline.states import CaseState
-from pipeline.sweep import INBOUND_GIVE_UP, LADDER, claim_rows
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.case_events import FollowUp
+from pipeline.cases.events import FollowUp
 from pipeline.db import take_write_turn
 from pipeline.models import Case
 

@@ -50,11 +50,11 @@ from sqlalchemy import case as sql_case
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from pipeline import audit
-from pipeline.attempt_status import EMAIL_EVENT_STATUS
-from pipeline.case_events import FollowUp, apply_event
+from pipeline.cases.events import FollowUp, apply_event
+from pipeline.cases.states import FINAL_STATES, CaseEvent
 from pipeline.clock import utcnow
-from pipeline.inbound_payload import (
+from pipeline.inbound.attempt_status import EMAIL_EVENT_STATUS
+from pipeline.inbound.payloads import (
     MalformedEvent,
     Outcome,
     lock_case,
@@ -62,18 +62,18 @@ from pipeline.inbound_payload import (
     payload_text,
     required_field,
 )
-from pipeline.masking import log_event
-from pipeline.models import Attempt, Case, InboundEvent, Recipient, Response
-from pipeline.replies import ReplyKind, classify_reply
-from pipeline.settings import get_settings
-from pipeline.states import FINAL_STATES, CaseEvent
-from pipeline.status_callbacks import (
+from pipeline.inbound.replies import ReplyKind, classify_reply
+from pipeline.inbound.status_callbacks import (
     attempt_by_provider_id,
     call_status,
     message_status,
     unmatched_status,
     update_attempt,
 )
+from pipeline.models import Attempt, Case, InboundEvent, Recipient, Response
+from pipeline.privacy import audit
+from pipeline.privacy.masking import log_event
+from pipeline.settings import get_settings
 
 log = logging.getLogger(__name__)
 

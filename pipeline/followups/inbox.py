@@ -14,12 +14,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline import audit
-from pipeline.case_events import FollowUp, apply_event
+from pipeline.cases.events import FollowUp, apply_event
+from pipeline.cases.states import CaseEvent, CaseState
 from pipeline.errors import InputError, InvalidState, NotFound
-from pipeline.masking import mask_email, mask_phone, mask_text
 from pipeline.models import AgentReply, Attempt, Case, FollowUpSend, Recipient, Response
-from pipeline.states import CaseEvent, CaseState
+from pipeline.privacy import audit
+from pipeline.privacy.masking import mask_email, mask_phone, mask_text
 
 PHONE_ANSWERS = {"agree": CaseEvent.AGREE, "refuse": CaseEvent.REFUSE, "query": CaseEvent.QUERY}
 MAX_ANSWER_CHARS = 1600

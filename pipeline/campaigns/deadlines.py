@@ -23,14 +23,15 @@ from prometheus_client import Counter
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from pipeline import audit, report
-from pipeline.case_events import apply_event
+from pipeline.cases.events import apply_event
+from pipeline.cases.states import LADDER_STATES, CaseEvent, CaseState
 from pipeline.clock import as_utc
-from pipeline.masking import mask_email, mask_phone
-from pipeline.metrics import campaign_status
 from pipeline.models import Campaign, Case
+from pipeline.privacy import audit
+from pipeline.privacy.masking import mask_email, mask_phone
+from pipeline.reporting import report
+from pipeline.reporting.metrics import campaign_status
 from pipeline.settings import get_settings
-from pipeline.states import LADDER_STATES, CaseEvent, CaseState
 
 log = logging.getLogger(__name__)
 

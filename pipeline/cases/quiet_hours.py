@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 
-from pipeline import audit
 from pipeline.clock import as_utc
 from pipeline.models import Case
+from pipeline.privacy import audit
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Exactly one send per step
 -------------------------
 ``notify_case`` inserts an Attempt keyed (case, channel, step) — "claimed" — in the same
 transaction that moves the case to ``notifying``; the caller enqueues ``channel.send_*``
-only after that commits. The send (``pipeline.delivery``) moves the attempt claimed →
+only after that commits. The send (``pipeline.cases.delivery``) moves the attempt claimed →
 "sending" with a conditional UPDATE, so exactly one worker wins, and commits that before it
 calls the provider; the outcome is recorded in a second transaction.
 
@@ -36,14 +36,14 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from pipeline.caps import next_capped_time
-from pipeline.case_events import apply_event
+from pipeline.cases.caps import next_capped_time
+from pipeline.cases.events import apply_event
+from pipeline.cases.policy import Step, ladder_for
+from pipeline.cases.quiet_hours import allowed_time_for_case
+from pipeline.cases.states import LADDER_STATES, CaseEvent, CaseState
 from pipeline.db import take_write_turn
 from pipeline.models import Attempt, Case, Recipient
-from pipeline.policy import Step, ladder_for
-from pipeline.quiet_hours import allowed_time_for_case
 from pipeline.settings import Settings
-from pipeline.states import LADDER_STATES, CaseEvent, CaseState
 
 ACTOR = "pipeline"
 # An attempt in one of these is still someone's job; anything else is finished.

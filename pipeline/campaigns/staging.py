@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from pipeline.campaigns.users import RowValidator, UserRow, open_users, read_header, records_of
 from pipeline.errors import InputError
-from pipeline.users_csv import RowValidator, UserRow, open_users, read_header, records_of
 
 STAGING_COLUMNS = (
     *("line", "external_id", "name", "phone", "email", "locale", "timezone", "risk_tier"),

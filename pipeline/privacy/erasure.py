@@ -26,10 +26,10 @@ from typing import Any
 from sqlalchemy import Engine, Text, cast, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from pipeline import audit
 from pipeline.clock import utcnow
 from pipeline.errors import NotFound
 from pipeline.models import Attempt, Base, Case, InboundEvent, Recipient, Response
+from pipeline.privacy import audit
 
 # Attempt history keys that carry only statuses and codes, never an address.
 _SAFE_HISTORY_KEYS = ("status", "at", "code", "raw")

@@ -25,19 +25,19 @@ from typing import IO, Any
 from sqlalchemy import Connection, Engine, bindparam, insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.campaign_file import CampaignSpec
-from pipeline.clock import utcnow
-from pipeline.errors import InputError, InputErrors
-from pipeline.models import Campaign, UTCDateTime
-from pipeline.settings import get_settings
-from pipeline.users_csv import (
+from pipeline.campaigns.file import CampaignSpec
+from pipeline.campaigns.staging import STAGING_COLUMNS, stage_users
+from pipeline.campaigns.users import (
     RejectsWriter,
     check_users_path,
     count_users,
     file_columns,
     rejects_path_for,
 )
-from pipeline.users_staging import STAGING_COLUMNS, stage_users
+from pipeline.clock import utcnow
+from pipeline.errors import InputError, InputErrors
+from pipeline.models import Campaign, UTCDateTime
+from pipeline.settings import get_settings
 
 # Where ``recall run`` keeps the fingerprint of the files it launched from, in Campaign.spec.
 RUN_KEY = "run_key"

@@ -1,8 +1,8 @@
 """Campaign control: pause, resume, cancel. Each is audited.
 
 Workers read the campaign's state in the same transaction that takes a step for sending
-(``pipeline.delivery.begin_send``) and before deciding anything for a case
-(``pipeline.notify.notify_case``), so a pause or cancel holds on every worker for every send
+(``pipeline.cases.delivery.begin_send``) and before deciding anything for a case
+(``pipeline.cases.notify.notify_case``), so a pause or cancel holds on every worker for every send
 that has not yet started: sending stops within one provider call. A paused campaign's
 claimed steps stay claimed; ``resume`` makes them due again, and the caller enqueues the
 due cases (``claim_due_cases(..., campaign_id=...)``). A cancelled case is closed through
@@ -16,12 +16,12 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from pipeline import audit
-from pipeline.case_events import apply_event
+from pipeline.cases.events import apply_event
+from pipeline.cases.states import FINAL_STATES, LADDER_STATES, CaseEvent, CaseState
 from pipeline.clock import utcnow
 from pipeline.errors import InvalidState, NotFound
 from pipeline.models import Campaign, Case
-from pipeline.states import FINAL_STATES, LADDER_STATES, CaseEvent, CaseState
+from pipeline.privacy import audit
 
 OPEN_STATES = [state.value for state in CaseState if state not in FINAL_STATES]
 CHUNK = 500

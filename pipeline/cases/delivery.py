@@ -11,7 +11,7 @@ A transient failure that outlives the in-process retries puts the attempt back t
 and re-raises, so Dramatiq retries the message with backoff; after ``max_send_tries`` calls
 in all the step is failed and the case moves on. Any other exception from the adapter may
 have come after the provider accepted the message, so the attempt becomes "unconfirmed"
-(the stale-sending rule of ``pipeline.notify``, applied at once) and the error re-raised.
+(the stale-sending rule of ``pipeline.cases.notify``, applied at once) and the error re-raised.
 """
 
 from __future__ import annotations
@@ -26,17 +26,17 @@ from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from channels.base import Channel, ChannelError, SendResult
-from pipeline.clock import utcnow
-from pipeline.db import session_scope
-from pipeline.models import Attempt, Case
-from pipeline.notify import (
+from pipeline.cases.notify import (
     complete_attempt,
     load_case_for_update,
     mark_unconfirmed,
     record_permanent_failure,
 )
+from pipeline.cases.states import LADDER_STATES
+from pipeline.clock import utcnow
+from pipeline.db import session_scope
+from pipeline.models import Attempt, Case
 from pipeline.settings import Settings
-from pipeline.states import LADDER_STATES
 
 
 class SendOutcome(StrEnum):

@@ -19,13 +19,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pipeline.errors import NotFound
-from pipeline.masking import mask_email, mask_phone
-from pipeline.metrics import campaign_status
 from pipeline.models import Attempt, Campaign, Case, Recipient
+from pipeline.privacy.masking import mask_email, mask_phone
+from pipeline.reporting.metrics import campaign_status
 
 FORMATS = ("csv", "html")
 _templates = Environment(
-    loader=PackageLoader("pipeline", "templates"), autoescape=select_autoescape(["html", "j2"])
+    loader=PackageLoader("pipeline.reporting", "templates"),
+    autoescape=select_autoescape(["html", "j2"]),
 )
 
 
