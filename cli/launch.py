@@ -116,7 +116,7 @@ def sms_segment_warnings(spec: CampaignSpec) -> list[str]:
     """The SMS notice, rendered per locale as a user would get it, past three segments
     costs more and arrives split: say so before anything is sent."""
     from channels.segments import SEGMENT_WARNING_LIMIT, segment_warning
-    from channels.templates import render_notice
+    from pipeline.notices.templates import render_notice
 
     campaign = Campaign(
         name=spec.name,

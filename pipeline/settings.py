@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     twilio_from: str | None = "+15005550006"
     twilio_messaging_service_sid: str | None = None
     twilio_api_base: str | None = None
+    # WhatsApp through Twilio's Messages API: the sender (``whatsapp:+1…`` or ``+1…``; the
+    # sandbox's number by default), and the approved template (a ``HX…`` content SID) the
+    # first, business-initiated message of a step uses. Unset: a plain body, as Twilio's
+    # WhatsApp sandbox allows.
+    twilio_whatsapp_from: str | None = "whatsapp:+14155238886"
+    twilio_whatsapp_content_sid: str | None = None
     sendgrid_api_key: str = "SG.sandbox"
     sendgrid_from: str = "recall@example.com"
     sendgrid_api_base: str | None = None
@@ -76,11 +82,13 @@ class Settings(BaseSettings):
     sms_validity_seconds: int = Field(default=3600, ge=1, le=36000)
     emails_per_second: int = Field(default=100, ge=1)
     concurrent_calls: int = Field(default=20, ge=1)
+    whatsapp_messages_per_second: int = Field(default=20, ge=1)
 
     # Per recipient, across campaigns, per day.
     max_sms_per_day: int = 3
     max_calls_per_day: int = 2
     max_emails_per_day: int = 5
+    max_whatsapp_per_day: int = 3
 
     # An open query must be answered by an agent within this many hours.
     query_sla_hours: float = 24.0

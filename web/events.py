@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from actors.batch import enqueue_many
 from actors.response import process
 from pipeline.clock import utcnow
+from pipeline.errors import MalformedEvent
 from pipeline.models import InboundEvent
 
 log = logging.getLogger(__name__)
@@ -32,10 +33,6 @@ log = logging.getLogger(__name__)
 # ASCII. Anything else is a malformed request, and refusing it here keeps NUL bytes and
 # megabyte "ids" away from a unique index.
 _ID_PART = re.compile(r"[\x21-\x7e]{1,64}")
-
-
-class MalformedEvent(ValueError):
-    """The request is not a well-formed provider event (a 400, never a 500)."""
 
 
 def id_part(value: object, name: str) -> str:

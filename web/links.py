@@ -27,10 +27,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from channels.templates import builtin_locale, case_context
 from pipeline.cases import caps
 from pipeline.clock import utcnow
 from pipeline.models import Case
+from pipeline.notices.templates import builtin_locale, case_context
 from pipeline.privacy.tokens import ExpiredToken, InvalidToken, read_response_token
 from pipeline.settings import Settings
 from web import responses

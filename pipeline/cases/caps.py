@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from pipeline.channel_port import spec_for
 from pipeline.clock import as_utc
 from pipeline.models import Attempt, Case, InboundEvent
 from pipeline.settings import Settings, get_settings
@@ -22,19 +23,15 @@ from pipeline.settings import Settings, get_settings
 WINDOW = timedelta(hours=24)
 # Statuses of attempts that never left for the person.
 NOT_CONTACTED = ("permanent_failure",)
+NO_CAP = 1_000_000
 
 
 def daily_cap(channel: str, settings: Settings | None = None) -> int:
+    """How many messages of ``channel`` one recipient may get in 24 hours (ValueError for an
+    unknown channel). A channel without a cap setting is capped only by its ladder."""
     settings = settings or get_settings()
-    caps = {
-        "sms": settings.max_sms_per_day,
-        "voice": settings.max_calls_per_day,
-        "email": settings.max_emails_per_day,
-    }
-    try:
-        return caps[channel]
-    except KeyError:
-        raise ValueError(f"unknown channel {channel!r}") from None
+    field = spec_for(channel).cap_setting
+    return int(getattr(settings, field)) if field else NO_CAP
 
 
 def _recent(recipient_id: int, channel: str, now: datetime) -> tuple[ColumnElement[bool], ...]:

@@ -25,7 +25,6 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from channels.base import Channel, ChannelError, SendResult
 from pipeline.cases.notify import (
     complete_attempt,
     load_case_for_update,
@@ -33,6 +32,7 @@ from pipeline.cases.notify import (
     record_permanent_failure,
 )
 from pipeline.cases.states import LADDER_STATES
+from pipeline.channel_port import Channel, ChannelError, SendResult
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
 from pipeline.models import Attempt, Case

@@ -26,13 +26,19 @@ from pipeline.cases.states import (
     Transition,
     transition,
 )
+from pipeline.channel_port import (
+    channel_kinds,
+    first_reachable,
+    opted_out,
+    reply_kinds,
+    set_opted_out,
+)
 from pipeline.durations import parse_duration
 from pipeline.models import Case, Recipient
 from pipeline.privacy import audit
 from pipeline.settings import get_settings
 
 RESPONSE_EVENTS = frozenset({CaseEvent.AGREE, CaseEvent.REFUSE, CaseEvent.QUERY, CaseEvent.OPT_OUT})
-CHANNELS = ("sms", "email", "voice")
 
 FOLLOW_UP_KINDS = {
     Effect.SEND_CONFIRMATION: "confirmation",
@@ -123,8 +129,8 @@ def _step_wait(case: Case) -> timedelta:
 
 def set_suppressed(recipient: Recipient, channel: str | None, suppressed: bool) -> None:
     """The suppression list: an opt-out holds for every campaign on that channel."""
-    if channel in CHANNELS:
-        setattr(recipient, f"{channel}_opted_out", suppressed)
+    if channel in channel_kinds():
+        set_opted_out(recipient, channel, suppressed)
 
 
 def _record_answer(
@@ -150,7 +156,7 @@ def _follow_ups(case: Case, effects: list[Effect], channel: str | None) -> list[
         return []
     kinds = [FOLLOW_UP_KINDS[effect] for effect in effects if effect in FOLLOW_UP_KINDS]
     # The opt-out confirmation is the one message a suppressed channel still gets.
-    suppressed = getattr(case.recipient, f"{target}_opted_out", False)
+    suppressed = opted_out(case.recipient, target)
     return [
         FollowUp(case.id, target, kind)
         for kind in kinds
@@ -161,13 +167,9 @@ def _follow_ups(case: Case, effects: list[Effect], channel: str | None) -> list[
 def follow_up_channel(recipient: Recipient, channel: str | None) -> str | None:
     """Where a follow-up goes: back where the answer came from; a keypress is answered by
     SMS (a call cannot be reached later), or email when there is no usable phone."""
-    if channel in ("sms", "email"):
+    if channel in reply_kinds():
         return channel
-    if recipient.phone and not recipient.sms_opted_out:
-        return "sms"
-    if recipient.email and not recipient.email_opted_out:
-        return "email"
-    return None
+    return first_reachable(recipient)
 
 
 def query_sla(spec: dict[str, Any]) -> timedelta:

@@ -41,6 +41,7 @@ from pipeline.cases.events import apply_event
 from pipeline.cases.policy import Step, ladder_for
 from pipeline.cases.quiet_hours import allowed_time_for_case
 from pipeline.cases.states import LADDER_STATES, CaseEvent, CaseState
+from pipeline.channel_port import channel_kinds, opted_out, reply_kinds, set_opted_out, spec_for
 from pipeline.db import take_write_turn
 from pipeline.models import Attempt, Case, Recipient
 from pipeline.settings import Settings
@@ -51,7 +52,6 @@ OPEN_STATUSES = frozenset({"claimed", "sending"})
 FAILED_STATUSES = frozenset({"permanent_failure", "failed"})
 # Twilio's "attempt to send to unsubscribed recipient".
 TWILIO_UNSUBSCRIBED = "21610"
-CONTACT_FIELD = {"sms": "phone", "voice": "phone", "email": "email"}
 
 
 class Outcome(StrEnum):
@@ -90,11 +90,11 @@ def unreachable_reason(recipient: Recipient, channel: str) -> str | None:
     """Why ``recipient`` cannot be contacted on ``channel``, or None if they can."""
     if recipient.erased_at is not None:
         return "erased"
-    if getattr(recipient, f"{channel}_opted_out", False):
-        return "opted_out"
-    field = CONTACT_FIELD.get(channel)
-    if field is None:
+    if channel not in channel_kinds():
         return "unknown_channel"
+    if opted_out(recipient, channel):
+        return "opted_out"
+    field = spec_for(channel).address
     if not getattr(recipient, field):
         return f"no_{field}"
     return None
@@ -311,10 +311,10 @@ def record_permanent_failure(
     (or becomes unreachable when none is left)."""
     _set_status(attempt, status, now, code=code, reason=reason)
     attempt.completed_at = now
-    if attempt.channel == "sms" and code == TWILIO_UNSUBSCRIBED:
+    if code == TWILIO_UNSUBSCRIBED and attempt.channel in reply_kinds():
         # The person texted STOP to our number and Twilio's Advanced Opt-Out kept it: no
         # campaign may text them again until they send START (which recall also hears).
-        case.recipient.sms_opted_out = True
+        set_opted_out(case.recipient, attempt.channel, True)
     _apply(session, case, CaseEvent.SEND_FAILED, now, attempt.channel, code)
 
 
@@ -363,7 +363,8 @@ def send_window(
     ``allowed_time_for_case``, which honours a security incident's audited override), then
     the per-recipient frequency caps. Email does not wake anyone: quiet hours are for SMS
     and calls only."""
-    not_before = now if channel == "email" else allowed_time_for_case(session, case, now)
+    quiet = spec_for(channel).quiet_hours
+    not_before = allowed_time_for_case(session, case, now) if quiet else now
     if not_before > now:
         return not_before
     return max(now, next_capped_time(session, case.recipient_id, channel, now))

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from pipeline.channel_port import spec_for
+
 
 @dataclass(frozen=True)
 class Step:
-    channel: str  # "sms" | "email" | "voice"
+    channel: str  # a kind the channel registry knows (pipeline.channel_port)
     wait: timedelta
 
     def to_json(self) -> dict[str, Any]:
@@ -43,6 +45,12 @@ def ladder_for(policy: Mapping[str, Any], risk_tier: int) -> list[Step]:
     return [Step.from_json(step) for step in steps]
 
 
+def ladder_channels(policy: Mapping[str, Any]) -> set[str]:
+    """Every channel some tier's ladder uses."""
+    ladders = [policy.get("default", []), *policy.get("tiers", {}).values()]
+    return {str(step["channel"]) for ladder in ladders for step in ladder}
+
+
 def default_tier_ladders(default: Sequence[Step]) -> dict[int, list[Step]]:
     """Per-tier ladders for a campaign file that names none (the follow-up policy's tiers).
 
@@ -51,5 +59,6 @@ def default_tier_ladders(default: Sequence[Step]) -> dict[int, list[Step]]:
     (unless calls are all the ladder has). Tier 2 uses the ladder as written.
     """
     sooner = [Step(step.channel, step.wait / 2) for step in default]
-    gentle = [step for step in default if step.channel != "voice"] or list(default)
+    gentle = [step for step in default if not spec_for(step.channel).takes_keypresses]
+    gentle = gentle or list(default)
     return {1: sooner * 2, 3: gentle}

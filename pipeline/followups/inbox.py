@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.cases.events import FollowUp, apply_event
 from pipeline.cases.states import CaseEvent, CaseState
+from pipeline.channel_port import first_reachable, reply_kinds
 from pipeline.errors import InputError, InvalidState, NotFound
 from pipeline.models import AgentReply, Attempt, Case, FollowUpSend, Recipient, Response
 from pipeline.privacy import audit
@@ -165,13 +166,11 @@ def reply_channel(session: Session, case: Case) -> str:
     """The channel the user wrote on; a question asked on a call is answered in writing."""
     question = _latest_query(session, case.id)
     channel = question.channel if question else case.answered_channel
-    if channel in ("sms", "email"):
+    if channel in reply_kinds():
         return channel
-    recipient = case.recipient
-    if recipient.phone and not recipient.sms_opted_out:
-        return "sms"
-    if recipient.email and not recipient.email_opted_out:
-        return "email"
+    written = first_reachable(case.recipient)
+    if written is not None:
+        return written
     raise InvalidState(f"case {case.id}: no written channel reaches this user")
 
 

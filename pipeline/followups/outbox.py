@@ -26,10 +26,10 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from channels.base import Channel, ChannelError, SendFailure, SendResult
 from pipeline.cases.delivery import SendOutcome, call_provider
 from pipeline.cases.events import FollowUp
 from pipeline.cases.sweep import claim_rows
+from pipeline.channel_port import Channel, ChannelError, SendFailure, SendResult
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
 from pipeline.models import Case, FollowUpSend
@@ -183,7 +183,7 @@ def deliver_followup(
     clock: Callable[[], datetime] = utcnow,
 ) -> SendOutcome:
     """Render and send one follow-up at most once (see the module docstring)."""
-    from channels.templates import render_followup  # channels team (issue 3)
+    from pipeline.notices.templates import render_followup  # channels team (issue 3)
 
     with session_scope(engine) as session:
         taken = begin_followup(session, key, case_id, channel_kind, kind, clock(), settings)

@@ -52,6 +52,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.cases.events import FollowUp, apply_event
 from pipeline.cases.states import FINAL_STATES, CaseEvent
+from pipeline.channel_port import channel_kinds, kind_for_sender, reply_kinds, spec_for
 from pipeline.clock import utcnow
 from pipeline.inbound.attempt_status import EMAIL_EVENT_STATUS
 from pipeline.inbound.payloads import (
@@ -132,6 +133,11 @@ def normalise_phone(phone: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _link_channel() -> str:
+    """The channel that carries response links (email), where a link names no other."""
+    return next(kind for kind in channel_kinds() if spec_for(kind).takes_links)
+
+
 def _store_response(
     session: Session,
     event: InboundEvent,
@@ -206,15 +212,18 @@ def _match_sms_case(session: Session, phone: str) -> int | None:
 
 
 def _sms(session: Session, event: InboundEvent, now: datetime) -> Outcome:
-    sender = normalise_phone(required_field(event.payload, "From"))
+    # Twilio posts WhatsApp replies to the same webhook, the sender written ``whatsapp:+1…``:
+    # the port says which channel an address belongs to.
+    channel, address = kind_for_sender(required_field(event.payload, "From"))
+    sender = normalise_phone(address)
     body = payload_text(event.payload.get("Body"))
     kind = classify_reply(body)
     case = lock_case(session, _match_sms_case(session, sender))
     outcome = _answer(
-        session, event, case, kind, channel="sms", raw_text=body, sender=sender, now=now
+        session, event, case, kind, channel=channel, raw_text=body, sender=sender, now=now
     )
     if kind in (ReplyKind.OPT_OUT, ReplyKind.OPT_IN):
-        _suppress_contact(session, event, "sms", sender, suppressed=kind is ReplyKind.OPT_OUT)
+        _suppress_contact(session, event, channel, sender, suppressed=kind is ReplyKind.OPT_OUT)
     return outcome
 
 
@@ -222,8 +231,9 @@ def _suppress_contact(
     session: Session, event: InboundEvent, channel: str, contact: str, *, suppressed: bool
 ) -> None:
     """(Un)suppress a channel for every recipient with this phone or email, audited."""
-    column = Recipient.phone if channel == "sms" else Recipient.email
-    flag = Recipient.sms_opted_out if channel == "sms" else Recipient.email_opted_out
+    spec = spec_for(channel)
+    column = getattr(Recipient, spec.address)
+    flag = getattr(Recipient, spec.suppression)
     ids = list(session.scalars(select(Recipient.id).where(column == contact, flag != suppressed)))
     if not ids:
         return
@@ -307,7 +317,7 @@ def _link(session: Session, event: InboundEvent, now: datetime) -> Outcome:
         raise MalformedEvent("answer is not agree, refuse or query")
     # A link is sent in an email (or a text); the answer counts for the channel that carried it.
     channel = payload_text(event.payload.get("channel")) or "email"
-    channel = channel if channel in ("sms", "email") else "email"
+    channel = channel if channel in reply_kinds() else _link_channel()
     case = lock_case(session, case_id)
     # A question typed on the response page is the text an agent must answer.
     raw_text = payload_text(event.payload.get("text")) or kind.value

@@ -11,14 +11,11 @@ from sqlalchemy.orm import Session
 
 from pipeline.cases.events import FollowUp
 from pipeline.db import take_write_turn
+from pipeline.errors import MalformedEvent
 from pipeline.models import Case
 
 # What a handler reports: the event's outcome and the follow-ups to send after commit.
 Outcome = tuple[str, list[FollowUp]]
-
-
-class MalformedEvent(ValueError):
-    """The stored payload lacks what its kind needs; recorded as the event's outcome."""
 
 
 def payload_text(value: Any, limit: int | None = None) -> str:

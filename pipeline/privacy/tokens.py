@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from pipeline.errors import RecallError
 from pipeline.settings import get_settings
 
 # opt_out backs the one-click List-Unsubscribe link of an email.
@@ -18,7 +19,7 @@ ANSWERS = frozenset({"agree", "refuse", "query", "opt_out"})
 _SALT = "recall.response-link"
 
 
-class InvalidToken(Exception):
+class InvalidToken(RecallError):
     """The token was not made by us, was altered, or does not say a valid answer."""
 
 

@@ -20,12 +20,13 @@ from typing import Any
 from sqlalchemy import Float, cast, func, select
 from sqlalchemy.orm import Session
 
+from pipeline.cases.policy import ladder_channels
 from pipeline.cases.states import CaseState
+from pipeline.channel_port import channel_kinds
 from pipeline.errors import NotFound
 from pipeline.models import Attempt, Campaign, Case, Response
 from pipeline.reporting import tallies
 
-CHANNELS = ("sms", "email", "voice")
 RESPONSE_KINDS = ("agree", "refuse", "query", "opt_out", "help", "unknown")
 # The kinds that are a case's answer (``recall_case.last_response``).
 ANSWER_KINDS = ("agree", "refuse", "query", "opt_out")
@@ -48,11 +49,13 @@ class Counts:
     # Messages received, by kind (``responses`` in the status mixes these with answers).
     messages: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RESPONSE_KINDS, 0))
     channels: dict[str, dict[str, int]] = field(
-        default_factory=lambda: {c: {"sent": 0, "delivered": 0, "failed": 0} for c in CHANNELS}
+        default_factory=lambda: {
+            c: {"sent": 0, "delivered": 0, "failed": 0} for c in channel_kinds()
+        }
     )
     # Answered cases by (step, channel, latest answer) that produced the answer.
     answers: dict[tuple[int, str | None, str | None], int] = field(default_factory=dict)
-    cost: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CHANNELS, 0.0))
+    cost: dict[str, float] = field(default_factory=lambda: dict.fromkeys(channel_kinds(), 0.0))
     median_seconds_to_answer: float | None = None
 
     @property
@@ -93,7 +96,10 @@ def campaign_status(session: Session, campaign_id: int) -> dict[str, Any]:
     counts = campaign_counts(session, campaign_id)
     total = counts.cases
     in_scope = total - counts.states[CaseState.CANCELLED.value]
-    cost = dict(counts.cost)
+    # One entry per channel the campaign uses: on its ladder, or sent on all the same.
+    used = ladder_channels(campaign.policy or {})
+    channels = {c: row for c, row in counts.channels.items() if c in used or any(row.values())}
+    cost = {c: units for c, units in counts.cost.items() if c in used or units}
     cost["total"] = round(sum(cost.values()), 6)
     return {
         "campaign_id": campaign.id,
@@ -109,7 +115,7 @@ def campaign_status(session: Session, campaign_id: int) -> dict[str, Any]:
             "response": _ratio(counts.answered, total),
         },
         "responses": counts.responses(),
-        "channels": counts.channels,
+        "channels": channels,
         "steps": counts.steps(),
         "cost": cost,
         "median_seconds_to_answer": counts.median_seconds_to_answer,
@@ -229,7 +235,7 @@ def _response_counts(session: Session, campaign_id: int) -> dict[str, int]:
 
 
 def _channel_counts(session: Session, campaign_id: int) -> dict[str, dict[str, int]]:
-    counts = {channel: {"sent": 0, "delivered": 0, "failed": 0} for channel in CHANNELS}
+    counts = {channel: {"sent": 0, "delivered": 0, "failed": 0} for channel in channel_kinds()}
     query = (
         select(Attempt.channel, Attempt.status, func.count(Attempt.sent_at), func.count())
         .join(Case, Case.id == Attempt.case_id)
@@ -259,7 +265,7 @@ def _answers_by_step(
 
 
 def _cost(session: Session, campaign_id: int) -> dict[str, float]:
-    cost = dict.fromkeys(CHANNELS, 0.0)
+    cost = dict.fromkeys(channel_kinds(), 0.0)
     query = (
         select(Attempt.channel, func.coalesce(func.sum(Attempt.cost_units), 0.0))
         .join(Case, Case.id == Attempt.case_id)

@@ -1,7 +1,7 @@
 """Message templates: what each channel says, in the recipient's language.
 
 Built-in templates exist for every campaign reason in ``en`` and ``zh-CN``
-(``channels/notices.<locale>.yaml``). A campaign may supply its own per locale in its file
+(``pipeline/notices/notices.<locale>.yaml``). A campaign may supply its own per locale in its file
 (``templates: {en: {sms: "...", email_subject: "..."}}``, stored in ``Campaign.spec``); a part
 it supplies replaces the built-in one. Parts: ``sms``, ``email_subject``, ``email_text``
 (alias ``email_body``), ``email_html``, ``voice``, ``voice_machine`` and the follow-up kinds
@@ -69,7 +69,9 @@ class Notice:
 @cache
 def builtin_templates(locale: str) -> dict[str, Any]:
     """The built-in template file for one of LOCALES, parsed."""
-    source = resources.files("channels").joinpath(f"notices.{locale}.yaml").read_text("utf-8")
+    source = (
+        resources.files("pipeline.notices").joinpath(f"notices.{locale}.yaml").read_text("utf-8")
+    )
     return yaml.safe_load(source)  # type: ignore[no-any-return]
 
 

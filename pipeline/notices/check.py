@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, StrictUndefined, TemplateSyntaxError, UndefinedError, meta
 
-from channels.templates import (
+from pipeline.notices.templates import (
     BASE_VARIABLES,
     EMAIL_VARIABLES,
     TEMPLATE_PARTS,
