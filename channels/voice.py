@@ -97,7 +97,7 @@ class VoiceChannel(Channel):
         "phone",
         takes_replies=False,
         takes_keypresses=True,
-        cost_unit="minute",
+        cost_unit="min",
         order=3,
         cap_setting="max_calls_per_day",
     )

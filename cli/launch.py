@@ -22,6 +22,7 @@ from pipeline.campaigns.file import CampaignSpec, load_campaign_file
 from pipeline.campaigns.launch import files_fingerprint, launch
 from pipeline.campaigns.users import check_users_path
 from pipeline.cases.states import LADDER_STATES
+from pipeline.channel_port import spec_for
 from pipeline.db import get_engine
 from pipeline.errors import InputError, InputErrors, NotFound
 from pipeline.models import Campaign, Case, Recipient
@@ -197,12 +198,14 @@ def status_view(status: dict[str, Any]) -> Group:
     return Group(title, grid, channels)
 
 
-COST_UNITS = {"sms": ("segment", "segments"), "email": ("email", "emails"), "voice": ("min", "min")}
-
-
 def cost_with_unit(channel: str, amount: float) -> str:
-    """``12 segments``, ``1 email``, ``4.5 min``: what the provider bills, with its unit."""
-    one, many = COST_UNITS.get(channel, ("unit", "units"))
+    """``12 segments``, ``1 email``, ``4.5 min``: what the provider bills, with its unit
+    (the channel's ``cost_unit``)."""
+    try:
+        one = spec_for(channel).cost_unit
+    except ValueError:
+        one = "unit"
+    many = one if one == "min" else f"{one}s"  # an abbreviation takes no plural
     return f"{amount:g} {one if amount == 1 else many}"
 
 

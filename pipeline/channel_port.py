@@ -82,7 +82,7 @@ class ChannelSpec:
     takes_replies: bool  # a user can write back on it, and a follow-up can be sent on it
     takes_keypresses: bool = False  # answers come as digits during a call
     takes_links: bool = False  # answers come as signed response links
-    cost_unit: str = "message"  # what ``SendResult.cost_units`` counts: segment, minute…
+    cost_unit: str = "message"  # what ``SendResult.cost_units`` counts: segment, min…
     opt_out_flag: str = ""  # the recipient's suppression column; "" = ``<kind>_opted_out``
     queue: str = ""  # the worker queue its sends go to; "" = the kind
     quiet_hours: bool = True  # held back at night (a text or a call wakes people; mail not)
