@@ -33,7 +33,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from pipeline.cases.caps import next_capped_time
@@ -42,7 +41,7 @@ from pipeline.cases.policy import Step, ladder_for
 from pipeline.cases.quiet_hours import allowed_time_for_case
 from pipeline.cases.states import LADDER_STATES, CaseEvent, CaseState
 from pipeline.channel_port import channel_kinds, opted_out, reply_kinds, set_opted_out, spec_for
-from pipeline.db import take_write_turn
+from pipeline.db import insert_or_ignore, take_write_turn
 from pipeline.models import Attempt, Case, Recipient
 from pipeline.settings import Settings
 
@@ -242,11 +241,8 @@ def claim_attempt(session: Session, case: Case, channel: str, step: int, now: da
         "tries": 0,
         "cost_units": 0.0,
     }
-    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
-    statement = (
-        insert(Attempt)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["case_id", "channel", "step"])
+    statement = insert_or_ignore(Attempt, _dialect(session), ["case_id", "channel", "step"]).values(
+        **values
     )
     session.execute(statement)
     query = select(Attempt).where(

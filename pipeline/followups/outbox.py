@@ -31,7 +31,7 @@ from pipeline.cases.events import FollowUp
 from pipeline.cases.sweep import claim_rows
 from pipeline.channel_port import Channel, ChannelError, SendFailure, SendResult
 from pipeline.clock import utcnow
-from pipeline.db import session_scope
+from pipeline.db import dialect_of, insert_or_ignore, session_scope
 from pipeline.models import Case, FollowUpSend
 from pipeline.settings import Settings, get_settings
 
@@ -50,8 +50,8 @@ class StagedFollowUp:
     kind: str
 
 
-def _insert(session: Session) -> Callable[..., postgresql.Insert | sqlite.Insert]:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+def _insert_once(session: Session) -> postgresql.Insert | sqlite.Insert:
+    return insert_or_ignore(FollowUpSend, dialect_of(session), ["key"])
 
 
 def stage_followups(
@@ -71,8 +71,7 @@ def stage_followups(
              "status": "claimed", "claimed_at": now, "tries": 0, "cost_units": 0.0}
             for s in staged
         ]  # fmt: skip
-        insert = _insert(session)(FollowUpSend).on_conflict_do_nothing(index_elements=["key"])
-        session.execute(insert, rows)
+        session.execute(_insert_once(session), rows)
     return staged
 
 
@@ -114,11 +113,7 @@ def claim_followup(
         "tries": 0,
         "cost_units": 0.0,
     }
-    statement = (
-        _insert(session)(FollowUpSend)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
+    statement = _insert_once(session).values(**values)
     session.execute(statement)
     return _row(session, key)
 
