@@ -5,7 +5,7 @@ Importing this package sets the broker (actors.broker) before any actor is decla
 """
 
 from actors.broker import broker, rate_limiter_backend
-from pipeline.masking import install_masking
+from pipeline.privacy.masking import install_masking
 
 # A worker process imports this package after dramatiq's CLI has set up logging: from here
 # on, no phone number or email reaches its log handlers unmasked.

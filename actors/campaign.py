@@ -17,10 +17,11 @@ from actors.batch import enqueue_many
 from actors.broker import broker
 from actors.case import notify
 from actors.retry import retry_options
+from pipeline.cases.sweep import claim_due_cases, claim_fan_out_chunk
+from pipeline.channel_port import queue_names
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
 from pipeline.settings import get_settings
-from pipeline.sweep import claim_due_cases, claim_fan_out_chunk
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +50,11 @@ def fan_out(campaign_id: int) -> None:
     log.info("campaign.fanned_out campaign=%s cases=%s", campaign_id, total)
 
 
-PIPELINE_QUEUES = ("case", "sms", "email", "voice")
-
-
 def backlog() -> int:
     """Messages waiting in (or being worked on from) the pipeline's queues; 0 off Redis."""
     if not isinstance(broker, RedisBroker):
         return 0
-    return sum(int(broker.do_qsize(queue)) for queue in PIPELINE_QUEUES)
+    return sum(int(broker.do_qsize(queue)) for queue in ("case", *queue_names()))
 
 
 def enqueue_due(*, campaign_id: int | None = None, limit: int = 1000) -> int:

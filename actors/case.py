@@ -11,9 +11,9 @@ import dramatiq
 from actors.broker import broker
 from actors.channel import SEND_ACTORS
 from actors.retry import retry_options
+from pipeline.cases.notify import Outcome, notify_case
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
-from pipeline.notify import Outcome, notify_case
 from pipeline.settings import get_settings
 
 log = logging.getLogger(__name__)

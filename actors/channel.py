@@ -1,7 +1,8 @@
 """``channel.send_sms|send_email|place_call`` (one claimed attempt each) and
 ``channel.send_followup``. Each channel has its own queue, so operations see each backlog.
 
-Thin: take a provider slot, call ``pipeline.delivery`` / ``pipeline.followups``, log the
+Thin: take a provider slot, call ``pipeline.cases.delivery`` / ``pipeline.followups.outbox``, log
+the
 outcome. Transient failures raise (Dramatiq retries, see ``actors.retry``); no free slot in
 time puts the message back with a short delay without spending a retry.
 """
@@ -18,8 +19,9 @@ from actors.broker import broker
 from actors.limits import charge_segments, provider_slot
 from actors.retry import RateLimited, retry_options
 from channels.base import Channel
-from pipeline.delivery import SendOutcome, deliver_attempt, sent_units
-from pipeline.followups import deliver_followup
+from pipeline.cases.delivery import SendOutcome, deliver_attempt, sent_units
+from pipeline.channel_port import channel_kinds, spec_for
+from pipeline.followups.outbox import deliver_followup
 from pipeline.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -74,11 +76,31 @@ SEND_ACTORS: dict[str, dramatiq.Actor[..., None]] = {
 }
 
 
+def _declare_send_actor(kind: str) -> dramatiq.Actor[..., None]:
+    """``channel.send_<kind>`` for a channel the registry has and the three above do not:
+    a new adapter needs no actor of its own."""
+
+    def send(attempt_id: int) -> None:
+        _send(kind, attempt_id, actor)
+
+    send.__name__ = f"send_{kind}"
+    send.__doc__ = f"Send the {kind} message of one claimed attempt, at most once."
+    queue = spec_for(kind).queue or kind
+    declare = dramatiq.actor(actor_name=f"channel.send_{kind}", queue_name=queue, **retry_options())
+    actor: dramatiq.Actor[[int], None] = declare(send)
+    return actor
+
+
+for _kind in channel_kinds():
+    if _kind not in SEND_ACTORS:
+        SEND_ACTORS[_kind] = _declare_send_actor(_kind)
+
+
 @dramatiq.actor(actor_name="channel.send_followup", queue_name="followup", **retry_options())
 def send_followup(
     case_id: int, channel: str, kind: str, text: str | None = None, key: str | None = None
 ) -> None:
-    """Send a follow-up (``channels.templates.render_followup`` kinds) once. ``key`` makes
+    """Send a follow-up (``pipeline.notices.templates.render_followup`` kinds) once. ``key`` makes
     it idempotent across separate enqueues; by default the message id does (redeliveries)."""
     message = CurrentMessage.get_current_message()
     key = key or (f"msg:{message.message_id}" if message else f"{case_id}:{channel}:{kind}")

@@ -19,6 +19,7 @@ from dramatiq.rate_limits import ConcurrentRateLimiter, RateLimiter, WindowRateL
 
 from actors.broker import rate_limiter_backend
 from actors.retry import RateLimited
+from pipeline.channel_port import spec_for
 from pipeline.settings import get_settings, sms_segments_per_second
 
 
@@ -43,7 +44,12 @@ def limiter_for(channel: str) -> RateLimiter:
         return ConcurrentRateLimiter(
             rate_limiter_backend, f"{prefix}:voice", limit=settings.concurrent_calls, ttl=60_000
         )
-    raise ValueError(f"unknown channel {channel!r}")
+    # Any other channel: a per-second window its spec names a setting for.
+    field = spec_for(channel).rate_setting
+    if not field:
+        raise ValueError(f"channel {channel!r} names no rate setting")
+    limit = int(getattr(settings, field))
+    return WindowRateLimiter(rate_limiter_backend, f"{prefix}:{channel}", limit=limit, window=1)
 
 
 @contextmanager

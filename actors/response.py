@@ -1,12 +1,12 @@
 """``response.process``: turn one stored inbound event into case changes and follow-ups.
 
-Thin on purpose: a session, one call into ``pipeline.answers``, the follow-ups it calls for
+Thin on purpose: a session, one call into ``pipeline.inbound.answers``, the follow-ups it calls for
 (confirmations, acknowledgements) written to the outbox in the same transaction, a commit,
 then they are enqueued — only once the state change they announce is committed, and found
 again by the scheduler if this worker dies before it enqueues them. Retries are bounded and
 only for transient failures (``actors.retry``); an event that keeps failing stays unhandled
 in ``inbound_event`` where operations see it, and the scheduler hands back events whose
-message was lost (``pipeline.sweep``).
+message was lost (``pipeline.cases.sweep``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import dramatiq
 from actors.broker import broker  # sets the broker before the actor is declared
 from actors.channel import send_followup
 from actors.retry import retry_options
-from pipeline.answers import process_inbound_event
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
-from pipeline.followups import stage_followups
+from pipeline.followups.outbox import stage_followups
+from pipeline.inbound.answers import process_inbound_event
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,12 @@ import redis.exceptions
 import sqlalchemy.exc
 
 from channels.base import ChannelError
+from pipeline.errors import RecallError
+from pipeline.inbound.status_callbacks import NotMatchedYet
 from pipeline.settings import get_settings
-from pipeline.status_callbacks import NotMatchedYet
 
 
-class RateLimited(Exception):
+class RateLimited(RecallError):
     """No provider slot became free within ``rate_limit_wait_seconds``."""
 
 

@@ -1,6 +1,6 @@
 """Worker middleware that keeps the figures Dramatiq does not: messages processed and failed
 per queue per minute, and which broker ids are worker processes (for the dashboard's queue
-and worker views, read back by ``pipeline.queues``)."""
+and worker views, read back by ``actors.queues``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
-from pipeline import queues
+from actors import queues
 from pipeline.clock import utcnow
 
 log = logging.getLogger(__name__)

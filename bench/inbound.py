@@ -28,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _support import drop_database, fresh_database
 
-from pipeline import audit
-from pipeline.answers import process_inbound_event
+from pipeline.cases.policy import Step, freeze_policy
 from pipeline.clock import utcnow
 from pipeline.db import make_engine, session_scope
+from pipeline.inbound.answers import process_inbound_event
 from pipeline.models import Attempt, Campaign, Case, InboundEvent, Recipient
-from pipeline.policy import Step, freeze_policy
+from pipeline.privacy import audit
 
 ANSWERS = ["YES", "不同意", "Is my unit affected?", "HELP"]
 

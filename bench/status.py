@@ -1,4 +1,5 @@
-"""Benchmark: how cheap `recall status` (pipeline.metrics.campaign_status) is for a campaign
+"""Benchmark: how cheap `recall status` (pipeline.reporting.metrics.campaign_status) is for a
+campaign
 of a million cases on PostgreSQL, next to a bare `SELECT count(*)` of its cases in the same
 run — the floor any query that looks at the cases pays — and next to counting the same
 figures from the rows (what the status did before the tallies; still the SQLite path).
@@ -25,9 +26,9 @@ from _support import drop_database, fresh_database
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from pipeline import tallies
 from pipeline.db import make_engine
-from pipeline.metrics import campaign_status, counts_from_rows
+from pipeline.reporting import tallies
+from pipeline.reporting.metrics import campaign_status, counts_from_rows
 
 STATES = ["pending", "notifying", "awaiting_response", "agreed", "completed", "refused"]
 STATES += ["query_open", "opted_out", "unreachable", "cancelled"]

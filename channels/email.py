@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 from python_http_client.exceptions import HTTPError as SendGridHTTPError
 from sendgrid.helpers.mail import CustomArg, Email, Header, Mail, To
 
-from channels.base import Channel, ChannelError, ChannelKind, SendResult
+from channels.base import Channel, ChannelError, ChannelKind, ChannelSpec, SendResult
 from channels.clients import sendgrid_client
 from channels.errors import NETWORK_ERRORS, classify_network_error, classify_sendgrid_error
 from channels.sms import no_address
-from channels.templates import render_followup_subject, render_notice, response_links
+from pipeline.notices.templates import render_followup_subject, render_notice, response_links
 from pipeline.settings import get_settings
 
 if TYPE_CHECKING:
@@ -58,7 +58,16 @@ def send_mail(case: Case, mail: Mail) -> SendResult:
 
 
 class EmailChannel(Channel):
-    kind = ChannelKind.EMAIL
+    spec = ChannelSpec(
+        ChannelKind.EMAIL,
+        "email",
+        takes_replies=True,
+        takes_links=True,
+        cost_unit="email",
+        quiet_hours=False,
+        order=2,
+        cap_setting="max_emails_per_day",
+    )
 
     def send(self, case: Case, step: int) -> SendResult:
         if not case.recipient.email:

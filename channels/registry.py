@@ -1,26 +1,8 @@
-"""Which adapter serves which channel kind."""
+"""Which adapter serves which channel kind: the core's registry, read from the installed
+``recall.channels`` entry points (``pyproject.toml``)."""
 
 from __future__ import annotations
 
-from functools import cache
+from pipeline.channel_port import channel_for, channel_kinds, spec_for
 
-from channels.base import Channel, ChannelKind
-from channels.email import EmailChannel
-from channels.sms import SmsChannel
-from channels.voice import VoiceChannel
-
-_ADAPTERS: dict[ChannelKind, type[Channel]] = {
-    ChannelKind.SMS: SmsChannel,
-    ChannelKind.EMAIL: EmailChannel,
-    ChannelKind.VOICE: VoiceChannel,
-}
-
-
-@cache
-def channel_for(kind: str) -> Channel:
-    """The adapter for ``kind`` ("sms", "email" or "voice"). Adapters hold no per-send
-    state, so one instance serves every thread."""
-    try:
-        return _ADAPTERS[ChannelKind(kind)]()
-    except ValueError:
-        raise ValueError(f"unknown channel {kind!r}; expected sms, email or voice") from None
+__all__ = ["channel_for", "channel_kinds", "spec_for"]

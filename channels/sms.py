@@ -8,13 +8,21 @@ from typing import TYPE_CHECKING, Any
 
 from twilio.base.exceptions import TwilioRestException
 
-from channels.base import Channel, ChannelError, ChannelKind, FailureKind, SendFailure, SendResult
+from channels.base import (
+    Channel,
+    ChannelError,
+    ChannelKind,
+    ChannelSpec,
+    FailureKind,
+    SendFailure,
+    SendResult,
+)
 from channels.callbacks import twilio_callback_url
 from channels.clients import twilio_client
 from channels.errors import NETWORK_ERRORS, classify_network_error, classify_twilio_error
 from channels.segments import count_segments
-from channels.templates import render_notice
 from pipeline.clock import utcnow
+from pipeline.notices.templates import render_notice
 from pipeline.settings import get_settings
 
 if TYPE_CHECKING:
@@ -70,7 +78,14 @@ def no_address(what: str) -> SendResult:
 
 
 class SmsChannel(Channel):
-    kind = ChannelKind.SMS
+    spec = ChannelSpec(
+        ChannelKind.SMS,
+        "phone",
+        takes_replies=True,
+        cost_unit="segment",
+        order=1,
+        cap_setting="max_sms_per_day",
+    )
 
     def send(self, case: Case, step: int) -> SendResult:
         return self.send_text(case, render_notice(case, "sms").text)

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from channels.base import Channel, ChannelKind, SendFailure, SendResult
+from channels.base import Channel, ChannelKind, ChannelSpec, SendFailure, SendResult
 from channels.callbacks import twilio_callback_url
 from channels.clients import twilio_client
 from channels.sms import call_twilio, no_address
-from channels.templates import builtin_locale, render_followup, render_notice, voice_prompt
+from pipeline.notices.templates import builtin_locale, render_followup, render_notice, voice_prompt
 from pipeline.settings import get_settings
 
 if TYPE_CHECKING:
@@ -92,8 +92,15 @@ def spoken_text_twiml(case: Case, text: str) -> str:
 
 
 class VoiceChannel(Channel):
-    kind = ChannelKind.VOICE
-    supports_replies = True  # a follow-up is read out in a short call
+    spec = ChannelSpec(
+        ChannelKind.VOICE,
+        "phone",
+        takes_replies=False,
+        takes_keypresses=True,
+        cost_unit="min",
+        order=3,
+        cap_setting="max_calls_per_day",
+    )
 
     def send(self, case: Case, step: int) -> SendResult:
         return self._call(case, url=twilio_callback_url(VOICE_PATH, f"case_id={case.id}"))

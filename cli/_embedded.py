@@ -23,7 +23,7 @@ from pipeline.models import Case
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
-    from schedules.embedded import EmbeddedStack
+    from cli._stack import EmbeddedStack
 
 DEFAULTS = Settings.model_fields
 
@@ -78,7 +78,7 @@ def web_port(settings: Settings, port: int | None) -> int:
 
 def run_to_end(settings: Settings, engine: Engine, plan: RunPlan) -> None:
     """Start the stack, launch or resume, follow until settled; Ctrl-C stops cleanly."""
-    from schedules.embedded import SANDBOXED, log_to_file, start_embedded_stack
+    from cli._stack import SANDBOXED, log_to_file, start_embedded_stack
 
     real = real_providers(settings)
     if "twilio" not in real:

@@ -24,7 +24,7 @@ def _actor() -> str:
 
 def _run(action: str, campaign_id: int) -> int:
     # Imported here so `recall --help` stays fast and needs no database.
-    from pipeline import control
+    from pipeline.cases import control
     from pipeline.db import session_scope
     from pipeline.errors import RecallError
 

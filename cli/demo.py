@@ -19,9 +19,9 @@ from sqlalchemy import Engine
 
 from cli._console import err, fail
 from cli._embedded import RunPlan, run_to_end, tune_for_one_process
-from pipeline.campaign_file import load_campaign_file
+from pipeline.campaigns.file import load_campaign_file
+from pipeline.campaigns.launch import launch
 from pipeline.db import make_engine
-from pipeline.launch import launch
 from pipeline.migrations import upgrade
 from pipeline.settings import Settings, get_settings
 

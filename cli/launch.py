@@ -18,15 +18,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from cli._console import campaign_id_argument, database_hint, err, fail, fail_input, out
-from pipeline.campaign_file import CampaignSpec, load_campaign_file
+from pipeline.campaigns.file import CampaignSpec, load_campaign_file
+from pipeline.campaigns.launch import files_fingerprint, launch
+from pipeline.campaigns.users import check_users_path
+from pipeline.cases.states import LADDER_STATES
+from pipeline.channel_port import spec_for
 from pipeline.db import get_engine
 from pipeline.errors import InputError, InputErrors, NotFound
-from pipeline.launch import files_fingerprint, launch
-from pipeline.metrics import campaign_status
 from pipeline.models import Campaign, Case, Recipient
+from pipeline.reporting.metrics import campaign_status
 from pipeline.settings import get_settings
-from pipeline.states import LADDER_STATES
-from pipeline.users_csv import check_users_path
 
 PHASES = {"validating": "Validating users", "loading": "Loading", "storing": "Storing cases"}
 
@@ -65,7 +66,8 @@ def launch_command(
 def _run_launch(
     engine: Engine, spec: CampaignSpec, users: Path, skip_invalid: bool, **options: Any
 ) -> Any:
-    """``pipeline.launch.launch`` with progress bars on stderr; bad input ends the command."""
+    """``pipeline.campaigns.launch.launch`` with progress bars on stderr; bad input ends the
+    command."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -115,7 +117,7 @@ def sms_segment_warnings(spec: CampaignSpec) -> list[str]:
     """The SMS notice, rendered per locale as a user would get it, past three segments
     costs more and arrives split: say so before anything is sent."""
     from channels.segments import SEGMENT_WARNING_LIMIT, segment_warning
-    from channels.templates import render_notice
+    from pipeline.notices.templates import render_notice
 
     campaign = Campaign(
         name=spec.name,
@@ -196,12 +198,14 @@ def status_view(status: dict[str, Any]) -> Group:
     return Group(title, grid, channels)
 
 
-COST_UNITS = {"sms": ("segment", "segments"), "email": ("email", "emails"), "voice": ("min", "min")}
-
-
 def cost_with_unit(channel: str, amount: float) -> str:
-    """``12 segments``, ``1 email``, ``4.5 min``: what the provider bills, with its unit."""
-    one, many = COST_UNITS.get(channel, ("unit", "units"))
+    """``12 segments``, ``1 email``, ``4.5 min``: what the provider bills, with its unit
+    (the channel's ``cost_unit``)."""
+    try:
+        one = spec_for(channel).cost_unit
+    except ValueError:
+        one = "unit"
+    many = one if one == "min" else f"{one}s"  # an abbreviation takes no plural
     return f"{amount:g} {one if amount == 1 else many}"
 
 

@@ -6,9 +6,9 @@ import getpass
 
 import typer
 
-from pipeline import audit
 from pipeline.db import get_engine, session_scope
-from pipeline.erasure import RecipientNotFound, erase_recipient, purge_residue
+from pipeline.privacy import audit
+from pipeline.privacy.erasure import RecipientNotFound, erase_recipient, purge_residue
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 

@@ -27,7 +27,7 @@ def report_command(
     # Imported here so `recall --help` does not load the database layer.
     from pipeline.db import session_scope
     from pipeline.errors import NotFound
-    from pipeline.report import render_report
+    from pipeline.reporting.report import render_report
 
     try:
         with session_scope() as session:

@@ -25,12 +25,12 @@ from cli._console import err, fail, fail_input, first_line
 from cli._embedded import RunPlan, run_to_end, tune_for_one_process, web_port
 from cli._guard import refuse_unsafe_settings
 from cli.launch import _run_launch, check_users_file, load_spec
+from pipeline.campaigns.launch import RUN_KEY, files_fingerprint
+from pipeline.campaigns.yaml_input import read_text_file
 from pipeline.db import make_engine
 from pipeline.errors import InputError
-from pipeline.launch import RUN_KEY, files_fingerprint
 from pipeline.models import Campaign
 from pipeline.settings import Settings, get_settings
-from pipeline.yaml_input import read_text_file
 
 
 def find_campaign(engine: Engine, run_key: str) -> tuple[int, str] | None:
@@ -103,8 +103,8 @@ def _launch_or_resume(
 
 def release_claims(engine: Engine) -> int:
     """The previous run's in-process broker died with it: its claims are void."""
+    from pipeline.cases.sweep import release_dead_claims
     from pipeline.clock import utcnow
-    from pipeline.sweep import release_dead_claims
 
     with Session(engine) as session, session.begin():
         return release_dead_claims(session, utcnow())

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.settings import get_settings
@@ -79,3 +80,18 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def dialect_of(session: Session) -> str:
+    """``postgresql`` or ``sqlite``: the one question the dialect-specific helpers ask."""
+    return session.get_bind().dialect.name
+
+
+def insert_or_ignore(
+    table: Any, dialect: str, index_elements: list[Any]
+) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT … ON CONFLICT (index_elements) DO NOTHING`` in the dialect's own words: the
+    idempotent insert every store-once row (attempts, follow-ups, webhooks) is written with.
+    Both dialects spell it alike, but SQLAlchemy keeps it in each dialect's ``insert``."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=index_elements)

@@ -62,3 +62,8 @@ class NotFound(RecallError):
 
 class InvalidState(RecallError):
     """The operation does not apply in the entity's current state."""
+
+
+class MalformedEvent(RecallError, ValueError):
+    """A provider event that is not well formed: a webhook request (answered 400, never a
+    500) or a stored payload that lacks what its kind needs (recorded as its outcome)."""

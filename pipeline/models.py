@@ -26,8 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from pipeline import tallies
 from pipeline.clock import as_utc, utcnow
+from pipeline.reporting import tallies
 
 # SQLite wants INTEGER PRIMARY KEY for autoincrement; PostgreSQL gets a BIGINT.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -165,7 +165,7 @@ class Attempt(Base):
     completed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # When a worker took the attempt to call the provider (status "sending"): a worker that
-    # dies mid-call leaves it there, and pipeline.notify's stale-sending rule applies.
+    # dies mid-call leaves it there, and pipeline.cases.notify's stale-sending rule applies.
     sending_at: Mapped[datetime | None]
     # Provider calls made for this attempt across every retry path; bounded by settings.
     tries: Mapped[int] = mapped_column(Integer, default=0)
@@ -244,7 +244,7 @@ class Response(Base):
 class AuditEvent(Base):
     """Append-only and hash-chained: each row's hash covers its content, its chain and the
     previous row's hash on that chain, so `recall audit verify` finds any edit, insertion,
-    deletion or move (pipeline/audit.py explains why there are several chains)."""
+    deletion or move (pipeline/privacy/audit.py explains why there are several chains)."""
 
     __tablename__ = "audit_event"
     # A writer reads its chain's newest row before appending: an index lookup, not a scan.
@@ -290,7 +290,7 @@ class AgentReply(Base):
 
 class CampaignTally(Base):
     """A delta to one of a campaign's counters, appended by PostgreSQL triggers and folded
-    together by the scheduler (see pipeline.tallies): a counter is the sum of its rows."""
+    together by the scheduler (see pipeline.reporting.tallies): a counter is the sum of its rows."""
 
     __tablename__ = "campaign_tally"
     __table_args__ = (

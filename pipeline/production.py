@@ -74,7 +74,9 @@ def _secret_problems(settings: Settings) -> list[str]:
 
 
 def _user_problems(settings: Settings) -> list[str]:
-    from web.passwords import parse_users  # the one parser of the list (no FastAPI in it)
+    from pipeline.privacy.passwords import (
+        parse_users,
+    )  # the one parser of the list (no FastAPI in it)
 
     if settings.dashboard_users.strip() == DEFAULT_DASHBOARD_USERS:
         return ["RECALL_DASHBOARD_USERS: replace the default admin:admin with your own users"]

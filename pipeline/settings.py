@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     twilio_from: str | None = "+15005550006"
     twilio_messaging_service_sid: str | None = None
     twilio_api_base: str | None = None
+    # WhatsApp through Twilio's Messages API: the sender (``whatsapp:+1…`` or ``+1…``; the
+    # sandbox's number by default), and the approved template (a ``HX…`` content SID) the
+    # first, business-initiated message of a step uses. Unset: a plain body, as Twilio's
+    # WhatsApp sandbox allows.
+    twilio_whatsapp_from: str | None = "whatsapp:+14155238886"
+    twilio_whatsapp_content_sid: str | None = None
     sendgrid_api_key: str = "SG.sandbox"
     sendgrid_from: str = "recall@example.com"
     sendgrid_api_base: str | None = None
@@ -76,11 +82,13 @@ class Settings(BaseSettings):
     sms_validity_seconds: int = Field(default=3600, ge=1, le=36000)
     emails_per_second: int = Field(default=100, ge=1)
     concurrent_calls: int = Field(default=20, ge=1)
+    whatsapp_messages_per_second: int = Field(default=20, ge=1)
 
     # Per recipient, across campaigns, per day.
     max_sms_per_day: int = 3
     max_calls_per_day: int = 2
     max_emails_per_day: int = 5
+    max_whatsapp_per_day: int = 3
 
     # An open query must be answered by an agent within this many hours.
     query_sla_hours: float = 24.0
@@ -90,7 +98,7 @@ class Settings(BaseSettings):
     # Chat webhook that receives operational alerts (overdue queries, failure spikes).
     alert_webhook_url: str | None = None
 
-    # Pipeline timing (see pipeline/notify.py for the rules these drive).
+    # Pipeline timing (see pipeline/cases/notify.py for the rules these drive).
     # A case whose step was claimed gets this long for its send to complete before the
     # sweep looks at it again (its message may have been lost).
     attempt_lease_seconds: float = Field(default=600, gt=0)
@@ -132,7 +140,8 @@ class Settings(BaseSettings):
     # How often overdue queries, campaign deadlines and follow-up waves are checked.
     check_interval: float = Field(default=30.0, gt=0)
     snapshot_interval: float = Field(default=60.0, gt=0)
-    # How often the campaign tallies' deltas are folded together (pipeline.tallies): reading
+    # How often the campaign tallies' deltas are folded together (pipeline.reporting.tallies):
+    # reading
     # a campaign's status sums what accumulated since, so shorter is cheaper to read.
     tally_fold_interval: float = Field(default=10.0, gt=0)
     # Where a closing campaign's final report is written (csv + html); unset = only the
@@ -147,7 +156,7 @@ class Settings(BaseSettings):
     worker_metrics_host: str = "0.0.0.0"
     worker_metrics: bool = False
 
-    # Independent hash chains in the audit log (pipeline/audit.py): on PostgreSQL up to this
+    # Independent hash chains in the audit log (pipeline/privacy/audit.py): on PostgreSQL up to this
     # many transactions append audit records at once instead of queueing for one lock.
     audit_chains: int = Field(default=16, ge=1, le=1024)
 

@@ -4,7 +4,7 @@ A marker key per deployment (``<namespace>:broker:marker``) holds the run id of 
 server that carries the work. The marker missing (a flushed db, a restart without
 persistence) or holding another run id (a restart, a failover: whatever the server kept,
 messages of its last second may be gone) means messages were lost; the scheduler then
-releases everything the database says is in flight (``pipeline.broker_loss``) and writes
+releases everything the database says is in flight (``pipeline.cases.broker_loss``) and writes
 the marker again. A first start looks the same as a loss, and repairing then is harmless:
 everything re-enqueued is idempotent.
 """

@@ -18,8 +18,11 @@ from actors.batch import enqueue_many
 from actors.case import notify
 from actors.channel import send_followup
 from actors.response import process
-from pipeline import broker_loss, deadlines, followups, snapshots, sweep, tallies, waves
+from pipeline.campaigns import deadlines, waves
+from pipeline.cases import broker_loss, sweep
 from pipeline.clock import utcnow
+from pipeline.followups import outbox as followups
+from pipeline.reporting import snapshots, tallies
 from pipeline.settings import get_settings
 from schedules.broker_watch import BrokerWatch, DeadWorkerSweep
 from schedules.scheduler import JobSpec
@@ -90,7 +93,7 @@ class Jobs:
         return len(event_ids)
 
     def requeue_stranded_followups(self) -> int:
-        """Hand follow-ups whose message was lost (the outbox, ``pipeline.followups``) back
+        """Hand follow-ups whose message was lost (the outbox, ``pipeline.followups.outbox``) back
         to ``channel.send_followup``: a confirmation is never lost with a worker."""
         with self.sessions.begin() as session:
             stranded = followups.claim_stranded_followups(session, utcnow(), self.batch_size)
@@ -102,7 +105,7 @@ class Jobs:
 
     def repair_broker_loss(self) -> int:
         """If the broker lost its data, hand back at once everything in flight (see
-        ``pipeline.broker_loss``), then enqueue what is due; returns the messages sent."""
+        ``pipeline.cases.broker_loss``), then enqueue what is due; returns the messages sent."""
         if self.broker_watch is None:
             return 0
         reason = self.broker_watch.lost()

@@ -11,7 +11,7 @@ from types import FrameType
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.db import session_factory
-from pipeline.masking import configure_logging
+from pipeline.privacy.masking import configure_logging
 from pipeline.settings import Settings
 from schedules.broker_watch import BrokerWatch, DeadWorkerSweep
 from schedules.jobs import Jobs, enqueue_case_notify, standard_jobs

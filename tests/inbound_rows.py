@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from pipeline.cases.policy import Step, freeze_policy
 from pipeline.clock import utcnow
 from pipeline.models import Attempt, Campaign, Case, InboundEvent, Recipient
-from pipeline.policy import Step, freeze_policy
 
 _ids = count(1)
 LADDER = [Step("sms", timedelta(hours=24)), Step("email", timedelta(hours=48))]

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from channels.base import Channel, ChannelKind, SendResult
+from pipeline.cases.policy import Step, freeze_policy
 from pipeline.models import Campaign, Case, Recipient
-from pipeline.policy import Step, freeze_policy
 
 NOW = datetime.fromisoformat("2026-03-02T12:00:00+00:00")
 LADDER = [

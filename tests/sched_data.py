@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from pipeline.cases.policy import Step, freeze_policy
 from pipeline.models import Attempt, Campaign, Case, Recipient
-from pipeline.policy import Step, freeze_policy
 
 _ids = itertools.count(1)
 

@@ -14,7 +14,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipeline.masking import log_event
+from pipeline.privacy.masking import log_event
 
 log = logging.getLogger("recall.access")
 

@@ -12,10 +12,12 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
-from pipeline import campaign_view, inbox, queues
+from actors import queues
 from pipeline.clock import utcnow
 from pipeline.errors import NotFound
-from pipeline.metrics import campaign_status
+from pipeline.followups import inbox
+from pipeline.reporting import views as campaign_view
+from pipeline.reporting.metrics import campaign_status
 from web import responses
 from web.auth import api_user
 from web.dashboard.deps import broker_redis, db_session, namespace
@@ -60,7 +62,7 @@ class ChannelCounts(BaseModel):
 
 
 class CampaignStatus(BaseModel):
-    """The same shape as ``recall status --json`` (pipeline.metrics.campaign_status)."""
+    """The same shape as ``recall status --json`` (pipeline.reporting.metrics.campaign_status)."""
 
     model_config = ConfigDict(extra="allow")
     campaign_id: int

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from pipeline.masking import configure_logging, install_masking
+from pipeline.privacy.masking import configure_logging, install_masking
 from pipeline.settings import Settings, get_settings
 from web import api, auth, dashboard, docs, health, links, prometheus, webhooks
 from web.access_log import AccessLogMiddleware

@@ -2,7 +2,8 @@
 
 People log in on a form; the session is held server side (``web.sessions``) and the browser
 carries a signed cookie naming it. Scripts use HTTP Basic on ``/api``. Users come from
-``RECALL_DASHBOARD_USERS`` (``web.passwords``): every check costs the same whatever the name.
+``RECALL_DASHBOARD_USERS`` (``pipeline.privacy.passwords``): every check costs the same whatever
+the name.
 Failed tries are throttled per name and per client address (``web.throttle``); every login,
 failed or not, is logged (masked) and written to the audit log. Each form carries a CSRF
 token bound to the session.
@@ -22,16 +23,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from sqlalchemy.orm import Session
 
-from pipeline import audit
 from pipeline.clock import utcnow
 from pipeline.db import session_factory
-from pipeline.masking import log_event
-from pipeline.settings import Settings, get_settings
-from web import sessions, throttle
-from web.dashboard.templating import templates
-from web.deps import engine_of, settings_of
-from web.limits import MAX_FORM_FIELDS
-from web.passwords import (
+from pipeline.privacy import audit
+from pipeline.privacy.masking import log_event
+from pipeline.privacy.passwords import (
     check_login,
     credential_of,
     parse_user_list,
@@ -39,6 +35,11 @@ from web.passwords import (
     set_hash_concurrency,
     verify_password,
 )
+from pipeline.settings import Settings, get_settings
+from web import sessions, throttle
+from web.dashboard.templating import templates
+from web.deps import engine_of, settings_of
+from web.limits import MAX_FORM_FIELDS
 from web.prometheus import LOGIN_ATTEMPTS
 
 __all__ = ["parse_users", "verify_password"]  # the user-list helpers, as they were here

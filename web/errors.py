@@ -16,7 +16,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from web.events import MalformedEvent
+from pipeline.errors import MalformedEvent
 from web.ingest import IngestUnavailable
 
 log = logging.getLogger(__name__)

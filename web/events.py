@@ -19,11 +19,12 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, Insert
-from sqlalchemy.dialects import postgresql, sqlite
 
 from actors.batch import enqueue_many
 from actors.response import process
 from pipeline.clock import utcnow
+from pipeline.db import insert_or_ignore
+from pipeline.errors import MalformedEvent
 from pipeline.models import InboundEvent
 
 log = logging.getLogger(__name__)
@@ -32,10 +33,6 @@ log = logging.getLogger(__name__)
 # ASCII. Anything else is a malformed request, and refusing it here keeps NUL bytes and
 # megabyte "ids" away from a unique index.
 _ID_PART = re.compile(r"[\x21-\x7e]{1,64}")
-
-
-class MalformedEvent(ValueError):
-    """The request is not a well-formed provider event (a 400, never a 500)."""
 
 
 def id_part(value: object, name: str) -> str:
@@ -86,12 +83,9 @@ class NewEvent:
 def _insert_statement(dialect: str) -> Insert:
     # Built once per dialect so SQLAlchemy compiles it once: the per-request cost is then
     # binding parameters, which matters at hundreds of webhooks per second.
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement: Insert = (
-        insert(InboundEvent)
-        .on_conflict_do_nothing(index_elements=[InboundEvent.provider_event_id])
-        .returning(InboundEvent.id, InboundEvent.provider_event_id, InboundEvent.outcome)
-    )
+    statement: Insert = insert_or_ignore(
+        InboundEvent, dialect, [InboundEvent.provider_event_id]
+    ).returning(InboundEvent.id, InboundEvent.provider_event_id, InboundEvent.outcome)
     return statement
 
 

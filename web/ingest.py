@@ -11,7 +11,7 @@ each request queueing for a connection and a thread of its own.
 What a request is told, and when:
 - its events stored (new or already there): after the commit and the enqueue attempt. A
   broker that fails after the commit fails nobody — the rows stay unhandled and the
-  scheduler hands them on (``pipeline.sweep.claim_unhandled_events``);
+  scheduler hands them on (``pipeline.cases.sweep.claim_unhandled_events``);
 - the database unreachable: the events go to the durable buffer (``web.buffer``, a Redis
   stream the scheduler drains once the database is back) and the request is answered as
   stored; only if Redis refuses them too is it the batch's error (a 503). A value

@@ -1,7 +1,7 @@
 """Response links from email: ``GET /r/{token}`` shows the notice and the three answers,
 ``POST /r/{token}`` records the chosen one and redirects back (POST-redirect-GET).
 
-The signed token (``pipeline.tokens``) names the case and the answer the recipient clicked
+The signed token (``pipeline.privacy.tokens``) names the case and the answer the recipient clicked
 in the email; that answer is highlighted, but the page lets them choose any of the three.
 An ``opt_out`` token is the email's one-click unsubscribe (RFC 8058): GET asks to confirm
 (mail scanners follow links; a GET must not unsubscribe anyone), POST unsubscribes.
@@ -27,12 +27,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from channels.templates import builtin_locale, case_context
-from pipeline import caps
+from pipeline.cases import caps
 from pipeline.clock import utcnow
 from pipeline.models import Case
+from pipeline.notices.templates import builtin_locale, case_context
+from pipeline.privacy.tokens import ExpiredToken, InvalidToken, read_response_token
 from pipeline.settings import Settings
-from pipeline.tokens import ExpiredToken, InvalidToken, read_response_token
 from web import responses
 from web.deps import engine_of, settings_of
 from web.events import NewEvent

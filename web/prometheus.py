@@ -37,12 +37,13 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipeline import queues, tallies
+from actors import queues
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
-from pipeline.metrics import states_by_campaign
 from pipeline.models import Attempt, Campaign
 from pipeline.models import Response as AnswerRow
+from pipeline.reporting import tallies
+from pipeline.reporting.metrics import states_by_campaign
 from web.dashboard.deps import broker_redis, namespace
 from web.deps import engine_of
 

@@ -8,9 +8,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from channels.templates import builtin_locale
 from channels.voice import keypress_twiml, voice_twiml
 from pipeline.models import Case
+from pipeline.notices.templates import builtin_locale
 
 # Twilio's AnsweredBy values that mean nobody is listening live.
 _MACHINE = {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"}

@@ -5,7 +5,7 @@ status) happens in ``response.process`` on a worker, so a provider never waits o
 domain logic and a retried webhook is a no-op (see ``web.events``).
 
 Stored (provider, kind) and id (``inbound_event.provider_event_id``), as
-``pipeline.answers`` reads them: (twilio, sms) ``MessageSid``; (twilio, sms_status)
+``pipeline.inbound.answers`` reads them: (twilio, sms) ``MessageSid``; (twilio, sms_status)
 ``MessageSid:MessageStatus``; (twilio, keypress) ``CallSid:gather:Digits``; (twilio,
 call_status) ``CallSid:CallStatus``; (twilio, recording) ``CallSid:recording:RecordingSid``;
 (sendgrid, email_event) ``sg_event_id``.
@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from twilio.twiml.messaging_response import MessagingResponse
 
-from pipeline.attempt_status import can_change_anything
+from pipeline.inbound.attempt_status import can_change_anything
 from pipeline.models import Case
 from web import responses, signatures
 from web.deps import engine_of, settings_of

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import re
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -21,6 +22,7 @@ from pipeline.clock import utcnow
 
 API_VERSION = "2010-04-01"
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+WHATSAPP = "whatsapp:"
 ERROR_MESSAGES = {
     20003: "Authenticate",
     20429: "Too Many Requests",
@@ -91,12 +93,31 @@ async def preflight(state: SandboxState, request: Request, sid: str) -> JSONResp
     return None
 
 
+def bare_number(address: str) -> str:
+    """``whatsapp:+1555…`` → ``+1555…``: WhatsApp goes through the Messages API with the
+    channel written before the number; the person behind it is the same."""
+    return address.removeprefix(WHATSAPP)
+
+
+def message_text(form: dict[str, Any]) -> str:
+    """What the user reads: the body, or an approved template's variables (WhatsApp)."""
+    if form.get("Body") or not form.get("ContentSid"):
+        return str(form.get("Body", ""))
+    try:
+        variables = json.loads(form.get("ContentVariables") or "{}")
+    except ValueError:
+        return ""
+    return (
+        " ".join(str(value) for value in variables.values()) if isinstance(variables, dict) else ""
+    )
+
+
 def number_error(state: SandboxState, to: str, *, sms: bool) -> JSONResponse | None:
     if not to:
         return twilio_error(21604, 400)
-    if not E164.match(to):
+    if not E164.match(bare_number(to)):
         return twilio_error(21211, 400, to=to)
-    code = state.config.fault_for(to)
+    code = state.config.fault_for(bare_number(to))
     if sms and to in state.stopped:
         code = 21610
     if code in API_ERROR_CODES and (sms or code in (21211, 21635)):
@@ -129,7 +150,7 @@ def make_router(state: SandboxState) -> APIRouter:
         state.log_request(_entry(request, form, refused.status_code if refused else 201))
         if refused is not None:
             return refused
-        body, message_sid = form.get("Body", ""), twilio_sid("SM")
+        body, message_sid = message_text(form), twilio_sid("SM")
         message = resource(
             "Messages",
             message_sid,
@@ -151,7 +172,7 @@ def make_router(state: SandboxState) -> APIRouter:
         )
         state.log_message(
             {
-                "channel": "sms",
+                "channel": "whatsapp" if form["To"].startswith(WHATSAPP) else "sms",
                 "sid": message_sid,
                 "to": form["To"],
                 "from": form.get("From"),
@@ -207,7 +228,7 @@ def _entry(request: Request, form: dict[str, Any], status: int) -> dict[str, Any
 def _message_error(state: SandboxState, form: dict[str, Any]) -> JSONResponse | None:
     if not form.get("From") and not form.get("MessagingServiceSid"):
         return twilio_error(21603, 400)
-    if not form.get("Body"):
+    if not form.get("Body") and not form.get("ContentSid"):
         return twilio_error(21602, 400)
     return number_error(state, form.get("To", ""), sms=True)
 
@@ -233,7 +254,7 @@ async def sms_lifecycle(state: SandboxState, account: str, form: dict[str, Any],
         "MessageSid": sid,
         "SmsSid": sid,
     }
-    code = state.config.fault_for(to)
+    code = state.config.fault_for(bare_number(to))
     final = "undelivered" if code and code not in API_ERROR_CODES else "delivered"
     faults, held = state.config.faults, []
     for status in ("queued", "sent", final):
@@ -251,7 +272,7 @@ async def sms_lifecycle(state: SandboxState, account: str, form: dict[str, Any],
     state.rng.shuffle(held)
     for copy in held if callback else []:
         await state.post_twilio("sms_status", callback, copy)
-    if final == "delivered" and state.may_answer(to, form.get("Body", "")):
+    if final == "delivered" and state.may_answer(to, message_text(form)):
         await user_replies_by_sms(state, account, form)
 
 
@@ -264,7 +285,7 @@ async def user_replies_by_sms(state: SandboxState, account: str, form: dict[str,
     if answer == "silence":
         return
     await state.pause(state.config.reply_delay)
-    user, received = form["To"], form.get("Body", "")
+    user, received = form["To"], message_text(form)
     body = sms_reply(answer, received)
     sid = twilio_sid("SM")
     params = {
@@ -285,7 +306,7 @@ async def user_replies_by_sms(state: SandboxState, account: str, form: dict[str,
         state.stopped.add(user)
     state.log_message(
         {
-            "channel": "sms",
+            "channel": "whatsapp" if user.startswith(WHATSAPP) else "sms",
             "direction": "inbound",
             "sid": sid,
             "from": user,

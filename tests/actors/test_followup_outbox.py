@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import actors.channel
 from actors.broker import broker
-from pipeline.answers import process_inbound_event
 from pipeline.clock import utcnow
 from pipeline.db import engine_for
-from pipeline.followups import claim_stranded_followups, stage_followups
+from pipeline.followups.outbox import claim_stranded_followups, stage_followups
+from pipeline.inbound.answers import process_inbound_event
 from pipeline.models import Case, FollowUpSend, InboundEvent
 from pipeline.settings import Settings, get_settings
 from schedules.jobs import Jobs

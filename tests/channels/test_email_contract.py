@@ -9,9 +9,9 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 
 from channels.registry import channel_for
 from channels.sandbox.runner import SandboxThread
-from channels.templates import render_notice
 from pipeline.models import Case
-from pipeline.tokens import read_response_token
+from pipeline.notices.templates import render_notice
+from pipeline.privacy.tokens import read_response_token
 from tests.channels.channels_testkit import Receiver, sandbox_requests
 
 MakeCase = Callable[..., Case]

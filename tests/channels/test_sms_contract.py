@@ -12,8 +12,8 @@ from channels.callbacks import CONNECTION_OVERRIDES
 from channels.registry import channel_for
 from channels.sandbox.runner import SandboxThread
 from channels.segments import count_segments
-from channels.templates import render_followup, render_notice
 from pipeline.models import Case
+from pipeline.notices.templates import render_followup, render_notice
 from tests.channels.channels_testkit import ACCOUNT_SID, AUTH_TOKEN, Receiver, sandbox_requests
 
 MakeCase = Callable[..., Case]

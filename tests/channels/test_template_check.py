@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from channels.template_check import template_errors
-from channels.templates import REASONS
-from pipeline.campaign_file import CampaignSpec
+from pipeline.campaigns.file import CampaignSpec
+from pipeline.notices.check import template_errors
+from pipeline.notices.templates import REASONS
 
 BASE: dict[str, Any] = {
     "name": "Kettle recall",

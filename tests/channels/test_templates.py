@@ -7,7 +7,8 @@ import pytest
 from jinja2 import UndefinedError
 
 from channels.segments import count_segments
-from channels.templates import (
+from pipeline.models import Case
+from pipeline.notices.templates import (
     FOLLOWUP_KINDS,
     REASONS,
     TEMPLATE_PARTS,
@@ -15,8 +16,7 @@ from channels.templates import (
     render_notice,
     template_problems,
 )
-from pipeline.models import Case
-from pipeline.tokens import read_response_token
+from pipeline.privacy.tokens import read_response_token
 
 MakeCase = Callable[..., Case]
 

@@ -11,9 +11,9 @@ from twilio.request_validator import RequestValidator
 from channels.callbacks import CONNECTION_OVERRIDES
 from channels.registry import channel_for
 from channels.sandbox.runner import SandboxThread
-from channels.templates import render_followup, render_notice
 from channels.voice import keypress_twiml, voice_twiml
 from pipeline.models import Case
+from pipeline.notices.templates import render_followup, render_notice
 from tests.channels.channels_testkit import ACCOUNT_SID, AUTH_TOKEN, Receiver, sandbox_requests
 
 MakeCase = Callable[..., Case]

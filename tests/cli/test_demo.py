@@ -64,7 +64,7 @@ def test_demo_runs_the_campaign_to_the_end(tmp_path: Path) -> None:
         snapshots = db.execute("SELECT count(*) FROM metric_snapshot").fetchone()[0]
         # Every kind the sandbox causes must be understood (a status callback that beat its
         # send's commit may still wait for its retry). A voice question's recording has no
-        # handler yet in pipeline.answers (reported to the lead).
+        # handler yet in pipeline.inbound.answers (reported to the lead).
         left = db.execute(
             "SELECT kind, outcome FROM inbound_event"
             " WHERE outcome LIKE 'unsupported%' AND kind != 'recording'"

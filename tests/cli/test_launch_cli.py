@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from pipeline.cases.states import CaseState
 from pipeline.db import engine_for
 from pipeline.settings import get_settings
-from pipeline.states import CaseState
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 runner = CliRunner()

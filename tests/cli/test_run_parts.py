@@ -96,7 +96,7 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def test_a_launched_campaign_is_found_by_its_files(database: str, tmp_path: Path) -> None:
-    from pipeline.launch import files_fingerprint
+    from pipeline.campaigns.launch import files_fingerprint
 
     campaign, users = EXAMPLES / "campaign.yaml", EXAMPLES / "users.csv"
     result = runner.invoke(app, ["launch", str(campaign), "--users", str(users)])

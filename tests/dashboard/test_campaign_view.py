@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from pipeline import campaign_view, metrics
+from pipeline.reporting import metrics
+from pipeline.reporting import views as campaign_view
 from tests.dashboard.conftest import seed
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.clock import utcnow
 from pipeline.models import AuditEvent, WebSession
-from web.passwords import check_login, stand_in
+from pipeline.privacy.passwords import check_login, stand_in
 
 Login = Callable[..., str]
 PASSWORD = "correct horse battery staple"
@@ -67,7 +67,7 @@ def test_an_unknown_name_costs_what_the_list_costs_never_more() -> None:
 
 
 def test_roles_are_read_and_old_lists_stay_admins() -> None:
-    from web.passwords import parse_user_list
+    from pipeline.privacy.passwords import parse_user_list
 
     users = parse_user_list("ann:pw:agent,bob:pa:ss,carol:x:viewer")
     assert [(u.password, u.role) for u in users.values()] == [

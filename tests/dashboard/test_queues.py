@@ -11,9 +11,9 @@ import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
+from actors import queues
 from actors.dead_letters import DeadLetterNotes, list_dead_letters
 from actors.stats import QueueStats
-from pipeline import queues
 from pipeline.clock import utcnow
 
 pytestmark = pytest.mark.redis

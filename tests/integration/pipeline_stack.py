@@ -27,10 +27,10 @@ from actors.batch import enqueue_messages
 from actors.broker import make_broker
 from channels.sandbox.config import SandboxConfig
 from channels.sandbox.runner import SandboxThread
+from pipeline.cases.sweep import claim_due_cases
 from pipeline.clock import utcnow
 from pipeline.models import Attempt, Case
 from pipeline.settings import Settings
-from pipeline.sweep import claim_due_cases
 
 RECALL = str(Path(sys.executable).with_name("recall"))
 

@@ -14,7 +14,7 @@ import redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from pipeline import tallies
+from pipeline.reporting import tallies
 from tests.integration.pipeline_stack import Stack, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from pipeline import audit
-from pipeline.answers import process_inbound_event
-from pipeline.case_events import FollowUp
+from pipeline.cases.events import FollowUp
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
+from pipeline.inbound.answers import process_inbound_event
+from pipeline.inbound.status_callbacks import NotMatchedYet
 from pipeline.models import (
     Attempt,
     AuditEvent,
@@ -25,8 +25,8 @@ from pipeline.models import (
     Recipient,
     Response,
 )
+from pipeline.privacy import audit
 from pipeline.settings import get_settings
-from pipeline.status_callbacks import NotMatchedYet
 from tests import inbound_rows as rows
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from pipeline.answers import process_inbound_event
+from pipeline.inbound.answers import process_inbound_event
 from tests import inbound_rows as rows
 
 KEYS = [

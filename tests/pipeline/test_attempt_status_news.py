@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.attempt_status import can_change_anything
+from pipeline.inbound.attempt_status import can_change_anything
 
 
 @pytest.mark.parametrize(

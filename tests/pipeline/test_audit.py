@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from sqlalchemy import BigInteger, Engine, func, literal, select, text
 
-from pipeline import audit
 from pipeline.db import session_scope
 from pipeline.models import AuditEvent
+from pipeline.privacy import audit
 from pipeline.settings import get_settings
 
 

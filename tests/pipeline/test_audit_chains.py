@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from pipeline import audit
 from pipeline.db import session_factory, session_scope
 from pipeline.models import AuditEvent
+from pipeline.privacy import audit
 from pipeline.settings import get_settings
 from tests.pipeline.test_audit import _holding
 

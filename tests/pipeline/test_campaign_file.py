@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.campaign_file import CampaignSpec, Reason, load_campaign_file, parse_campaign
+from pipeline.campaigns.file import CampaignSpec, Reason, load_campaign_file, parse_campaign
+from pipeline.cases.policy import ladder_for
 from pipeline.durations import format_duration, parse_duration
 from pipeline.errors import InputError, InputErrors
-from pipeline.policy import ladder_for
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "campaign.yaml"
 NOW = datetime(2026, 11, 1, tzinfo=UTC)

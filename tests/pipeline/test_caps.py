@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from pipeline.caps import daily_cap, next_capped_time, within_caps
+from pipeline.cases.caps import daily_cap, next_capped_time, within_caps
 from pipeline.settings import get_settings
 from tests import sched_data as data
 

@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from pipeline import audit
-from pipeline.case_events import FollowUp, apply_event, query_sla
+from pipeline.cases.events import FollowUp, apply_event, query_sla
+from pipeline.cases.policy import ladder_for
+from pipeline.cases.states import CaseEvent as E
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
 from pipeline.models import AuditEvent, Case
-from pipeline.policy import ladder_for
-from pipeline.states import CaseEvent as E
+from pipeline.privacy import audit
 from tests import inbound_rows as rows
 
 

@@ -1,4 +1,4 @@
-"""pipeline.control and `recall pause|resume|cancel`: audited, and cancel closes cases."""
+"""pipeline.cases.control and `recall pause|resume|cancel`: audited, and cancel closes cases."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from pipeline import control
+from pipeline.cases import control
+from pipeline.cases.notify import notify_case
+from pipeline.cases.sweep import claim_due_cases
 from pipeline.errors import InvalidState, NotFound
 from pipeline.models import AuditEvent, Case
-from pipeline.notify import notify_case
 from pipeline.settings import Settings, get_settings
-from pipeline.sweep import claim_due_cases
 from tests.pipeline_factories import NOW, make_campaign, make_case
 
 

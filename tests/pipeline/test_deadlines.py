@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from pipeline import deadlines
+from pipeline.campaigns import deadlines
 from pipeline.clock import utcnow
 from pipeline.models import AuditEvent, Campaign, Case
 from pipeline.settings import get_settings

@@ -1,4 +1,4 @@
-"""pipeline.delivery: one provider call per attempt, retries bounded, outcomes recorded."""
+"""pipeline.cases.delivery: one provider call per attempt, retries bounded, outcomes recorded."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from channels.base import ChannelError, FailureKind, SendFailure, SendResult
-from pipeline.delivery import SendOutcome, deliver_attempt
+from pipeline.cases.delivery import SendOutcome, deliver_attempt
+from pipeline.cases.notify import notify_case
 from pipeline.models import Attempt, Campaign, Case
-from pipeline.notify import notify_case
 from pipeline.settings import Settings
 from tests.pipeline_factories import NOW, RecordingChannel, make_campaign, make_case
 

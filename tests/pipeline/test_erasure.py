@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
-from pipeline import audit
-from pipeline.answers import process_inbound_event
 from pipeline.db import session_scope
-from pipeline.erasure import RecipientNotFound, erase_recipient
+from pipeline.inbound.answers import process_inbound_event
 from pipeline.models import AuditEvent, Base, Case, FollowUpSend, Recipient, Response
+from pipeline.privacy import audit
+from pipeline.privacy.erasure import RecipientNotFound, erase_recipient
 from pipeline.settings import get_settings
 from tests import inbound_rows as rows
 

@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from channels.template_check import template_errors
-from channels.templates import TEMPLATE_PARTS
-from pipeline.campaign_file import CampaignSpec, parse_campaign
+from pipeline.campaigns.file import CampaignSpec, parse_campaign
+from pipeline.campaigns.launch import launch
+from pipeline.campaigns.staging import stage_users
+from pipeline.campaigns.users import COLUMNS, count_users, read_users
 from pipeline.errors import InputError, InputErrors
-from pipeline.launch import launch
-from pipeline.users_csv import COLUMNS, count_users, read_users
-from pipeline.users_staging import stage_users
+from pipeline.notices.check import template_errors
+from pipeline.notices.templates import TEMPLATE_PARTS
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 KEYS = [

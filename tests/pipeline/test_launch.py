@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from pipeline.campaign_file import CampaignSpec, load_campaign_file
+from pipeline.campaigns.file import CampaignSpec, load_campaign_file
+from pipeline.campaigns.launch import launch, launch_campaign
+from pipeline.cases.policy import ladder_for
 from pipeline.errors import InputErrors
-from pipeline.launch import launch, launch_campaign
 from pipeline.models import Campaign, Case, Recipient
-from pipeline.policy import ladder_for
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 HEADER = "external_id,name,phone,email,locale,timezone,risk_tier\n"

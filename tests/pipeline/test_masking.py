@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.masking import (
+from pipeline.privacy.masking import (
     MaskingFilter,
     configure_logging,
     log_event,

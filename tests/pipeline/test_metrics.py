@@ -7,12 +7,12 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from pipeline.campaign_file import load_campaign_file
+from pipeline.campaigns.file import load_campaign_file
+from pipeline.campaigns.launch import launch_campaign
+from pipeline.cases.states import CaseState
 from pipeline.errors import NotFound
-from pipeline.launch import launch_campaign
-from pipeline.metrics import RESPONSE_KINDS, campaign_status
 from pipeline.models import Attempt, Case, Response
-from pipeline.states import CaseState
+from pipeline.reporting.metrics import RESPONSE_KINDS, campaign_status
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""pipeline.notify: choosing the step's channel, claiming it once, escalating after waits."""
+"""pipeline.cases.notify: choosing the step's channel, claiming it once, escalating after waits."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from datetime import timedelta
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from pipeline.models import Attempt, Case, Recipient
-from pipeline.notify import (
+from pipeline.cases.notify import (
     Outcome,
     choose_step_channel,
     complete_attempt,
     notify_case,
 )
+from pipeline.models import Attempt, Case, Recipient
 from pipeline.settings import Settings, get_settings
 from tests.pipeline_factories import LADDER, NOW, make_campaign, make_case
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from pipeline.caps import daily_cap
+from pipeline.cases.caps import daily_cap
+from pipeline.cases.notify import Outcome, notify_case
+from pipeline.cases.policy import Step
 from pipeline.models import Attempt, AuditEvent, Campaign
-from pipeline.notify import Outcome, notify_case
-from pipeline.policy import Step
 from pipeline.settings import Settings
 from tests.pipeline_factories import make_campaign, make_case
 

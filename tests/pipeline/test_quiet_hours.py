@@ -16,13 +16,13 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from pipeline.models import AuditEvent
-from pipeline.quiet_hours import (
+from pipeline.cases.quiet_hours import (
     DEFAULT_QUIET_HOURS,
     next_allowed_time,
     overrides_quiet_hours,
     parse_clock,
 )
+from pipeline.models import AuditEvent
 from tests import sched_data as data
 
 NIGHT = DEFAULT_QUIET_HOURS  # 21:00–08:00
@@ -156,7 +156,7 @@ def test_result_is_never_quiet_and_never_far(
 
 
 def test_security_incident_override_lets_through_and_is_audited(sqlite_engine: Engine) -> None:
-    from pipeline.quiet_hours import allowed_time_for_case
+    from pipeline.cases.quiet_hours import allowed_time_for_case
 
     night, day = utc(2026, 6, 1, 14), utc(2026, 6, 1, 4)  # 22:00 and 12:00 in Shanghai
     with Session(sqlite_engine) as session:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.replies import KEYWORDS, ReplyKind, classify_reply
+from pipeline.inbound.replies import KEYWORDS, ReplyKind, classify_reply
 
 K = ReplyKind
 

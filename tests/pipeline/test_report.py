@@ -16,9 +16,14 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from pipeline.masking import mask_email, mask_phone
-from pipeline.metrics import campaign_status
-from pipeline.report import FORMULA_STARTS, neutralise_formula, render_report, report_columns
+from pipeline.privacy.masking import mask_email, mask_phone
+from pipeline.reporting.metrics import campaign_status
+from pipeline.reporting.report import (
+    FORMULA_STARTS,
+    neutralise_formula,
+    render_report,
+    report_columns,
+)
 from tests import sched_data as data
 
 PHONE, EMAIL = "+15557654321", "ada.lovelace@example.com"

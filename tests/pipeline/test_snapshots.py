@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from pipeline.clock import utcnow
-from pipeline.metrics import campaign_status
-from pipeline.snapshots import snapshot_series, take_snapshots
+from pipeline.reporting.metrics import campaign_status
+from pipeline.reporting.snapshots import snapshot_series, take_snapshots
 from tests import sched_data as data
 
 START = datetime(2026, 6, 1, 12, tzinfo=UTC)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.states import (
+from pipeline.cases.states import (
     ANSWER_EVENTS,
     FINAL_STATES,
     LADDER_STATES,

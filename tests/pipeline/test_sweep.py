@@ -1,4 +1,4 @@
-"""pipeline.sweep: due and lost work is claimed from the database, once per round."""
+"""pipeline.cases.sweep: due and lost work is claimed from the database, once per round."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from pipeline.cases.sweep import claim_due_cases, claim_fan_out_chunk, claim_unhandled_events
 from pipeline.models import Case, InboundEvent
 from pipeline.settings import Settings
-from pipeline.sweep import claim_due_cases, claim_fan_out_chunk, claim_unhandled_events
 from tests.pipeline_factories import NOW, make_campaign, make_case
 
 SETTINGS = Settings(requeue_after_seconds=600)

@@ -1,4 +1,5 @@
-"""The counters PostgreSQL keeps for each campaign (pipeline.tallies) always equal a recount
+"""The counters PostgreSQL keeps for each campaign (pipeline.reporting.tallies) always equal a
+recount
 from the rows, whatever changed them: the ORM, set-based statements, deletes, concurrent
 transactions, compaction running beside writers, and a migration over existing rows."""
 
@@ -12,11 +13,12 @@ import pytest
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session
 
-from pipeline import control, tallies
-from pipeline.campaign_file import load_campaign_file
-from pipeline.launch import launch_campaign
-from pipeline.metrics import counts_from_rows, counts_from_tallies
+from pipeline.campaigns.file import load_campaign_file
+from pipeline.campaigns.launch import launch_campaign
+from pipeline.cases import control
 from pipeline.models import Attempt, CampaignTally, Case, Response
+from pipeline.reporting import tallies
+from pipeline.reporting.metrics import counts_from_rows, counts_from_tallies
 from tests.pipeline_factories import NOW
 
 pytestmark = pytest.mark.postgres

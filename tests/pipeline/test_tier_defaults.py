@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pipeline.campaign_file import load_campaign_file
-from pipeline.policy import Step, default_tier_ladders, freeze_policy, ladder_for
+from pipeline.campaigns.file import load_campaign_file
+from pipeline.cases.policy import Step, default_tier_ladders, freeze_policy, ladder_for
 
 LADDER = [
     Step("sms", timedelta(hours=24)),

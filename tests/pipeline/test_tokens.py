@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline.tokens import (
+from pipeline.privacy.tokens import (
     ExpiredToken,
     InvalidToken,
     make_response_token,

@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import InputError, InputErrors
-from pipeline.users_csv import (
+from pipeline.campaigns.users import (
     UserRow,
     normalise_email,
     normalise_locale,
     normalise_phone,
     read_users,
 )
+from pipeline.errors import InputError, InputErrors
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 HEADER = "external_id,name,phone,email,locale,timezone,risk_tier\n"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.users_csv import UserRow, read_users
-from pipeline.users_staging import stage_users
+from pipeline.campaigns.staging import stage_users
+from pipeline.campaigns.users import UserRow, read_users
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 HEADER = "external_id,name,phone,email,locale,timezone,risk_tier\n"

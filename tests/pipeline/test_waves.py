@@ -10,10 +10,10 @@ import time_machine
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from pipeline import waves
+from pipeline.campaigns import waves
+from pipeline.cases.policy import ladder_for
 from pipeline.clock import utcnow
 from pipeline.models import AuditEvent, Campaign
-from pipeline.policy import ladder_for
 from tests import sched_data as data
 
 CHECK_AT = datetime(2026, 6, 10, 9, tzinfo=UTC)

@@ -8,7 +8,7 @@ import threading
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from pipeline.notify import load_case_for_update
+from pipeline.cases.notify import load_case_for_update
 from tests.pipeline_factories import make_campaign, make_case
 
 

@@ -12,8 +12,8 @@ import redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline import followups
 from pipeline.clock import utcnow
+from pipeline.followups import outbox as followups
 from pipeline.models import Case, FollowUpSend, InboundEvent
 from pipeline.settings import get_settings
 from schedules.broker_watch import BrokerWatch

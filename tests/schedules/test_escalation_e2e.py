@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from channels.sandbox.config import SandboxConfig
 from channels.sandbox.runner import SandboxThread
-from pipeline.campaign_file import load_campaign_file
-from pipeline.launch import launch_campaign
+from pipeline.campaigns.file import load_campaign_file
+from pipeline.campaigns.launch import launch_campaign
 from pipeline.models import Attempt, Case
 from tests.processes import stop
 from tests.web.support import free_port

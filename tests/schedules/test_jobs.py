@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline import tallies
 from pipeline.clock import utcnow
 from pipeline.models import Case
+from pipeline.reporting import tallies
 from pipeline.settings import get_settings
 from schedules.jobs import Jobs
 from schedules.runner import start_embedded_scheduler

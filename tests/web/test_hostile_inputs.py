@@ -29,8 +29,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import Engine
 
+from pipeline.privacy.tokens import make_response_token
 from pipeline.settings import Settings
-from pipeline.tokens import make_response_token
 from tests.web.support import PUBLIC_URL, TWILIO_TOKEN, SendGridKeys, make_case, stub_broker
 from web.app import create_app
 from web.limits import body_limit

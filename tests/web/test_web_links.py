@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from pipeline.answers import process_inbound_event
+from pipeline.inbound.answers import process_inbound_event
 from pipeline.models import Case
+from pipeline.privacy.tokens import make_response_token
 from pipeline.settings import Settings
-from pipeline.tokens import make_response_token
 from tests.web.support import enqueued, make_case, stored, stub_broker
 from web.app import create_app
 

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from pipeline.privacy.tokens import make_response_token
 from pipeline.settings import Settings
-from pipeline.tokens import make_response_token
 from tests.web.support import (
     FORM,
     PUBLIC_URL,

@@ -1,5 +1,5 @@
 """Campaign pages: the list with progress, one campaign's funnel and results, and the
-pause / resume / cancel buttons (pipeline.control does the work and the audit)."""
+pause / resume / cancel buttons (pipeline.cases.control does the work and the audit)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from pipeline import campaign_view, control
+from pipeline.cases import control
 from pipeline.errors import RecallError
+from pipeline.reporting import views as campaign_view
 from web.auth import page_user, require_csrf
 from web.dashboard.deps import db_session
 from web.dashboard.pages import render

@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from actors.channel import send_followup
-from pipeline import inbox
 from pipeline.clock import utcnow
 from pipeline.errors import InputError, InvalidState, NotFound, RecallError
+from pipeline.followups import inbox
 from web.auth import page_user, require_csrf
 from web.dashboard.deps import db_session
 from web.dashboard.pages import render

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from pipeline import campaign_view, inbox
 from pipeline.clock import utcnow
+from pipeline.followups import inbox
+from pipeline.reporting import views as campaign_view
 from web.auth import page_user
 from web.dashboard.deps import db_session
 from web.dashboard.pages import render

@@ -13,15 +13,16 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from actors import queues
 from actors.dead_letters import (
     DeadLetter,
     delete_dead_letter,
     list_dead_letters,
     requeue_dead_letter,
 )
-from pipeline import audit, queues
+from actors.queues import QueueStats, WorkerInfo
 from pipeline.clock import utcnow
-from pipeline.queues import QueueStats, WorkerInfo
+from pipeline.privacy import audit
 from web.auth import page_user, require_csrf
 from web.dashboard.deps import broker_redis, db_session, namespace
 from web.dashboard.pages import render

@@ -2,7 +2,7 @@
 
 Written by hand (autogenerate cannot see triggers); the ``campaign_tally`` table itself is in
 0001. On PostgreSQL this installs the triggers and counts the rows already stored; SQLite
-keeps no tallies (pipeline.tallies).
+keeps no tallies (pipeline.reporting.tallies).
 
 Revision ID: 0002
 Revises: 0001
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from pipeline import tallies
+from pipeline.reporting import tallies
 
 revision: str = "0002"
 down_revision: str | None = "0001"

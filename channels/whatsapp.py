@@ -1,0 +1,88 @@
+"""WhatsApp through Twilio's Messages API: the same endpoint, client and status callbacks
+as SMS, with ``whatsapp:`` on both addresses.
+
+A step's notice starts a conversation (business-initiated), which WhatsApp allows only with
+an approved template: where ``RECALL_TWILIO_WHATSAPP_CONTENT_SID`` names one, the notice is
+sent as that template (``ContentSid``) with the rendered notice as its variable ``1``;
+where it does not, as a plain body, which is what Twilio's WhatsApp sandbox accepts. A
+follow-up answers a user who just wrote, inside WhatsApp's 24-hour session, so it is always
+a plain body. Replies come to the inbound SMS webhook (Twilio uses it for WhatsApp too) and
+the port tells them apart by the ``whatsapp:`` sender.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from channels.base import Channel, ChannelKind, ChannelSpec, SendFailure, SendResult
+from channels.callbacks import twilio_callback_url
+from channels.clients import twilio_client
+from channels.sms import STATUS_PATH, call_twilio, no_address, validity_seconds
+from pipeline.clock import utcnow
+from pipeline.notices.templates import render_notice
+from pipeline.settings import get_settings
+
+if TYPE_CHECKING:
+    from pipeline.models import Case
+
+log = logging.getLogger(__name__)
+
+PREFIX = "whatsapp:"
+
+
+def whatsapp_address(number: str) -> str:
+    """``+15551234567`` → ``whatsapp:+15551234567`` (an address already prefixed is kept)."""
+    return number if number.startswith(PREFIX) else PREFIX + number
+
+
+def sender() -> str:
+    configured = get_settings().twilio_whatsapp_from
+    if not configured:
+        raise ValueError("set RECALL_TWILIO_WHATSAPP_FROM")
+    return whatsapp_address(configured)
+
+
+class WhatsAppChannel(Channel):
+    spec = ChannelSpec(
+        ChannelKind.WHATSAPP,
+        "phone",
+        takes_replies=True,
+        cost_unit="message",
+        order=4,
+        address_prefix=PREFIX,
+        # One number, one person: STOP on WhatsApp holds for texts to that number too.
+        opt_out_flag="sms_opted_out",
+        cap_setting="max_whatsapp_per_day",
+        rate_setting="whatsapp_messages_per_second",
+    )
+
+    def send(self, case: Case, step: int) -> SendResult:
+        text = render_notice(case, "sms").text
+        content_sid = get_settings().twilio_whatsapp_content_sid
+        if not content_sid:
+            return self._create(case, body=text)
+        variables = json.dumps({"1": text}, ensure_ascii=False)
+        return self._create(case, content_sid=content_sid, content_variables=variables)
+
+    def send_text(self, case: Case, body: str) -> SendResult:
+        return self._create(case, body=body)
+
+    def _create(self, case: Case, **content: Any) -> SendResult:
+        phone = case.recipient.phone
+        if not phone:
+            return no_address("phone number on file")
+        created = call_twilio(
+            twilio_client().messages.create,
+            case.id,
+            to=whatsapp_address(phone),
+            from_=sender(),
+            status_callback=twilio_callback_url(STATUS_PATH),
+            validity_period=validity_seconds(case, utcnow()),
+            **content,
+        )
+        if isinstance(created, SendFailure):
+            return SendResult(failure=created)
+        log.info("whatsapp.sent case=%s sid=%s", case.id, created.sid)
+        return SendResult(provider_id=created.sid, cost_units=1.0)

@@ -1,0 +1,1 @@
+"""Campaigns: the campaign file, its users, staging, launch, waves and deadlines."""

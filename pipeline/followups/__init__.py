@@ -1,0 +1,1 @@
+"""Follow-ups: the messages an answer calls for, and the agents' query inbox."""

@@ -1,0 +1,1 @@
+"""Inbound: what providers and users send back (answers, replies, payloads, status callbacks)."""

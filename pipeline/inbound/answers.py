@@ -1,0 +1,422 @@
+"""Turning one stored InboundEvent into responses and status updates.
+
+``process_inbound_event`` reads the raw webhook the web layer stored, and:
+
+- **matches** it to a case: an SMS reply by the sender's phone; a keypress by the call's SID
+  (``Attempt.provider_id``); a response link by the case id in its verified token; an email
+  event by the ``case_id`` custom argument;
+- **classifies** it: ``replies.classify_reply`` for SMS; keys 1 agree, 2 refuse, 3 query for
+  a call (9 asks to repeat the message and is no answer); a link carries its answer;
+- **stores** a Response row for every answer, with ``case_id`` null when it matched no case,
+  so operations see it — nothing is dropped;
+- **applies** it with ``case_events.apply_event`` and returns the follow-ups to send after
+  commit; delivery callbacks move the attempt forward only (``attempt_status``), and a
+  failure of the case's current step moves the case to its next step (``send_failed``);
+- marks the event handled with an outcome, so a replay is a no-op.
+
+A delivery status that arrives before its send was recorded raises
+``status_callbacks.NotMatchedYet`` (nothing is written): the caller retries it, and after
+``status_match_grace_seconds`` it is kept as unmatched instead.
+
+Stored kinds (provider/kind → payload): ``twilio/sms`` (From, To, Body, MessageSid),
+``twilio/sms_status`` (MessageSid, MessageStatus, ErrorCode), ``twilio/call_status``
+(CallSid, CallStatus, AnsweredBy), ``twilio/keypress`` (CallSid, Digits; the callback URL's
+``_query`` may name the case), ``sendgrid/email_event`` (one SendGrid event; ``case_id``
+custom argument), ``link/link_answer`` (case_id, answer, text from a verified token). An
+unknown kind is marked ``unsupported``; a payload missing what its kind needs, ``malformed``.
+Neither raises: a stored event is never retried forever.
+
+**Which case an SMS reply belongs to.** One phone can have cases in several campaigns. The
+reply goes to the recipient's *open* case (not completed, opted out, unreachable or
+cancelled) that was *most recently notified* — the message the person is most likely
+answering; ties go to the newest case. With no open case, it goes to the most recently
+notified closed one, so STOP, START and HELP still work after a case closed. The follow-up
+is rendered for that case, so it names that campaign and the person knows which recall the
+answer was counted for.
+
+Opt-out and opt-in by SMS apply to the phone number: every recipient row with that number
+is (un)suppressed, since the carrier would block the number anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import case as sql_case
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from pipeline.cases.events import FollowUp, apply_event
+from pipeline.cases.states import FINAL_STATES, CaseEvent
+from pipeline.channel_port import channel_kinds, kind_for_sender, reply_kinds, spec_for
+from pipeline.clock import utcnow
+from pipeline.inbound.attempt_status import EMAIL_EVENT_STATUS
+from pipeline.inbound.payloads import (
+    MalformedEvent,
+    Outcome,
+    lock_case,
+    parse_case_id,
+    payload_text,
+    required_field,
+)
+from pipeline.inbound.replies import ReplyKind, classify_reply
+from pipeline.inbound.status_callbacks import (
+    attempt_by_provider_id,
+    call_status,
+    message_status,
+    unmatched_status,
+    update_attempt,
+)
+from pipeline.models import Attempt, Case, InboundEvent, Recipient, Response
+from pipeline.privacy import audit
+from pipeline.privacy.masking import log_event
+from pipeline.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+REPLY_EVENTS = {kind: CaseEvent(kind.value) for kind in ReplyKind}
+KEYPRESS = {"1": ReplyKind.AGREE, "2": ReplyKind.REFUSE, "3": ReplyKind.QUERY}
+NO_ANSWER_KEYS = {"", "9"}  # 9 replays the message; nothing pressed is no answer either
+LINK_ANSWERS = {ReplyKind.AGREE, ReplyKind.REFUSE, ReplyKind.QUERY}
+EMAIL_OPT_OUT_EVENTS = {"unsubscribe", "group_unsubscribe", "spamreport"}
+
+
+def process_inbound_event(session: Session, event_id: int) -> list[FollowUp]:
+    """Handle one stored webhook (idempotent); returns follow-ups to send after commit."""
+    event = _claim(session, event_id)
+    if event is None or event.handled_at is not None:
+        return []
+    now = utcnow()
+    handler = _HANDLERS.get((event.provider, event.kind))
+    try:
+        if not isinstance(event.payload, Mapping):
+            raise MalformedEvent("payload is not an object")
+        outcome, follow_ups = handler(session, event, now) if handler else ("unsupported", [])
+    except MalformedEvent as error:
+        outcome, follow_ups = f"malformed: {error}", []
+    event.handled_at, event.outcome = now, payload_text(outcome, 64)
+    session.flush()
+    log_event(log, "inbound.handled", event_id=event.id, kind=event.kind, outcome=event.outcome)
+    return follow_ups
+
+
+def _claim(session: Session, event_id: int) -> InboundEvent | None:
+    """The event, locked so two workers cannot both handle it: FOR UPDATE on PostgreSQL; on
+    SQLite a no-op write first takes the database's write lock, so a second worker waits and
+    then sees ``handled_at`` instead of failing on a stale snapshot."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(InboundEvent)
+            .where(InboundEvent.id == event_id)
+            .values(handled_at=InboundEvent.handled_at)
+            .execution_options(synchronize_session=False)
+        )
+    stmt = (
+        select(InboundEvent)
+        .where(InboundEvent.id == event_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.scalars(stmt).one_or_none()
+
+
+def normalise_phone(phone: str) -> str:
+    """E.164, as recipients' phones are stored; the input as given when it will not parse."""
+    try:
+        parsed = phonenumbers.parse(phone, get_settings().default_region)
+    except phonenumbers.NumberParseException:
+        return phone.strip()
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _link_channel() -> str:
+    """The channel that carries response links (email), where a link names no other."""
+    return next(kind for kind in channel_kinds() if spec_for(kind).takes_links)
+
+
+def _store_response(
+    session: Session,
+    event: InboundEvent,
+    case: Case | None,
+    *,
+    channel: str,
+    kind: ReplyKind,
+    raw_text: str,
+    sender: str | None,
+    now: datetime,
+) -> None:
+    session.add(
+        Response(
+            case_id=case.id if case else None,
+            inbound_event_id=event.id,
+            channel=channel,
+            kind=kind.value,
+            raw_text=payload_text(raw_text),
+            sender=payload_text(sender, 320) if sender else None,
+            step=case.step if case else None,
+            received_at=now,
+        )
+    )
+
+
+def _answer(
+    session: Session,
+    event: InboundEvent,
+    case: Case | None,
+    kind: ReplyKind,
+    *,
+    channel: str,
+    raw_text: str,
+    sender: str | None,
+    now: datetime,
+) -> Outcome:
+    """Store the answer, then apply it to its case if it has one."""
+    _store_response(
+        session, event, case, channel=channel, kind=kind, raw_text=raw_text, sender=sender, now=now
+    )
+    if case is None:
+        return f"unmatched:{kind.value}", []
+    # An answer proves the notice reached the person.
+    case.reached_at = case.reached_at or now
+    state_before = case.state
+    follow_ups = apply_event(
+        session,
+        case,
+        REPLY_EVENTS[kind],
+        now=now,
+        actor=f"inbound:{event.provider}",
+        channel=channel,
+        detail={"inbound_event_id": event.id, "response": kind.value},
+    )
+    changed = "" if state_before == case.state else f"->{case.state}"
+    return f"case:{kind.value}{changed}", follow_ups
+
+
+# --- SMS replies -------------------------------------------------------------------------
+
+
+def _match_sms_case(session: Session, phone: str) -> int | None:
+    closed_last = sql_case((Case.state.in_([s.value for s in FINAL_STATES]), 1), else_=0)
+    stmt = (
+        select(Case.id)
+        .join(Recipient, Recipient.id == Case.recipient_id)
+        .where(Recipient.phone == phone)
+        .order_by(closed_last, Case.last_notified_at.desc().nulls_last(), Case.id.desc())
+        .limit(1)
+    )
+    return session.scalar(stmt)
+
+
+def _sms(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+    # Twilio posts WhatsApp replies to the same webhook, the sender written ``whatsapp:+1…``:
+    # the port says which channel an address belongs to.
+    channel, address = kind_for_sender(required_field(event.payload, "From"))
+    sender = normalise_phone(address)
+    body = payload_text(event.payload.get("Body"))
+    kind = classify_reply(body)
+    case = lock_case(session, _match_sms_case(session, sender))
+    outcome = _answer(
+        session, event, case, kind, channel=channel, raw_text=body, sender=sender, now=now
+    )
+    if kind in (ReplyKind.OPT_OUT, ReplyKind.OPT_IN):
+        _suppress_contact(session, event, channel, sender, suppressed=kind is ReplyKind.OPT_OUT)
+    return outcome
+
+
+def _suppress_contact(
+    session: Session, event: InboundEvent, channel: str, contact: str, *, suppressed: bool
+) -> None:
+    """(Un)suppress a channel for every recipient with this phone or email, audited."""
+    spec = spec_for(channel)
+    column = getattr(Recipient, spec.address)
+    flag = getattr(Recipient, spec.suppression)
+    ids = list(session.scalars(select(Recipient.id).where(column == contact, flag != suppressed)))
+    if not ids:
+        return
+    session.execute(update(Recipient).where(Recipient.id.in_(ids)).values({flag: suppressed}))
+    audit.record(
+        session,
+        actor=f"inbound:{event.provider}",
+        action="recipient.suppress" if suppressed else "recipient.unsuppress",
+        entity="recipient",
+        data={"channel": channel, "recipient_ids": ids, "inbound_event_id": event.id},
+    )
+
+
+# --- delivery status ---------------------------------------------------------------------
+
+
+# --- keypress --------------------------------------------------------------------------------
+
+
+def _gather(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+    sid = required_field(event.payload, "CallSid")
+    digits = payload_text(event.payload.get("Digits")).strip()
+    if digits in NO_ANSWER_KEYS:
+        return ("repeat" if digits else "no_input"), []
+    attempt = attempt_by_provider_id(session, sid)
+    case = lock_case(session, attempt.case_id if attempt else _query_case_id(event.payload))
+    kind = KEYPRESS.get(digits, ReplyKind.UNKNOWN)
+    # On an outbound call the person is the called party ("To").
+    sender = payload_text(event.payload.get("To") or event.payload.get("Called")) or None
+    return _answer(
+        session, event, case, kind, channel="voice", raw_text=digits, sender=sender, now=now
+    )
+
+
+def _recording(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+    """A question left as a voice message after pressing 3: the keypress already opened the
+    query; the recording's address joins that answer so the agent can listen to it."""
+    sid = required_field(event.payload, "CallSid")
+    url = payload_text(event.payload.get("RecordingUrl"), 500)
+    attempt = attempt_by_provider_id(session, sid)
+    case_id = attempt.case_id if attempt else _query_case_id(event.payload)
+    question = session.scalars(
+        select(Response)
+        .where(
+            Response.case_id == case_id,
+            Response.channel == "voice",
+            Response.kind == ReplyKind.QUERY.value,
+        )
+        .order_by(Response.received_at.desc(), Response.id.desc())
+        .limit(1)
+    ).first()
+    if question is None or not url:
+        return "recording:unmatched", []
+    question.raw_text = f"{question.raw_text} (voice message: {url})"[:4000]
+    return "recording:attached", []
+
+
+def _query_case_id(payload: Mapping[str, Any]) -> int | None:
+    """The case named in the callback URL (``?case_id=``), if any: used when the
+    call's SID is not recorded on an attempt (yet)."""
+    query = payload.get("_query")
+    if not isinstance(query, Mapping):
+        return None
+    value = query.get("case_id")
+    try:
+        return parse_case_id(value) if value is not None else None
+    except MalformedEvent:
+        return None
+
+
+# --- response links ------------------------------------------------------------------------
+
+
+def _link(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+    case_id = parse_case_id(required_field(event.payload, "case_id"))
+    try:
+        kind = ReplyKind(required_field(event.payload, "answer"))
+    except ValueError:
+        raise MalformedEvent("answer is not agree, refuse or query") from None
+    if kind not in LINK_ANSWERS and kind is not ReplyKind.OPT_OUT:
+        raise MalformedEvent("answer is not agree, refuse or query")
+    # A link is sent in an email (or a text); the answer counts for the channel that carried it.
+    channel = payload_text(event.payload.get("channel")) or "email"
+    channel = channel if channel in reply_kinds() else _link_channel()
+    case = lock_case(session, case_id)
+    # A question typed on the response page is the text an agent must answer.
+    raw_text = payload_text(event.payload.get("text")) or kind.value
+    outcome = _answer(
+        session, event, case, kind, channel=channel, raw_text=raw_text, sender=None, now=now
+    )
+    if kind is not ReplyKind.OPT_OUT:
+        return outcome
+    # The email's one-click unsubscribe link: suppress the address like a SendGrid
+    # unsubscribe, and send nothing to someone who just asked us to stop.
+    if case is not None and case.recipient.email:
+        _suppress_contact(session, event, "email", case.recipient.email, suppressed=True)
+    return outcome[0], []
+
+
+# --- email events --------------------------------------------------------------------------
+
+
+def _custom_arg(payload: Mapping[str, Any], name: str) -> Any:
+    # SendGrid puts custom_args at the top level of each event; accept the nested form too.
+    nested = payload.get("custom_args")
+    return payload.get(name) or (nested.get(name) if isinstance(nested, Mapping) else None)
+
+
+def _email_attempt(session: Session, case_id: int, payload: Mapping[str, Any]) -> Attempt | None:
+    query = select(Attempt).where(Attempt.case_id == case_id, Attempt.channel == "email")
+    attempt_id = _custom_arg(payload, "attempt_id")
+    message_id = payload_text(payload.get("sg_message_id"))
+    if attempt_id:
+        query = query.where(Attempt.id == parse_case_id(attempt_id))
+    elif message_id:
+        # sg_message_id is the X-Message-Id returned at send time plus a ".filter…" suffix.
+        query = query.where(Attempt.provider_id.in_([message_id, message_id.split(".")[0]]))
+    return session.scalars(query.order_by(Attempt.step.desc()).limit(1)).first()
+
+
+def _email_event(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+    payload = event.payload
+    kind = required_field(payload, "event").lower()
+    raw_case_id = _custom_arg(payload, "case_id")
+    case_id = parse_case_id(raw_case_id) if raw_case_id is not None else None
+    if kind in EMAIL_OPT_OUT_EVENTS:
+        return _email_opt_out(session, event, case_id, kind, now)
+    status = EMAIL_EVENT_STATUS.get(kind)
+    if status is None:
+        return f"email:{kind}:recorded", []
+    if is_hard_bounce(payload):
+        # The address does not exist: writing to it again, in any campaign, only hurts the
+        # sender's reputation (SendGrid suppresses it on its side too).
+        address = payload_text(payload.get("email"), 320)
+        if address:
+            _suppress_contact(session, event, "email", address, suppressed=True)
+    attempt = _email_attempt(session, case_id, payload) if case_id is not None else None
+    if attempt is None:
+        message_id = payload_text(payload.get("sg_message_id")).split(".")[0]
+        return unmatched_status(session, event, message_id, kind, now)
+    code = payload_text(payload.get("type") or payload.get("status") or kind, 32)
+    return update_attempt(session, event, attempt, status, now=now, code=code, raw=kind)
+
+
+def is_hard_bounce(payload: Mapping[str, Any]) -> bool:
+    """SendGrid's ``bounce`` event is a hard bounce unless its ``type`` says ``blocked``
+    (a soft, temporary refusal)."""
+    kind = payload_text(payload.get("event")).lower()
+    return kind == "bounce" and payload_text(payload.get("type")).lower() != "blocked"
+
+
+def _email_opt_out(
+    session: Session, event: InboundEvent, case_id: int | None, kind: str, now: datetime
+) -> Outcome:
+    address = payload_text(event.payload.get("email"), 320) or None
+    case = lock_case(session, case_id)
+    outcome = _answer(
+        session,
+        event,
+        case,
+        ReplyKind.OPT_OUT,
+        channel="email",
+        raw_text=kind,
+        sender=address,
+        now=now,
+    )
+    if address:
+        _suppress_contact(session, event, "email", address, suppressed=True)
+    # No confirmation email to someone who just unsubscribed or reported spam: the provider
+    # would drop it, and the person said not to write.
+    return outcome[0], []
+
+
+# Kinds as the web layer stores them; the names in parentheses are accepted too.
+_HANDLERS: dict[tuple[str, str], Callable[[Session, InboundEvent, datetime], Outcome]] = {
+    ("twilio", "sms"): _sms,
+    ("twilio", "sms_status"): message_status,
+    ("twilio", "status"): message_status,
+    ("twilio", "call_status"): call_status,
+    ("twilio", "keypress"): _gather,
+    ("twilio", "gather"): _gather,
+    ("twilio", "recording"): _recording,
+    ("sendgrid", "email_event"): _email_event,
+    ("link", "link_answer"): _link,
+    ("link", "link"): _link,
+}

@@ -1,0 +1,1 @@
+"""Privacy: the audit chain, masking, erasure and signed tokens."""

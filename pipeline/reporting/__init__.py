@@ -1,0 +1,1 @@
+"""Reporting: metrics, tallies, snapshots, the campaign report and the dashboard's views."""
