@@ -89,6 +89,19 @@ class Settings(BaseSettings):
     status_match_grace_seconds: float = 20.0
     # Chat webhook that receives operational alerts (overdue queries, failure spikes).
     alert_webhook_url: str | None = None
+    # Risk events (pipeline/incidents.py): an incident still open after this many minutes
+    # is posted again, and again each time this much longer passes.
+    alert_repeat_minutes: float = Field(default=60.0, gt=0)
+    # A channel's failed sends are a spike when, over the last window, at least the minimum
+    # count failed and they are at least this share of the sends that finished.
+    alert_failure_window_minutes: int = Field(default=10, ge=1, le=120)
+    alert_failure_share: float = Field(default=0.2, gt=0, le=1)
+    alert_failure_min: int = Field(default=20, ge=1)
+    # A queue with ready messages and none processed for this many minutes has stopped.
+    alert_queue_stall_minutes: int = Field(default=5, ge=1, le=120)
+    # How many of the audit log's newest rows the periodic check verifies (the whole log is
+    # `recall audit verify`'s job); 0 turns the check off.
+    alert_audit_rows: int = Field(default=5000, ge=0)
 
     # Pipeline timing (see pipeline/notify.py for the rules these drive).
     # A case whose step was claimed gets this long for its send to complete before the

@@ -37,7 +37,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipeline import queues, tallies
+from pipeline import incidents, queues, tallies
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
 from pipeline.metrics import states_by_campaign
@@ -153,6 +153,20 @@ def _database_metrics(session: Session) -> Iterator[Metric]:
     for (channel, code), count in sorted(_provider_errors(session).items()):
         errors.add_metric([channel, code], count)
     yield errors
+    yield from _incident_metrics(session)
+
+
+def _incident_metrics(session: Session) -> Iterator[Metric]:
+    total, open_now = incidents.counts_by_kind(session)
+    raised = CounterMetricFamily(
+        "recall_incidents", "Risk-event incidents raised.", labels=["kind"]
+    )
+    opened = GaugeMetricFamily("recall_incidents_open", "Incidents open now.", labels=["kind"])
+    for kind in sorted(total):
+        raised.add_metric([kind], total[kind])
+        opened.add_metric([kind], open_now[kind])
+    yield raised
+    yield opened
 
 
 def _answers(session: Session) -> dict[tuple[str, str], int]:
