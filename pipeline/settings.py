@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # most; a campaign's deadline shortens it. An expired message is not delivered late,
     # into the night or past the deadline.
     sms_validity_seconds: int = Field(default=3600, ge=1, le=36000)
+    # An SMS that expired unsent (Twilio 30036) is sent again at the recipient's next
+    # allowed time, at most this many times per step (pipeline/sms_expiry.py); 0 = never.
+    sms_expiry_retries: int = Field(default=2, ge=0, le=10)
     emails_per_second: int = Field(default=100, ge=1)
     concurrent_calls: int = Field(default=20, ge=1)
 

@@ -22,6 +22,7 @@ from pipeline.errors import RecallError
 from pipeline.inbound_payload import Outcome, lock_case, payload_text, required_field
 from pipeline.models import Attempt, FollowUpSend, InboundEvent
 from pipeline.settings import get_settings
+from pipeline.sms_expiry import retry_expired
 from pipeline.states import CaseEvent
 
 
@@ -55,6 +56,12 @@ def update_attempt(
     if case is not None and change.newly_delivered:
         case.reached_at = case.reached_at or now
     # Only a failure of the step the case is on moves it on; an old step's news is history.
+    if (
+        case is not None
+        and change.newly_failed
+        and retry_expired(session, case, attempt, code, now)
+    ):
+        return f"status:{status}:retry_at_window", []
     if case is not None and change.newly_failed and attempt.step == case.step:
         follow_ups = apply_event(
             session,
