@@ -349,3 +349,35 @@ def _install_tallies(_: Any, connection: Connection, **__: Any) -> None:
 def _uninstall_tallies(_: Any, connection: Connection, **__: Any) -> None:
     if tallies.kept_by(connection):
         tallies.uninstall(connection)
+
+
+class Incident(Base):
+    """A risk event (pipeline.incidents): one row per occurrence of a condition, from the
+    check that first saw it to the one that saw it clear. ``detail`` is masked text."""
+
+    __tablename__ = "incident"
+    __table_args__ = (
+        # At most one open incident per condition: a second scheduler cannot open a twin.
+        Index(
+            "uq_incident_open",
+            "kind",
+            "key",
+            unique=True,
+            postgresql_where=text("ended_at IS NULL"),
+            sqlite_where=text("ended_at IS NULL"),
+        ),
+        Index("ix_incident_started", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    last_notified_at: Mapped[datetime | None]
+    notifications: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+# The failed-send spike check reads the attempts finished in its window (pipeline.incidents).
+Index("ix_attempt_completed_at", Attempt.completed_at)

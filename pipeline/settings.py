@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # most; a campaign's deadline shortens it. An expired message is not delivered late,
     # into the night or past the deadline.
     sms_validity_seconds: int = Field(default=3600, ge=1, le=36000)
+    # An SMS that expired unsent (Twilio 30036) is sent again at the recipient's next
+    # allowed time, at most this many times per step (pipeline/sms_expiry.py); 0 = never.
+    sms_expiry_retries: int = Field(default=2, ge=0, le=10)
     emails_per_second: int = Field(default=100, ge=1)
     concurrent_calls: int = Field(default=20, ge=1)
     whatsapp_messages_per_second: int = Field(default=20, ge=1)
@@ -97,6 +100,19 @@ class Settings(BaseSettings):
     status_match_grace_seconds: float = 20.0
     # Chat webhook that receives operational alerts (overdue queries, failure spikes).
     alert_webhook_url: str | None = None
+    # Risk events (pipeline/incidents.py): an incident still open after this many minutes
+    # is posted again, and again each time this much longer passes.
+    alert_repeat_minutes: float = Field(default=60.0, gt=0)
+    # A channel's failed sends are a spike when, over the last window, at least the minimum
+    # count failed and they are at least this share of the sends that finished.
+    alert_failure_window_minutes: int = Field(default=10, ge=1, le=120)
+    alert_failure_share: float = Field(default=0.2, gt=0, le=1)
+    alert_failure_min: int = Field(default=20, ge=1)
+    # A queue with ready messages and none processed for this many minutes has stopped.
+    alert_queue_stall_minutes: int = Field(default=5, ge=1, le=120)
+    # How many of the audit log's newest rows the periodic check verifies (the whole log is
+    # `recall audit verify`'s job); 0 turns the check off.
+    alert_audit_rows: int = Field(default=5000, ge=0)
 
     # Pipeline timing (see pipeline/cases/notify.py for the rules these drive).
     # A case whose step was claimed gets this long for its send to complete before the

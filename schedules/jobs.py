@@ -25,6 +25,7 @@ from pipeline.followups import outbox as followups
 from pipeline.reporting import snapshots, tallies
 from pipeline.settings import get_settings
 from schedules.broker_watch import BrokerWatch, DeadWorkerSweep
+from schedules.incident_job import IncidentWatch, broker_lost_repaired, broker_lost_started
 from schedules.scheduler import JobSpec
 from web.buffer import EventBuffer, drain_all
 
@@ -65,6 +66,8 @@ class Jobs:
     broker_watch: BrokerWatch | None = None
     inbound_buffer: EventBuffer | None = None
     dead_workers: DeadWorkerSweep | None = None
+    # Risk events (schedules.incident_job); built from ``sessions`` when not given.
+    incident_watch: IncidentWatch | None = None
 
     def enqueue_due_cases(self) -> int:
         """Claim due cases in batches and enqueue each one; returns how many."""
@@ -112,6 +115,7 @@ class Jobs:
         if reason is None:
             return 0
         log.warning("broker.lost", extra={"reason": reason})
+        broker_lost_started(self.sessions, reason)
         with self.sessions.begin() as session:
             released = broker_loss.release_in_flight(session, utcnow())
         for event_id in released.event_ids:
@@ -120,9 +124,9 @@ class Jobs:
             self.send_followup(follow_up)
         cases = self.enqueue_due_cases()
         self.broker_watch.mark()  # only now: a repair cut short is tried again next tick
-        raise_alert(
-            "broker.lost",
-            f"recall: the broker lost its data ({reason}); re-enqueued {cases} cases, "
+        broker_lost_repaired(
+            self.sessions,
+            f"the broker lost its data ({reason}); re-enqueued {cases} cases, "
             f"{len(released.event_ids)} webhooks, {len(released.follow_ups)} follow-ups",
         )
         log.warning(
@@ -158,8 +162,16 @@ class Jobs:
     def check_overdue_queries(self) -> int:
         with self.sessions.begin() as session:
             overdue = deadlines.overdue_queries(session, utcnow())
-        deadlines.alert_overdue(overdue)  # after commit: each is flagged exactly once
+        # After commit: each is flagged exactly once. The post is the incident's
+        # (check_incidents), one per spell of overdue queries rather than one per batch.
+        deadlines.alert_overdue(overdue, post=False)
         return len(overdue)
+
+    def check_incidents(self) -> int:
+        """Open, re-post or end risk-event incidents (schedules.incident_job)."""
+        if self.incident_watch is None:
+            self.incident_watch = IncidentWatch(self.sessions)
+        return self.incident_watch.run()
 
     def close_expired_campaigns(self) -> int:
         with self.sessions.begin() as session:
@@ -201,6 +213,7 @@ def standard_jobs(jobs: Jobs) -> list[JobSpec]:
         JobSpec("lost_webhooks", jobs.requeue_unhandled_events, settings.check_interval),
         JobSpec("lost_follow_ups", jobs.requeue_stranded_followups, settings.check_interval),
         JobSpec("query_deadlines", jobs.check_overdue_queries, settings.check_interval),
+        JobSpec("incidents", jobs.check_incidents, settings.check_interval),
         JobSpec("campaign_deadlines", jobs.close_expired_campaigns, settings.check_interval),
         JobSpec("follow_up_waves", jobs.run_follow_up_waves, settings.check_interval),
         JobSpec("metric_snapshots", jobs.take_snapshots, settings.snapshot_interval),

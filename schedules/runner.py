@@ -14,6 +14,7 @@ from pipeline.db import session_factory
 from pipeline.privacy.masking import configure_logging
 from pipeline.settings import Settings
 from schedules.broker_watch import BrokerWatch, DeadWorkerSweep
+from schedules.incident_job import IncidentWatch
 from schedules.jobs import Jobs, enqueue_case_notify, standard_jobs
 from schedules.leader import Leadership
 from schedules.scheduler import RecallScheduler, leader_lock_for
@@ -49,6 +50,7 @@ def process_jobs(settings: Settings) -> Jobs:
         jobs.broker_watch = BrokerWatch.for_url(url, namespace)
         jobs.inbound_buffer = EventBuffer.for_broker(url, namespace)
         jobs.dead_workers = DeadWorkerSweep(url, namespace)
+        jobs.incident_watch = IncidentWatch(jobs.sessions, jobs.broker_watch.client, namespace)
     return jobs
 
 

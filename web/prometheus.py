@@ -42,7 +42,7 @@ from pipeline.clock import utcnow
 from pipeline.db import session_scope
 from pipeline.models import Attempt, Campaign
 from pipeline.models import Response as AnswerRow
-from pipeline.reporting import tallies
+from pipeline.reporting import incidents, tallies
 from pipeline.reporting.metrics import states_by_campaign
 from web.dashboard.deps import broker_redis, namespace
 from web.deps import engine_of
@@ -154,6 +154,20 @@ def _database_metrics(session: Session) -> Iterator[Metric]:
     for (channel, code), count in sorted(_provider_errors(session).items()):
         errors.add_metric([channel, code], count)
     yield errors
+    yield from _incident_metrics(session)
+
+
+def _incident_metrics(session: Session) -> Iterator[Metric]:
+    total, open_now = incidents.counts_by_kind(session)
+    raised = CounterMetricFamily(
+        "recall_incidents", "Risk-event incidents raised.", labels=["kind"]
+    )
+    opened = GaugeMetricFamily("recall_incidents_open", "Incidents open now.", labels=["kind"])
+    for kind in sorted(total):
+        raised.add_metric([kind], total[kind])
+        opened.add_metric([kind], open_now[kind])
+    yield raised
+    yield opened
 
 
 def _answers(session: Session) -> dict[tuple[str, str], int]:

@@ -150,15 +150,16 @@ def overdue_query_count(session: Session, campaign_id: int | None = None) -> int
     return int(session.scalar(query) or 0)
 
 
-def alert_overdue(overdue: list[OverdueQuery]) -> None:
-    """Raise the operational alert for newly overdue queries (call after commit)."""
+def alert_overdue(overdue: list[OverdueQuery], *, post: bool = True) -> None:
+    """Raise the operational alert for newly overdue queries (call after commit); the
+    scheduler leaves the post to the ``queries_overdue`` incident (``post=False``)."""
     if not overdue:
         return
     OVERDUE_QUERIES.inc(len(overdue))
     for item in overdue:
         log.warning("query.overdue", extra=asdict(item))
     url = get_settings().alert_webhook_url
-    if url:
+    if url and post:
         post_alert(url, _alert_body(overdue))
 
 

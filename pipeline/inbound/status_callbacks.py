@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.cases.events import FollowUp, apply_event
+from pipeline.cases.sms_expiry import retry_expired
 from pipeline.cases.states import CaseEvent
 from pipeline.errors import RecallError
 from pipeline.inbound.attempt_status import CALL_STATUS, apply_status
@@ -55,6 +56,12 @@ def update_attempt(
     if case is not None and change.newly_delivered:
         case.reached_at = case.reached_at or now
     # Only a failure of the step the case is on moves it on; an old step's news is history.
+    if (
+        case is not None
+        and change.newly_failed
+        and retry_expired(session, case, attempt, code, now)
+    ):
+        return f"status:{status}:retry_at_window", []
     if case is not None and change.newly_failed and attempt.step == case.step:
         follow_ups = apply_event(
             session,

@@ -22,8 +22,16 @@ PAGES = [
     "/dashboard/queues",
     "/dashboard/inbox",
     "/dashboard/unmatched",
+    "/dashboard/incidents",
 ]
-API = ["/api/campaigns", "/api/queues", "/api/workers", "/api/queries", "/api/unmatched"]
+API = [
+    "/api/campaigns",
+    "/api/queues",
+    "/api/workers",
+    "/api/queries",
+    "/api/unmatched",
+    "/api/incidents",
+]
 
 
 def every_view(client: TestClient, seeded: Any) -> dict[str, str]:

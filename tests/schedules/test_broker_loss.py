@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.clock import utcnow
 from pipeline.followups import outbox as followups
-from pipeline.models import Case, FollowUpSend, InboundEvent
+from pipeline.models import Case, FollowUpSend, InboundEvent, Incident
 from pipeline.settings import get_settings
 from schedules.broker_watch import BrokerWatch
 from schedules.jobs import Jobs
@@ -116,8 +116,13 @@ def test_a_lost_broker_gets_everything_in_flight_back_in_one_tick(
     # Marked: the next tick finds nothing lost and sends nothing again.
     assert jobs.repair_broker_loss() == 0
     assert len(sent.cases) == 2
-    assert [alert["event"] for alert in alerts] == ["broker.lost"], "raised once"
-    assert "re-enqueued 2 cases, 1 webhooks, 1 follow-ups" in alerts[0]["text"]
+    # One incident, opened before the repair and ended by it, each posted once.
+    assert [a["event"] for a in alerts] == ["incident.opened", "incident.ended"], "raised once"
+    assert {a["kind"] for a in alerts} == {"broker_lost"}
+    assert "re-enqueued 2 cases, 1 webhooks, 1 follow-ups" in alerts[1]["text"]
+    with sessions() as session:
+        [row] = session.scalars(select(Incident)).all()
+        assert row.kind == "broker_lost" and row.ended_at is not None and row.notifications == 2
 
 
 def test_without_a_watch_there_is_nothing_to_repair(sessions: sessionmaker[Session]) -> None:
