@@ -115,7 +115,6 @@ class Jobs:
         if reason is None:
             return 0
         log.warning("broker.lost", extra={"reason": reason})
-        broker_lost_started(self.sessions, reason)
         with self.sessions.begin() as session:
             released = broker_loss.release_in_flight(session, utcnow())
         for event_id in released.event_ids:
@@ -123,12 +122,20 @@ class Jobs:
         for follow_up in released.follow_ups:
             self.send_followup(follow_up)
         cases = self.enqueue_due_cases()
-        self.broker_watch.mark()  # only now: a repair cut short is tried again next tick
-        broker_lost_repaired(
-            self.sessions,
-            f"the broker lost its data ({reason}); re-enqueued {cases} cases, "
-            f"{len(released.event_ids)} webhooks, {len(released.follow_ups)} follow-ups",
+        # A new deployment's first start finds no marker either: with nothing in flight,
+        # nothing was lost and no one needs to be told.
+        incident = reason != "marker_missing" or bool(
+            released.cases or cases or released.event_ids or released.follow_ups
         )
+        if incident:
+            broker_lost_started(self.sessions, reason)
+        self.broker_watch.mark()  # only now: a repair cut short is tried again next tick
+        if incident:
+            broker_lost_repaired(
+                self.sessions,
+                f"the broker lost its data ({reason}); re-enqueued {cases} cases, "
+                f"{len(released.event_ids)} webhooks, {len(released.follow_ups)} follow-ups",
+            )
         log.warning(
             "broker.repaired",
             extra={

@@ -125,6 +125,25 @@ def test_a_lost_broker_gets_everything_in_flight_back_in_one_tick(
         assert row.kind == "broker_lost" and row.ended_at is not None and row.notifications == 2
 
 
+def test_a_first_start_with_nothing_in_flight_raises_no_incident(
+    sessions: sessionmaker[Session],
+    watch: BrokerWatch,
+    chat_hook: tuple[str, list[dict[str, Any]]],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, alerts = chat_hook
+    monkeypatch.setattr(get_settings(), "alert_webhook_url", url)
+    sent = Sent()
+    jobs = Jobs(sessions, enqueue=sent.cases.extend, broker_watch=watch)
+    assert watch.lost() == "marker_missing", "a new deployment's Redis has no marker"
+
+    assert jobs.repair_broker_loss() == 0
+    assert watch.lost() is None, "the marker is written all the same"
+    assert alerts == []
+    with sessions() as session:
+        assert session.scalars(select(Incident)).all() == []
+
+
 def test_without_a_watch_there_is_nothing_to_repair(sessions: sessionmaker[Session]) -> None:
     assert Jobs(sessions, enqueue=lambda ids: None).repair_broker_loss() == 0
 
