@@ -22,6 +22,7 @@ from pipeline.settings import get_settings
 
 log = logging.getLogger(__name__)
 BROKER_KEY = "broker"
+WORKERS_KEY = "workers"
 # The kinds this job polls (broker loss is raised by the repair, see the module docstring).
 POLLED = tuple(kind for kind in incidents.KINDS if kind != incidents.BROKER_LOST)
 
@@ -86,4 +87,22 @@ def broker_lost_repaired(sessions: sessionmaker[Session], summary: str) -> None:
     """End the broker-loss incident with what the repair re-enqueued."""
     with sessions.begin() as session:
         notices = incidents.end(session, incidents.BROKER_LOST, BROKER_KEY, utcnow(), summary)
+    incidents.announce(notices)
+
+
+def workers_died(sessions: sessionmaker[Session], count: int) -> None:
+    """Workers killed without a goodbye are an event, not a state: their incident is opened
+    and ended at once (both posted), their messages being back in their queues by then."""
+    detail = f"{count} worker process(es) stopped without a goodbye"
+    finding = Finding(incidents.WORKERS_DEAD, WORKERS_KEY, detail)
+    now = utcnow()
+    with sessions.begin() as session:
+        notices = incidents.reconcile(session, incidents.WORKERS_DEAD, [finding], now)
+        notices += incidents.end(
+            session,
+            incidents.WORKERS_DEAD,
+            WORKERS_KEY,
+            now,
+            "their messages are back in their queues",
+        )
     incidents.announce(notices)

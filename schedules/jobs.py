@@ -25,7 +25,12 @@ from pipeline.followups import outbox as followups
 from pipeline.reporting import snapshots, tallies
 from pipeline.settings import get_settings
 from schedules.broker_watch import BrokerWatch, DeadWorkerSweep
-from schedules.incident_job import IncidentWatch, broker_lost_repaired, broker_lost_started
+from schedules.incident_job import (
+    IncidentWatch,
+    broker_lost_repaired,
+    broker_lost_started,
+    workers_died,
+)
 from schedules.scheduler import JobSpec
 from web.buffer import EventBuffer, drain_all
 
@@ -152,11 +157,7 @@ class Jobs:
         """A worker killed without a goodbye: its messages go back to their queues."""
         dead = 0 if self.dead_workers is None else self.dead_workers.run()
         if dead:
-            raise_alert(
-                "worker.dead",
-                f"recall: {dead} worker process(es) stopped without a goodbye; "
-                "their messages are back in their queues",
-            )
+            workers_died(self.sessions, dead)
         return dead
 
     def drain_inbound_buffer(self) -> int:
@@ -200,13 +201,6 @@ class Jobs:
             if not tallies.kept_by(session.connection()):
                 return 0
             return tallies.compact(session)
-
-
-def raise_alert(event: str, text: str) -> None:
-    """Post an operational alert to ``RECALL_ALERT_WEBHOOK_URL`` (no personal data here)."""
-    url = get_settings().alert_webhook_url
-    if url:
-        deadlines.post_alert(url, {"text": text, "event": event})
 
 
 def standard_jobs(jobs: Jobs) -> list[JobSpec]:

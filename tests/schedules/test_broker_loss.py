@@ -206,3 +206,30 @@ def test_the_scheduler_process_watches_for_dead_workers_on_a_shared_broker(
     assert jobs.broker_watch is not None and jobs.inbound_buffer is not None
     alone = process_jobs(Settings(_env_file=None))  # type: ignore[call-arg]
     assert alone.dead_workers is None and alone.broker_watch is None
+
+
+def test_dead_workers_are_one_incident_opened_and_ended_at_once(
+    sessions: sessionmaker[Session],
+    redis_url: str,
+    chat_hook: tuple[str, list[dict[str, Any]]],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dramatiq.brokers.redis import RedisBroker
+
+    from schedules.broker_watch import DeadWorkerSweep
+
+    url, alerts = chat_hook
+    monkeypatch.setattr(get_settings(), "alert_webhook_url", url)
+    namespace = "recall-test-dead-incident"
+    doomed = RedisBroker(url=redis_url, namespace=namespace, middleware=[])
+    doomed.client.sadd(f"{namespace}:__acks__.{doomed.broker_id}.case", "m1")
+    doomed.client.zadd(f"{namespace}:__heartbeats__", {doomed.broker_id: 0})
+    jobs = Jobs(sessions, dead_workers=DeadWorkerSweep(redis_url, namespace))
+
+    assert jobs.requeue_dead_workers_messages() == 1
+    assert jobs.requeue_dead_workers_messages() == 0, "handled: nothing new"
+    assert [a["event"] for a in alerts] == ["incident.opened", "incident.ended"]
+    assert {a["kind"] for a in alerts} == {"workers_dead"}
+    with sessions() as session:
+        [row] = session.scalars(select(Incident)).all()
+        assert row.kind == "workers_dead" and row.ended_at is not None
