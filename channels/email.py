@@ -5,42 +5,37 @@ from __future__ import annotations
 
 import logging
 from html import escape
-from typing import TYPE_CHECKING
 
 from python_http_client.exceptions import HTTPError as SendGridHTTPError
 from sendgrid.helpers.mail import CustomArg, Email, Header, Mail, To
 
-from channels.base import Channel, ChannelError, ChannelKind, ChannelSpec, SendResult
+from channels.base import Channel, ChannelError, ChannelKind, ChannelSpec, Outbound, SendResult
 from channels.clients import sendgrid_client
 from channels.errors import NETWORK_ERRORS, classify_network_error, classify_sendgrid_error
 from channels.sms import no_address
-from pipeline.notices.templates import render_followup_subject, render_notice, response_links
 from pipeline.settings import get_settings
-
-if TYPE_CHECKING:
-    from pipeline.models import Case
 
 log = logging.getLogger(__name__)
 
 
-def build_mail(case: Case, subject: str, text: str, html: str, unsubscribe_url: str) -> Mail:
+def build_mail(message: Outbound, html: str) -> Mail:
     settings = get_settings()
     mail = Mail(
         from_email=Email(settings.sendgrid_from),
-        to_emails=To(case.recipient.email or "", case.recipient.name or None),
-        subject=subject,
-        plain_text_content=text,
+        to_emails=To(message.address or "", message.name),
+        subject=message.subject or "",
+        plain_text_content=message.text,
         html_content=html,
     )
-    mail.custom_arg = CustomArg("case_id", str(case.id))
+    mail.custom_arg = CustomArg("case_id", str(message.case_id))
     # RFC 8058: mail clients show an unsubscribe button that POSTs to the link.
     mailto = f"mailto:{settings.sendgrid_from}?subject=unsubscribe"
-    mail.header = Header("List-Unsubscribe", f"<{unsubscribe_url}>, <{mailto}>")
+    mail.header = Header("List-Unsubscribe", f"<{message.unsubscribe_url}>, <{mailto}>")
     mail.header = Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
     return mail
 
 
-def send_mail(case: Case, mail: Mail) -> SendResult:
+def send_mail(case_id: int, mail: Mail) -> SendResult:
     try:
         response = sendgrid_client().send(mail)
     except SendGridHTTPError as error:
@@ -49,9 +44,9 @@ def send_mail(case: Case, mail: Mail) -> SendResult:
         failure = classify_network_error(error)
     else:
         message_id = response.headers.get("X-Message-Id")
-        log.info("email.sent case=%s message_id=%s", case.id, message_id)
+        log.info("email.sent case=%s message_id=%s", case_id, message_id)
         return SendResult(provider_id=message_id, cost_units=1.0)
-    log.warning("sendgrid.send_failed case=%s code=%s kind=%s", case.id, failure.code, failure.kind)
+    log.warning("sendgrid.send_failed case=%s code=%s kind=%s", case_id, failure.code, failure.kind)
     if failure.transient:
         raise ChannelError(failure)
     return SendResult(failure=failure)
@@ -67,22 +62,17 @@ class EmailChannel(Channel):
         quiet_hours=False,
         order=2,
         cap_setting="max_emails_per_day",
+        subject_line=True,
     )
 
-    def send(self, case: Case, step: int) -> SendResult:
-        if not case.recipient.email:
+    def send(self, message: Outbound) -> SendResult:
+        if not message.address:
             return no_address("email address on file")
-        notice = render_notice(case, "email")
-        links = notice.links or {}
-        mail = build_mail(
-            case, notice.subject or "", notice.text, notice.html or "", links["unsubscribe_url"]
-        )
-        return send_mail(case, mail)
+        return send_mail(message.case_id, build_mail(message, message.html or ""))
 
-    def send_text(self, case: Case, body: str) -> SendResult:
-        if not case.recipient.email:
+    def send_text(self, message: Outbound) -> SendResult:
+        if not message.address:
             return no_address("email address on file")
-        html = "".join(f"<p>{escape(line)}</p>" for line in body.splitlines() if line.strip())
-        unsubscribe = response_links(case)["unsubscribe_url"]
-        mail = build_mail(case, render_followup_subject(case), body, html, unsubscribe)
-        return send_mail(case, mail)
+        lines = message.text.splitlines()
+        html = "".join(f"<p>{escape(line)}</p>" for line in lines if line.strip())
+        return send_mail(message.case_id, build_mail(message, html))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from twilio.base.exceptions import TwilioRestException
 
@@ -14,6 +14,7 @@ from channels.base import (
     ChannelKind,
     ChannelSpec,
     FailureKind,
+    Outbound,
     SendFailure,
     SendResult,
 )
@@ -22,11 +23,7 @@ from channels.clients import twilio_client
 from channels.errors import NETWORK_ERRORS, classify_network_error, classify_twilio_error
 from channels.segments import count_segments
 from pipeline.clock import utcnow
-from pipeline.notices.templates import render_notice
 from pipeline.settings import get_settings
-
-if TYPE_CHECKING:
-    from pipeline.models import Case
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +32,13 @@ STATUS_PATH = "/webhooks/twilio/status"
 MAX_VALIDITY_SECONDS = 36_000
 
 
-def validity_seconds(case: Case, now: datetime) -> int:
-    """Twilio's ValidityPeriod for a text to ``case``: ``RECALL_SMS_VALIDITY_SECONDS``, cut
+def validity_seconds(message: Outbound, now: datetime) -> int:
+    """Twilio's ValidityPeriod for ``message``: ``RECALL_SMS_VALIDITY_SECONDS``, cut
     short by the campaign's deadline. A message Twilio could not send by then expires
     (status ``failed``) instead of arriving hours late, into someone's night or after the
     recall closed."""
     limit = get_settings().sms_validity_seconds
-    deadline = getattr(case.campaign, "deadline", None)
+    deadline = message.deadline
     if deadline is not None:
         deadline = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
         limit = min(limit, int((deadline - now).total_seconds()))
@@ -85,26 +82,27 @@ class SmsChannel(Channel):
         cost_unit="segment",
         order=1,
         cap_setting="max_sms_per_day",
+        expires_unsent=True,
     )
 
-    def send(self, case: Case, step: int) -> SendResult:
-        return self.send_text(case, render_notice(case, "sms").text)
+    def send(self, message: Outbound) -> SendResult:
+        return self.send_text(message)
 
-    def send_text(self, case: Case, body: str) -> SendResult:
-        phone = case.recipient.phone
-        if not phone:
+    def send_text(self, message: Outbound) -> SendResult:
+        if not message.address:
             return no_address("phone number on file")
         callback = twilio_callback_url(STATUS_PATH)
         created = call_twilio(
             twilio_client().messages.create,
-            case.id,
-            to=phone,
-            body=body,
+            message.case_id,
+            to=message.address,
+            body=message.text,
             status_callback=callback,
-            validity_period=validity_seconds(case, utcnow()),
+            validity_period=validity_seconds(message, utcnow()),
             **sender_params(),
         )
         if isinstance(created, SendFailure):
             return SendResult(failure=created)
-        log.info("sms.sent case=%s sid=%s", case.id, created.sid)
-        return SendResult(provider_id=created.sid, cost_units=count_segments(body).segments)
+        log.info("sms.sent case=%s sid=%s", message.case_id, created.sid)
+        segments = count_segments(message.text).segments
+        return SendResult(provider_id=created.sid, cost_units=segments)

@@ -3,25 +3,22 @@ digit — 1 agree, 2 refuse, 3 a question (put through to an agent, or leave a m
 9 repeat. Answering machines (machine detection) get a short message with a callback number.
 
 The call fetches its TwiML from ``/webhooks/twilio/voice?case_id=ID``; the web app answers with
-``voice_twiml(case, gather_url=...)`` and handles the keypress with ``keypress_twiml``.
+``voice_twiml(message, gather_url=...)`` and handles the keypress with ``keypress_twiml``;
+``message`` is the core's rendered notice with its spoken answers
+(``pipeline.notices.outbound.keypress_message``).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from channels.base import Channel, ChannelKind, ChannelSpec, SendFailure, SendResult
+from channels.base import Channel, ChannelKind, ChannelSpec, Outbound, SendFailure, SendResult
 from channels.callbacks import twilio_callback_url
 from channels.clients import twilio_client
 from channels.sms import call_twilio, no_address
-from pipeline.notices.templates import builtin_locale, render_followup, render_notice, voice_prompt
 from pipeline.settings import get_settings
-
-if TYPE_CHECKING:
-    from pipeline.models import Case
 
 log = logging.getLogger(__name__)
 
@@ -39,42 +36,37 @@ GATHER_TIMEOUT_SECONDS = 8
 QUESTION_MAX_SECONDS = 120
 
 
-def _say_args(case: Case) -> dict[str, str]:
-    return VOICES[builtin_locale(case.recipient.locale)]
+def _say_args(message: Outbound) -> dict[str, str]:
+    return VOICES.get(message.locale, VOICES["en"])
 
 
-def voice_twiml(case: Case, *, gather_url: str, machine: bool = False) -> str:
+def voice_twiml(message: Outbound, *, gather_url: str, machine: bool = False) -> str:
     """The TwiML of a notice call: the menu for a person, a short message for a machine."""
-    notice = render_notice(case, "voice")
-    say = _say_args(case)
+    say = _say_args(message)
     response = VoiceResponse()
     if machine:
-        response.say(notice.machine_text or "", **say)
+        response.say(message.machine_text or "", **say)
         response.hangup()
         return str(response)
     gather = response.gather(
         num_digits=1, action=gather_url, method="POST", timeout=GATHER_TIMEOUT_SECONDS
     )
-    gather.say(notice.text, **say)
-    response.say(voice_prompt(case.recipient.locale, "no_input"), **say)
+    gather.say(message.text, **say)
+    response.say(message.spoken["no_input"], **say)
     response.hangup()
     return str(response)
 
 
-def keypress_twiml(case: Case, digits: str, *, gather_url: str, record_url: str) -> str:
+def keypress_twiml(message: Outbound, digits: str, *, gather_url: str, record_url: str) -> str:
     """The TwiML answering a keypress: a spoken confirmation, the agent or a recording for
     a question, or the notice again (9, or a key that means nothing)."""
     answer = DIGIT_ANSWERS.get(digits)
     if answer is None:
-        return voice_twiml(case, gather_url=gather_url)
-    say = _say_args(case)
+        return voice_twiml(message, gather_url=gather_url)
+    say = _say_args(message)
     response = VoiceResponse()
-    if answer == "agree":
-        response.say(render_followup("confirmation", case), **say)
-    elif answer == "refuse":
-        response.say(render_followup("refusal_followup", case), **say)
-    else:
-        response.say(render_followup("query_ack", case), **say)
+    response.say(message.spoken[answer], **say)
+    if answer == "query":
         agent = get_settings().agent_number
         if agent:
             response.dial(agent)
@@ -84,9 +76,9 @@ def keypress_twiml(case: Case, digits: str, *, gather_url: str, record_url: str)
     return str(response)
 
 
-def spoken_text_twiml(case: Case, text: str) -> str:
+def spoken_text_twiml(message: Outbound) -> str:
     response = VoiceResponse()
-    response.say(text, **_say_args(case))
+    response.say(message.text, **_say_args(message))
     response.hangup()
     return str(response)
 
@@ -102,23 +94,25 @@ class VoiceChannel(Channel):
         cap_setting="max_calls_per_day",
     )
 
-    def send(self, case: Case, step: int) -> SendResult:
-        return self._call(case, url=twilio_callback_url(VOICE_PATH, f"case_id={case.id}"))
+    def send(self, message: Outbound) -> SendResult:
+        # The call fetches its script when answered (``voice_twiml``), so the rendered
+        # notice is not sent from here.
+        url = twilio_callback_url(VOICE_PATH, f"case_id={message.case_id}")
+        return self._call(message, url=url)
 
-    def send_text(self, case: Case, body: str) -> SendResult:
-        return self._call(case, twiml=spoken_text_twiml(case, body))
+    def send_text(self, message: Outbound) -> SendResult:
+        return self._call(message, twiml=spoken_text_twiml(message))
 
-    def _call(self, case: Case, **how: str) -> SendResult:
-        phone = case.recipient.phone
-        if not phone:
+    def _call(self, message: Outbound, **how: str) -> SendResult:
+        if not message.address:
             return no_address("phone number on file")
         settings = get_settings()
         if not settings.twilio_from:
             raise ValueError("voice calls need RECALL_TWILIO_FROM (a number that can call)")
         created = call_twilio(
             twilio_client().calls.create,
-            case.id,
-            to=phone,
+            message.case_id,
+            to=message.address,
             from_=settings.twilio_from,
             method="POST",
             status_callback=twilio_callback_url(CALL_STATUS_PATH),
@@ -130,5 +124,5 @@ class VoiceChannel(Channel):
         )
         if isinstance(created, SendFailure):
             return SendResult(failure=created)
-        log.info("voice.called case=%s sid=%s", case.id, created.sid)
+        log.info("voice.called case=%s sid=%s", message.case_id, created.sid)
         return SendResult(provider_id=created.sid, cost_units=0.0)

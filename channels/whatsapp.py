@@ -14,18 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from channels.base import Channel, ChannelKind, ChannelSpec, SendFailure, SendResult
+from channels.base import Channel, ChannelKind, ChannelSpec, Outbound, SendFailure, SendResult
 from channels.callbacks import twilio_callback_url
 from channels.clients import twilio_client
 from channels.sms import STATUS_PATH, call_twilio, no_address, validity_seconds
 from pipeline.clock import utcnow
-from pipeline.notices.templates import render_notice
 from pipeline.settings import get_settings
-
-if TYPE_CHECKING:
-    from pipeline.models import Case
 
 log = logging.getLogger(__name__)
 
@@ -56,33 +52,33 @@ class WhatsAppChannel(Channel):
         opt_out_flag="sms_opted_out",
         cap_setting="max_whatsapp_per_day",
         rate_setting="whatsapp_messages_per_second",
+        template=ChannelKind.SMS,  # the notice reads like a text message
+        expires_unsent=True,
     )
 
-    def send(self, case: Case, step: int) -> SendResult:
-        text = render_notice(case, "sms").text
+    def send(self, message: Outbound) -> SendResult:
         content_sid = get_settings().twilio_whatsapp_content_sid
-        if not content_sid:
-            return self._create(case, body=text)
-        variables = json.dumps({"1": text}, ensure_ascii=False)
-        return self._create(case, content_sid=content_sid, content_variables=variables)
+        if not content_sid or not message.notice:
+            return self._create(message, body=message.text)
+        variables = json.dumps({"1": message.text}, ensure_ascii=False)
+        return self._create(message, content_sid=content_sid, content_variables=variables)
 
-    def send_text(self, case: Case, body: str) -> SendResult:
-        return self._create(case, body=body)
+    def send_text(self, message: Outbound) -> SendResult:
+        return self._create(message, body=message.text)
 
-    def _create(self, case: Case, **content: Any) -> SendResult:
-        phone = case.recipient.phone
-        if not phone:
+    def _create(self, message: Outbound, **content: Any) -> SendResult:
+        if not message.address:
             return no_address("phone number on file")
         created = call_twilio(
             twilio_client().messages.create,
-            case.id,
-            to=whatsapp_address(phone),
+            message.case_id,
+            to=whatsapp_address(message.address),
             from_=sender(),
             status_callback=twilio_callback_url(STATUS_PATH),
-            validity_period=validity_seconds(case, utcnow()),
+            validity_period=validity_seconds(message, utcnow()),
             **content,
         )
         if isinstance(created, SendFailure):
             return SendResult(failure=created)
-        log.info("whatsapp.sent case=%s sid=%s", case.id, created.sid)
+        log.info("whatsapp.sent case=%s sid=%s", message.case_id, created.sid)
         return SendResult(provider_id=created.sid, cost_units=1.0)

@@ -22,7 +22,9 @@ How failures come back (every adapter does the same):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from functools import cache
 from importlib.metadata import entry_points
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, Literal
 from pipeline.errors import RecallError
 
 if TYPE_CHECKING:
-    from pipeline.models import Case, Recipient
+    from pipeline.models import Recipient
 
 ENTRY_POINT_GROUP = "recall.channels"
 
@@ -90,10 +92,41 @@ class ChannelSpec:
     address_prefix: str = ""  # how the provider writes the address: "whatsapp:+1…"
     cap_setting: str = ""  # the Settings field with its daily cap per recipient; "" = none
     rate_setting: str = ""  # the Settings field with its sends per second across workers
+    template: str = ""  # the notice templates it sends (``notices.<locale>.yaml``); "" = kind
+    subject_line: bool = False  # its messages carry a subject (and an unsubscribe link)
+    expires_unsent: bool = False  # the provider drops a send still queued at its validity
 
     @property
     def suppression(self) -> str:
         return self.opt_out_flag or f"{self.kind}_opted_out"
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One message as the core hands it to an adapter: rendered, addressed, no ORM rows.
+
+    ``step`` is the ladder step of a notice (the first, business-initiated message of a
+    conversation) and ``None`` for a follow-up. ``address`` is ``None`` when the recipient
+    has none on file for the channel; the adapter answers with a permanent ``no_address``.
+    """
+
+    case_id: int
+    address: str | None
+    text: str  # the SMS/WhatsApp body, the email's plain part, the spoken script
+    locale: str = "en"  # a built-in locale (``en``, ``zh-CN``): picks a voice, a goodbye
+    step: int | None = None
+    name: str | None = None  # the recipient's display name (an email's To)
+    subject: str | None = None  # channels with ``subject_line``
+    html: str | None = None  # an email's HTML part (a follow-up's is made from ``text``)
+    unsubscribe_url: str | None = None  # channels with ``subject_line``
+    deadline: datetime | None = None  # the campaign's: nothing should arrive after it
+    machine_text: str | None = None  # keypress channels: for an answering machine
+    # Keypress channels: what is said for each answer, and when nothing is pressed.
+    spoken: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def notice(self) -> bool:
+        return self.step is not None
 
 
 class Channel(ABC):
@@ -107,12 +140,12 @@ class Channel(ABC):
         return self.spec.kind
 
     @abstractmethod
-    def send(self, case: Case, step: int) -> SendResult:
-        """Send the campaign's notice for ``step`` to the case's recipient."""
+    def send(self, message: Outbound) -> SendResult:
+        """Send a rendered notice (``message.step`` set) to ``message.address``."""
 
     @abstractmethod
-    def send_text(self, case: Case, body: str) -> SendResult:
-        """Send a follow-up (confirmation, acknowledgement, agent's answer)."""
+    def send_text(self, message: Outbound) -> SendResult:
+        """Send a rendered follow-up (confirmation, acknowledgement, agent's answer)."""
 
 
 @cache

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from channels.base import Channel, ChannelKind, SendResult
+from channels.base import Channel, ChannelKind, Outbound, SendResult
 from pipeline.cases.policy import Step, freeze_policy
 from pipeline.models import Campaign, Case, Recipient
 
@@ -83,14 +83,14 @@ class RecordingChannel(Channel):
             return outcome
         return SendResult(provider_id=f"SM{len(self.sent) + len(self.texts)}", cost_units=1.0)
 
-    def send(self, case: Case, step: int) -> SendResult:
+    def send(self, message: Outbound) -> SendResult:
         result = self._next()
         if result.ok:
-            self.sent.append((case.id, step))
+            self.sent.append((message.case_id, message.step or 0))
         return result
 
-    def send_text(self, case: Case, body: str) -> SendResult:
+    def send_text(self, message: Outbound) -> SendResult:
         result = self._next()
         if result.ok:
-            self.texts.append((case.id, body))
+            self.texts.append((message.case_id, message.text))
         return result

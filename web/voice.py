@@ -8,8 +8,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
+from channels.base import ChannelKind
 from channels.voice import keypress_twiml, voice_twiml
 from pipeline.models import Case
+from pipeline.notices.outbound import keypress_message
 from pipeline.notices.templates import builtin_locale
 
 # Twilio's AnsweredBy values that mean nobody is listening live.
@@ -37,7 +39,8 @@ def _url(public_url: str, path: str, case_id: int) -> str:
 
 def voice_twiml_for(case: Case, public_url: str, *, machine: bool = False) -> str:
     """The call's TwiML: the notice and the keypress menu, or a short message for a machine."""
-    return voice_twiml(case, gather_url=_url(public_url, "gather", case.id), machine=machine)
+    message = keypress_message(case, ChannelKind.VOICE, case.step)
+    return voice_twiml(message, gather_url=_url(public_url, "gather", case.id), machine=machine)
 
 
 def keypress_reply(case: Case | None, digits: str, public_url: str) -> str:
@@ -45,7 +48,7 @@ def keypress_reply(case: Case | None, digits: str, public_url: str) -> str:
     if case is None:
         return goodbye_twiml(None)
     return keypress_twiml(
-        case,
+        keypress_message(case, ChannelKind.VOICE, case.step),
         digits,
         gather_url=_url(public_url, "gather", case.id),
         record_url=_url(public_url, "record", case.id),

@@ -36,6 +36,7 @@ from pipeline.channel_port import Channel, ChannelError, SendResult
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
 from pipeline.models import Attempt, Case
+from pipeline.notices.outbound import notice_message
 from pipeline.settings import Settings
 
 
@@ -261,9 +262,12 @@ def deliver_attempt(
         taken = begin_send(session, attempt_id, clock(), settings)
     if isinstance(taken, SendOutcome):
         return taken
-    channel = channel_for(taken.attempt.channel)
+    kind = taken.attempt.channel
+    channel = channel_for(kind)
     try:
-        result = call_provider(lambda: channel.send(taken.case, taken.attempt.step), settings)
+        # Rendered once, inside the guard: a template error leaves no attempt "sending".
+        message = notice_message(taken.case, kind, taken.attempt.step)
+        result = call_provider(lambda: channel.send(message), settings)
     except ChannelError as error:
         with session_scope(engine) as session:
             outcome = release(session, attempt_id, error, clock(), settings)

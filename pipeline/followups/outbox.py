@@ -33,6 +33,8 @@ from pipeline.channel_port import Channel, ChannelError, SendFailure, SendResult
 from pipeline.clock import utcnow
 from pipeline.db import dialect_of, insert_or_ignore, session_scope
 from pipeline.models import Case, FollowUpSend
+from pipeline.notices.outbound import followup_message
+from pipeline.notices.templates import render_followup
 from pipeline.settings import Settings, get_settings
 
 # An agent's answer carries its text in the message, not in the row: only the message can send
@@ -178,8 +180,6 @@ def deliver_followup(
     clock: Callable[[], datetime] = utcnow,
 ) -> SendOutcome:
     """Render and send one follow-up at most once (see the module docstring)."""
-    from pipeline.notices.templates import render_followup  # channels team (issue 3)
-
     with session_scope(engine) as session:
         taken = begin_followup(session, key, case_id, channel_kind, kind, clock(), settings)
     if isinstance(taken, SendOutcome):
@@ -193,7 +193,8 @@ def deliver_followup(
         raise
     channel = channel_for(channel_kind)
     try:
-        result = call_provider(lambda: channel.send_text(case, body), settings)
+        message = followup_message(case, channel_kind, body)
+        result = call_provider(lambda: channel.send_text(message), settings)
     except ChannelError as error:
         failure = error.failure
         _finish(engine, key, lambda row: _release(row, failure))

@@ -10,6 +10,7 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 from channels.registry import channel_for
 from channels.sandbox.runner import SandboxThread
 from pipeline.models import Case
+from pipeline.notices.outbound import followup_message, notice_message
 from pipeline.notices.templates import render_notice
 from pipeline.privacy.tokens import read_response_token
 from tests.channels.channels_testkit import Receiver, sandbox_requests
@@ -21,7 +22,7 @@ def test_mail_request_is_what_sendgrid_expects(
     sandbox: SandboxThread, receiver: Receiver, make_case: MakeCase
 ) -> None:
     case = make_case(email="grace@example.com", name="Grace", locale="zh-CN")
-    result = channel_for("email").send(case, 2)
+    result = channel_for("email").send(notice_message(case, "email", 2))
 
     (request,) = sandbox_requests(sandbox, "sendgrid")
     assert request["path"] == "/v3/mail/send" and request["status"] == 202
@@ -59,7 +60,7 @@ def test_events_are_signed_like_sendgrid(
 ) -> None:
     sandbox.configure(open_rate=1.0)
     case = make_case(email="alan@example.com")
-    result = channel_for("email").send(case, 2)
+    result = channel_for("email").send(notice_message(case, "email", 2))
     sandbox.wait_idle()
 
     posts = receiver.at("/webhooks/sendgrid/events")
@@ -78,7 +79,9 @@ def test_events_are_signed_like_sendgrid(
 def test_bad_mailbox_bounces(
     sandbox: SandboxThread, receiver: Receiver, make_case: MakeCase
 ) -> None:
-    result = channel_for("email").send(make_case(email="bounce-me@example.com"), 2)
+    result = channel_for("email").send(
+        notice_message(make_case(email="bounce-me@example.com"), "email", 2)
+    )
     sandbox.wait_idle()
     assert result.ok
     events = [json.loads(p.body)[0] for p in receiver.at("/webhooks/sendgrid/events")]
@@ -91,7 +94,7 @@ def test_user_clicks_the_link_for_their_answer(
 ) -> None:
     sandbox.configure(users=True, open_rate=1.0, shares={"query": 1, "agree": 0, "silence": 0})
     case = make_case(email="ken@example.com", locale="zh-CN")
-    channel_for("email").send(case, 2)
+    channel_for("email").send(notice_message(case, "email", 2))
     sandbox.wait_idle()
 
     link_requests = [r for r in receiver.received if r.path.startswith("/r/")]
@@ -109,7 +112,7 @@ def test_user_unsubscribes_with_one_click(
 ) -> None:
     sandbox.configure(users=True, open_rate=1.0, shares={"stop": 1, "agree": 0, "silence": 0})
     case = make_case(email="lin@example.com")
-    channel_for("email").send(case, 2)
+    channel_for("email").send(notice_message(case, "email", 2))
     sandbox.wait_idle()
     (post,) = [r for r in receiver.received if r.path.startswith("/r/")]
     assert post.method == "POST" and post.body == b"List-Unsubscribe=One-Click"
@@ -119,7 +122,11 @@ def test_user_unsubscribes_with_one_click(
 
 def test_followup_email(sandbox: SandboxThread, make_case: MakeCase) -> None:
     case = make_case(email="ada@example.com")
-    assert channel_for("email").send_text(case, "Thanks.\nYour refund is on its way.").ok
+    assert (
+        channel_for("email")
+        .send_text(followup_message(case, "email", "Thanks.\nYour refund is on its way."))
+        .ok
+    )
     (request,) = sandbox_requests(sandbox, "sendgrid")
     mail = request["json"]
     assert mail["subject"] == f"{case.campaign.name}: your answer"
@@ -133,8 +140,8 @@ def test_the_users_inbox_shows_the_mail_and_its_fate(
 ) -> None:
     import httpx
 
-    channel_for("email").send(make_case(email="bounce-x@example.com"), 2)
-    channel_for("email").send(make_case(email="fine@example.com"), 2)
+    channel_for("email").send(notice_message(make_case(email="bounce-x@example.com"), "email", 2))
+    channel_for("email").send(notice_message(make_case(email="fine@example.com"), "email", 2))
     sandbox.wait_idle()
     inbox = httpx.get(f"{sandbox.url}/_sandbox/messages", params={"to": "fine@example.com"})
     (mail,) = inbox.json()

@@ -13,6 +13,7 @@ from channels.errors import classify_delivery_error
 from channels.registry import channel_for
 from channels.sandbox.runner import SandboxThread
 from pipeline.models import Case
+from pipeline.notices.outbound import notice_message
 from pipeline.settings import get_settings
 from tests.channels.channels_testkit import Receiver
 
@@ -34,14 +35,16 @@ MakeCase = Callable[..., Case]
 def test_permanent_twilio_errors(
     sandbox: SandboxThread, make_case: MakeCase, channel: str, phone: str, code: str
 ) -> None:
-    result = channel_for(channel).send(make_case(phone=phone), 0)
+    result = channel_for(channel).send(notice_message(make_case(phone=phone), channel, 0))
     assert result.failure is not None
     assert (result.failure.kind, result.failure.code) == (FailureKind.PERMANENT, code)
     assert result.failure.reason
 
 
 def test_bad_email_address_is_permanent(sandbox: SandboxThread, make_case: MakeCase) -> None:
-    result = channel_for("email").send(make_case(email="someone@nowhere.invalid"), 0)
+    result = channel_for("email").send(
+        notice_message(make_case(email="someone@nowhere.invalid"), "email", 0)
+    )
     assert result.failure is not None
     assert (result.failure.kind, result.failure.code) == (FailureKind.PERMANENT, "400")
     assert "bad email address" in result.failure.reason
@@ -50,7 +53,7 @@ def test_bad_email_address_is_permanent(sandbox: SandboxThread, make_case: MakeC
 def test_missing_address_is_permanent(sandbox: SandboxThread, make_case: MakeCase) -> None:
     case = make_case(phone=None, email=None)
     for kind in ("sms", "voice", "email"):
-        failure = channel_for(kind).send(case, 0).failure
+        failure = channel_for(kind).send(notice_message(case, kind, 0)).failure
         assert failure is not None and failure.code == "no_address"
     assert list(sandbox.state.requests) == []
 
@@ -72,7 +75,7 @@ def test_rate_limits_and_server_errors_are_transient(
 ) -> None:
     sandbox.configure(faults=faults)
     with pytest.raises(ChannelError) as raised:
-        channel_for(channel).send(make_case(), 0)
+        channel_for(channel).send(notice_message(make_case(), channel, 0))
     assert raised.value.failure.kind is FailureKind.TRANSIENT
     assert raised.value.failure.code in codes
 
@@ -85,7 +88,7 @@ def test_a_slow_provider_is_a_transient_timeout(
     monkeypatch.setenv("RECALL_PROVIDER_TIMEOUT_SECONDS", "0.3")
     get_settings.cache_clear()
     with pytest.raises(ChannelError) as raised:
-        channel_for(channel).send(make_case(), 0)
+        channel_for(channel).send(notice_message(make_case(), channel, 0))
     assert raised.value.failure.code == "timeout"
     assert raised.value.failure.transient
 
@@ -101,7 +104,7 @@ def test_an_unreachable_provider_is_transient(
     monkeypatch.setenv("RECALL_SENDGRID_API_BASE", closed)
     get_settings.cache_clear()
     with pytest.raises(ChannelError) as raised:
-        channel_for(channel).send(make_case(), 0)
+        channel_for(channel).send(notice_message(make_case(), channel, 0))
     assert raised.value.failure.code == "connection"
 
 
@@ -111,7 +114,7 @@ def test_wrong_credentials_never_blame_the_recipient(
     monkeypatch.setenv("RECALL_TWILIO_AUTH_TOKEN", "wrong")
     get_settings.cache_clear()
     with pytest.raises(ChannelError) as raised:
-        channel_for("sms").send(make_case(), 0)
+        channel_for("sms").send(notice_message(make_case(), "sms", 0))
     assert raised.value.failure.transient and "credentials" in raised.value.failure.reason
 
 
@@ -119,7 +122,7 @@ def test_wrong_credentials_never_blame_the_recipient(
 def test_delivery_failures_arrive_in_the_status_callback(
     sandbox: SandboxThread, receiver: Receiver, make_case: MakeCase, phone: str, code: str
 ) -> None:
-    result = channel_for("sms").send(make_case(phone=phone), 0)
+    result = channel_for("sms").send(notice_message(make_case(phone=phone), "sms", 0))
     assert result.ok  # the API accepted it; the carrier did not deliver
     sandbox.wait_idle()
     final = receiver.at("/webhooks/twilio/status")[-1].form

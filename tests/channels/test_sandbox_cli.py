@@ -16,6 +16,7 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 
 from channels.registry import channel_for
 from pipeline.models import Case
+from pipeline.notices.outbound import notice_message
 from pipeline.settings import get_settings
 from tests.channels.channels_testkit import Receiver
 
@@ -62,8 +63,8 @@ def test_sandbox_process_serves_the_real_clients(
 ) -> None:
     url, key_out = sandbox_process
     case = make_case(phone="+15551237000", email="eve@example.com")
-    assert channel_for("sms").send(case, 0).ok
-    assert channel_for("email").send(case, 1).ok
+    assert channel_for("sms").send(notice_message(case, "sms", 0)).ok
+    assert channel_for("email").send(notice_message(case, "email", 1)).ok
     wait_idle(url)
 
     statuses = [r.form["MessageStatus"] for r in receiver.at("/webhooks/twilio/status")]

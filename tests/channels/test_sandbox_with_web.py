@@ -17,6 +17,7 @@ from channels.sandbox.config import SandboxConfig
 from channels.sandbox.runner import SandboxThread
 from pipeline.db import session_scope
 from pipeline.models import Case, InboundEvent
+from pipeline.notices.outbound import notice_message
 from pipeline.settings import get_settings
 
 MakeCase = Callable[..., Case]
@@ -61,7 +62,7 @@ def test_everything_the_sandbox_posts_is_accepted(
     sandbox.configure(shares={"query": 1}, open_rate=1.0)
     case = make_case(phone="+15551238000", email="zoe@example.com", locale="zh-CN")
     for kind in ("sms", "voice", "email"):
-        assert channel_for(kind).send(case, 0).ok
+        assert channel_for(kind).send(notice_message(case, kind, 0)).ok
     sandbox.wait_idle(60)
 
     kinds = {c["kind"] for c in sandbox.state.callbacks}

@@ -13,6 +13,7 @@ from channels.registry import channel_for
 from channels.sandbox.runner import SandboxThread
 from channels.segments import count_segments
 from pipeline.models import Case
+from pipeline.notices.outbound import followup_message, notice_message
 from pipeline.notices.templates import render_followup, render_notice
 from tests.channels.channels_testkit import ACCOUNT_SID, AUTH_TOKEN, Receiver, sandbox_requests
 
@@ -23,7 +24,7 @@ def test_notice_request_is_what_twilio_expects(
     sandbox: SandboxThread, receiver: Receiver, make_case: MakeCase
 ) -> None:
     case = make_case(phone="+15551230001", locale="zh-CN")
-    result = channel_for("sms").send(case, 0)
+    result = channel_for("sms").send(notice_message(case, "sms", 0))
 
     body = render_notice(case, "sms").text
     assert result.ok and result.provider_id and result.provider_id.startswith("SM")
@@ -49,7 +50,7 @@ def test_messaging_service_replaces_from(
     monkeypatch.setenv("RECALL_TWILIO_MESSAGING_SERVICE_SID", "MG" + "1" * 32)
     get_settings.cache_clear()
     case = make_case()
-    assert channel_for("sms").send_text(case, "Thank you.").ok
+    assert channel_for("sms").send_text(followup_message(case, "sms", "Thank you.")).ok
     (request,) = sandbox_requests(sandbox, "twilio")
     assert request["form"]["MessagingServiceSid"] == "MG" + "1" * 32
     assert "From" not in request["form"]
@@ -59,7 +60,7 @@ def test_messaging_service_replaces_from(
 def test_status_callbacks_are_signed_like_twilio(
     sandbox: SandboxThread, receiver: Receiver, make_case: MakeCase
 ) -> None:
-    result = channel_for("sms").send(make_case(), 0)
+    result = channel_for("sms").send(notice_message(make_case(), "sms", 0))
     sandbox.wait_idle()
 
     callbacks = receiver.at("/webhooks/twilio/status")
@@ -96,7 +97,7 @@ def test_users_reply_in_their_language(
     shares = {"agree": 0, "refuse": 0, "query": 0, "stop": 0, "silence": 0, answer: 1}
     sandbox.configure(users=True, shares=shares)
     case = make_case(locale=locale, phone="+15551230002")
-    channel_for("sms").send(case, 0)
+    channel_for("sms").send(notice_message(case, "sms", 0))
     sandbox.wait_idle()
 
     (reply,) = receiver.at("/webhooks/twilio/sms")
@@ -114,7 +115,9 @@ def test_followups_without_a_prompt_get_no_answer(
 ) -> None:
     sandbox.configure(users=True, shares={"agree": 1, "silence": 0})
     case = make_case()
-    channel_for("sms").send_text(case, render_followup("confirmation", case))
+    channel_for("sms").send_text(
+        followup_message(case, "sms", render_followup("confirmation", case))
+    )
     sandbox.wait_idle()
     assert receiver.at("/webhooks/twilio/sms") == []
 
@@ -124,17 +127,17 @@ def test_a_user_who_replied_stop_is_unsubscribed(
 ) -> None:
     sandbox.configure(users=True, shares={"stop": 1, "agree": 0, "silence": 0})
     case = make_case(phone="+15551230003")
-    assert channel_for("sms").send(case, 0).ok
+    assert channel_for("sms").send(notice_message(case, "sms", 0)).ok
     sandbox.wait_idle()
-    again = channel_for("sms").send(case, 1)
+    again = channel_for("sms").send(notice_message(case, "sms", 1))
     assert again.failure is not None and again.failure.code == "21610"
 
 
 def test_received_messages_are_listed_per_user(sandbox: SandboxThread, make_case: MakeCase) -> None:
 
     case = make_case(phone="+15551230004")
-    channel_for("sms").send_text(case, "first")
-    channel_for("sms").send_text(make_case(phone="+15551230005"), "other")
+    channel_for("sms").send_text(followup_message(case, "sms", "first"))
+    channel_for("sms").send_text(followup_message(make_case(phone="+15551230005"), "sms", "other"))
     sandbox.wait_idle()
     got = httpx.get(f"{sandbox.url}/_sandbox/messages", params={"to": "+15551230004"}).json()
     assert [m["body"] for m in got] == ["first"]
@@ -164,8 +167,12 @@ def test_the_validity_period_never_outlasts_the_campaign(make_case: MakeCase) ->
     case = make_case(phone="+15551230001")
     now = utcnow()
     case.campaign.deadline = now + timedelta(minutes=10)
-    assert validity_seconds(case, now) == 600
+    assert validity_seconds(notice_message(case, "sms", 0), now) == 600
     case.campaign.deadline = now + timedelta(days=20)
-    assert validity_seconds(case, now) == 3600  # RECALL_SMS_VALIDITY_SECONDS
+    assert (
+        validity_seconds(notice_message(case, "sms", 0), now) == 3600
+    )  # RECALL_SMS_VALIDITY_SECONDS
     case.campaign.deadline = now - timedelta(minutes=1)
-    assert validity_seconds(case, now) == 1, "Twilio's least; the deadline job closes it"
+    assert validity_seconds(notice_message(case, "sms", 0), now) == 1, (
+        "Twilio's least; the deadline job closes it"
+    )

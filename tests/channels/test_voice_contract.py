@@ -13,6 +13,7 @@ from channels.registry import channel_for
 from channels.sandbox.runner import SandboxThread
 from channels.voice import keypress_twiml, voice_twiml
 from pipeline.models import Case
+from pipeline.notices.outbound import followup_message, keypress_message, notice_message
 from pipeline.notices.templates import render_followup, render_notice
 from tests.channels.channels_testkit import ACCOUNT_SID, AUTH_TOKEN, Receiver, sandbox_requests
 
@@ -24,7 +25,7 @@ RECORD = "https://recall.example/webhooks/twilio/voice/recording?case=1"
 @pytest.mark.parametrize(("locale", "language"), [("en", "en-US"), ("zh-CN", "cmn-CN")])
 def test_menu_twiml(make_case: MakeCase, locale: str, language: str) -> None:
     case = make_case(locale=locale)
-    root = ET.fromstring(voice_twiml(case, gather_url=GATHER))
+    root = ET.fromstring(voice_twiml(keypress_message(case, "voice", 0), gather_url=GATHER))
     gather = root.find("Gather")
     assert gather is not None
     assert gather.attrib["numDigits"] == "1"
@@ -37,7 +38,9 @@ def test_menu_twiml(make_case: MakeCase, locale: str, language: str) -> None:
 
 def test_machine_twiml_leaves_a_callback_number(make_case: MakeCase) -> None:
     case = make_case()
-    root = ET.fromstring(voice_twiml(case, gather_url=GATHER, machine=True))
+    root = ET.fromstring(
+        voice_twiml(keypress_message(case, "voice", 0), gather_url=GATHER, machine=True)
+    )
     assert root.find("Gather") is None
     say = root.find("Say")
     assert say is not None and "+15005550006" in (say.text or "")
@@ -50,7 +53,11 @@ def test_machine_twiml_leaves_a_callback_number(make_case: MakeCase) -> None:
 )
 def test_keypress_twiml(make_case: MakeCase, digit: str, kind: str, verb: str | None) -> None:
     case = make_case(locale="zh-CN")
-    root = ET.fromstring(keypress_twiml(case, digit, gather_url=GATHER, record_url=RECORD))
+    root = ET.fromstring(
+        keypress_twiml(
+            keypress_message(case, "voice", 0), digit, gather_url=GATHER, record_url=RECORD
+        )
+    )
     say = root.find("Say")
     assert say is not None and say.text == render_followup(kind, case)
     if verb:
@@ -60,8 +67,10 @@ def test_keypress_twiml(make_case: MakeCase, digit: str, kind: str, verb: str | 
 
 def test_nine_repeats_the_menu(make_case: MakeCase) -> None:
     case = make_case()
-    repeat = keypress_twiml(case, "9", gather_url=GATHER, record_url=RECORD)
-    assert repeat == voice_twiml(case, gather_url=GATHER)
+    repeat = keypress_twiml(
+        keypress_message(case, "voice", 0), "9", gather_url=GATHER, record_url=RECORD
+    )
+    assert repeat == voice_twiml(keypress_message(case, "voice", 0), gather_url=GATHER)
 
 
 def test_pressing_three_reaches_the_agent_when_one_is_set(
@@ -72,7 +81,11 @@ def test_pressing_three_reaches_the_agent_when_one_is_set(
     monkeypatch.setenv("RECALL_AGENT_NUMBER", "+15557654321")
     get_settings.cache_clear()
     try:
-        root = ET.fromstring(keypress_twiml(make_case(), "3", gather_url=GATHER, record_url=RECORD))
+        root = ET.fromstring(
+            keypress_twiml(
+                keypress_message(make_case(), "voice", 0), "3", gather_url=GATHER, record_url=RECORD
+            )
+        )
     finally:
         get_settings.cache_clear()
     dial = root.find("Dial")
@@ -83,7 +96,7 @@ def test_call_request_is_what_twilio_expects(
     sandbox: SandboxThread, receiver: Receiver, make_case: MakeCase
 ) -> None:
     case = make_case(phone="+15551239000")
-    result = channel_for("voice").send(case, 1)
+    result = channel_for("voice").send(notice_message(case, "voice", 1))
 
     assert result.ok and result.provider_id and result.provider_id.startswith("CA")
     (request,) = sandbox_requests(sandbox, "twilio")
@@ -102,7 +115,11 @@ def test_call_request_is_what_twilio_expects(
 
 def test_followup_call_sends_inline_twiml(sandbox: SandboxThread, make_case: MakeCase) -> None:
     case = make_case(phone="+15551239001")
-    assert channel_for("voice").send_text(case, "Your question was answered.").ok
+    assert (
+        channel_for("voice")
+        .send_text(followup_message(case, "voice", "Your question was answered."))
+        .ok
+    )
     (request,) = sandbox_requests(sandbox, "twilio")
     assert "Url" not in request["form"]
     say = ET.fromstring(request["form"]["Twiml"]).find("Say")
@@ -118,15 +135,17 @@ def test_call_fetches_twiml_and_presses_a_key(
     record_url = f"{receiver.url}/webhooks/twilio/voice/recording?case={case.id}"
     receiver.responses["/webhooks/twilio/voice"] = (
         "text/xml",
-        voice_twiml(case, gather_url=gather_url),
+        voice_twiml(keypress_message(case, "voice", 0), gather_url=gather_url),
     )
     receiver.responses["/webhooks/twilio/voice/gather"] = (
         "text/xml",
-        keypress_twiml(case, digit, gather_url=gather_url, record_url=record_url),
+        keypress_twiml(
+            keypress_message(case, "voice", 0), digit, gather_url=gather_url, record_url=record_url
+        ),
     )
     shares = {"agree": 0, "refuse": 0, "query": 0, "stop": 0, "silence": 0, answer: 1}
     sandbox.configure(users=True, shares=shares)
-    result = channel_for("voice").send(case, 1)
+    result = channel_for("voice").send(notice_message(case, "voice", 1))
     sandbox.wait_idle()
 
     validator = RequestValidator(AUTH_TOKEN)
@@ -149,7 +168,7 @@ def test_answering_machine_gets_no_menu(
 ) -> None:
     case = make_case(phone="+15551239977")
     sandbox.configure(users=True, shares={"agree": 1})
-    channel_for("voice").send(case, 1)
+    channel_for("voice").send(notice_message(case, "voice", 1))
     sandbox.wait_idle()
     (fetch,) = receiver.at("/webhooks/twilio/voice")
     assert fetch.form["AnsweredBy"] == "machine_end_beep"

@@ -16,6 +16,7 @@ from channels.registry import channel_for
 from channels.sandbox.runner import SandboxThread
 from pipeline.channel_port import kind_for_sender, reply_kinds, spec_for
 from pipeline.models import Case
+from pipeline.notices.outbound import followup_message, notice_message
 from pipeline.notices.templates import render_notice
 from pipeline.settings import get_settings
 from tests.channels.channels_testkit import ACCOUNT_SID, Receiver, sandbox_requests
@@ -36,7 +37,7 @@ def test_notice_without_a_template_is_a_plain_body(
     sandbox: SandboxThread, receiver: Receiver, make_case: MakeCase
 ) -> None:
     case = make_case(phone="+15551230001")
-    result = channel_for("whatsapp").send(case, 0)
+    result = channel_for("whatsapp").send(notice_message(case, "whatsapp", 0))
 
     assert result.ok and result.provider_id and result.provider_id.startswith("SM")
     assert result.cost_units == 1.0
@@ -55,7 +56,7 @@ def test_notice_with_a_template_sends_its_content_sid_and_the_notice_as_variable
     sandbox: SandboxThread, make_case: MakeCase, content_sid: str
 ) -> None:
     case = make_case(phone="+15551230002")
-    assert channel_for("whatsapp").send(case, 0).ok
+    assert channel_for("whatsapp").send(notice_message(case, "whatsapp", 0)).ok
     (request,) = sandbox_requests(sandbox, "twilio")
     form = request["form"]
     assert form["ContentSid"] == content_sid and "Body" not in form
@@ -66,7 +67,7 @@ def test_a_follow_up_is_a_plain_body_even_with_a_template(
     sandbox: SandboxThread, make_case: MakeCase, content_sid: str
 ) -> None:
     case = make_case(phone="+15551230003")
-    assert channel_for("whatsapp").send_text(case, "Thank you.").ok
+    assert channel_for("whatsapp").send_text(followup_message(case, "whatsapp", "Thank you.")).ok
     (request,) = sandbox_requests(sandbox, "twilio")
     assert request["form"]["Body"] == "Thank you." and "ContentSid" not in request["form"]
 
@@ -74,7 +75,7 @@ def test_a_follow_up_is_a_plain_body_even_with_a_template(
 def test_no_phone_is_a_permanent_failure_without_a_request(
     sandbox: SandboxThread, make_case: MakeCase
 ) -> None:
-    result = channel_for("whatsapp").send(make_case(phone=None), 0)
+    result = channel_for("whatsapp").send(notice_message(make_case(phone=None), "whatsapp", 0))
     assert result.failure is not None and result.failure.code == "no_address"
     assert sandbox_requests(sandbox, "twilio") == []
 
