@@ -1,10 +1,10 @@
 """``channel.send_sms|send_email|place_call`` (one claimed attempt each) and
 ``channel.send_followup``. Each channel has its own queue, so operations see each backlog.
 
-Thin: take a provider slot, call ``pipeline.cases.delivery`` / ``pipeline.followups.outbox``, log
-the
-outcome. Transient failures raise (Dramatiq retries, see ``actors.retry``); no free slot in
-time puts the message back with a short delay without spending a retry.
+Thin: take a provider slot, call ``pipeline.cases.delivery`` / ``pipeline.followups.outbox``
+with the registry's adapters (``pipeline.channel_port.channel_for``), log the outcome.
+Transient failures raise (Dramatiq retries, see ``actors.retry``); no free slot in time puts
+the message back with a short delay without spending a retry.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from dramatiq.middleware import CurrentMessage
 from actors.broker import broker
 from actors.limits import charge_segments, provider_slot
 from actors.retry import RateLimited, retry_options
-from channels.base import Channel
 from pipeline.cases.delivery import SendOutcome, deliver_attempt, sent_units
-from pipeline.channel_port import channel_kinds, spec_for
+from pipeline.channel_port import channel_for, channel_kinds, spec_for
 from pipeline.followups.outbox import deliver_followup
 from pipeline.settings import get_settings
 
@@ -32,13 +31,6 @@ logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 __all__ = ["SEND_ACTORS", "broker", "place_call", "send_email", "send_followup", "send_sms"]
 
 
-def channel_for(kind: str) -> Channel:
-    """The adapter for ``kind`` (``channels.registry``, issue 3)."""
-    from channels.registry import channel_for as registry_channel_for
-
-    return registry_channel_for(kind)
-
-
 def _send(kind: str, attempt_id: int, actor: dramatiq.Actor[..., None]) -> None:
     try:
         with provider_slot(kind):
@@ -46,7 +38,8 @@ def _send(kind: str, attempt_id: int, actor: dramatiq.Actor[..., None]) -> None:
     except RateLimited:
         actor.send_with_options(args=(attempt_id,), delay=random.randint(200, 1500))
         return
-    if kind == "sms" and outcome is SendOutcome.SENT:
+    # Billed by the segment: the provider's rate limit counts segments, not messages.
+    if spec_for(kind).cost_unit == "segment" and outcome is SendOutcome.SENT:
         charge_segments(sent_units(attempt_id))
     log.info("channel.sent attempt=%s channel=%s outcome=%s", attempt_id, kind, outcome.value)
 

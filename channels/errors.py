@@ -38,6 +38,8 @@ TWILIO_TRANSIENT = {
     30003: "handset unreachable",
     30008: "unknown delivery error",
 }
+# Refusals that mean the person unsubscribed at the provider: ``SendFailure.opted_out``.
+TWILIO_OPTED_OUT = frozenset({21610})
 # Delivery errors that are retried this many times before they are permanent.
 RETRY_ONCE = {30003: 1}
 
@@ -56,7 +58,8 @@ def _by_status(status: int, code: str, message: str) -> SendFailure:
 def classify_twilio_error(error: TwilioRestException) -> SendFailure:
     code = int(error.code) if str(error.code or "").isdigit() else None
     if code in TWILIO_PERMANENT:
-        return SendFailure(PERMANENT, str(code), TWILIO_PERMANENT[code])
+        opted_out = code in TWILIO_OPTED_OUT
+        return SendFailure(PERMANENT, str(code), TWILIO_PERMANENT[code], opted_out=opted_out)
     if code in TWILIO_TRANSIENT:
         return SendFailure(TRANSIENT, str(code), TWILIO_TRANSIENT[code])
     return _by_status(int(error.status), str(code or error.status), str(error.msg)[:200])

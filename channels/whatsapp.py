@@ -53,7 +53,6 @@ class WhatsAppChannel(Channel):
         cap_setting="max_whatsapp_per_day",
         rate_setting="whatsapp_messages_per_second",
         template=ChannelKind.SMS,  # the notice reads like a text message
-        expires_unsent=True,
     )
 
     def send(self, message: Outbound) -> SendResult:

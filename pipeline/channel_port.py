@@ -46,8 +46,11 @@ class FailureKind(StrEnum):
 @dataclass(frozen=True)
 class SendFailure:
     kind: FailureKind
-    code: str
+    code: str  # the provider's own code (kept on the attempt) or ours: no_address, timeout…
     reason: str
+    # The provider refused because the person unsubscribed there (Twilio 21610, after a
+    # STOP): the core suppresses the channel for them, as if they had opted out with us.
+    opted_out: bool = False
 
     @property
     def transient(self) -> bool:
@@ -175,6 +178,17 @@ def channel_for(kind: str) -> Channel:
     """The adapter for ``kind``. Adapters hold no per-send state: one serves every thread."""
     spec_for(kind)
     return _adapters()[kind]()
+
+
+def first_kind(**wanted: object) -> str:
+    """The first channel (in registry order) whose spec has every ``wanted`` value, e.g.
+    ``first_kind(takes_keypresses=True)``: how the core names "the phone call" or "the
+    mail" without spelling a kind. RecallError when no installed channel has them."""
+    for kind in channel_kinds():
+        spec = spec_for(kind)
+        if all(getattr(spec, name) == value for name, value in wanted.items()):
+            return kind
+    raise RecallError(f"no installed channel has {wanted}")
 
 
 def reply_kinds() -> tuple[str, ...]:

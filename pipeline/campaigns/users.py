@@ -88,8 +88,10 @@ def normalise_email(raw: str) -> str:
         raise ValueError(f"not a valid email address ({error})") from None
 
 
-def normalise_phone(raw: str, default_region: str) -> str:
-    """E.164 (``+447911123456``), or ValueError."""
+def validated_e164(raw: str, default_region: str) -> str:
+    """A users file's phone as E.164 (``+447911123456``); ValueError unless it is a valid
+    number (strict: a bad number in the file is the operator's to fix, never stored).
+    Compare ``pipeline.inbound.answers.sender_e164``, which never refuses a sender."""
     try:
         number = phonenumbers.parse(raw, default_region)
     except phonenumbers.NumberParseException as error:
@@ -184,7 +186,7 @@ class RowValidator:
         return UserRow(line, external_id, name, phone, email, locale, timezone, tier)  # type: ignore[arg-type]
 
     def _phone(self, raw: str) -> str:
-        return normalise_phone(raw, self.default_region)
+        return validated_e164(raw, self.default_region)
 
 
 def read_header(path: str, reader: Iterator[list[str]]) -> list[str]:

@@ -206,7 +206,13 @@ def record_result(
         return SendOutcome.SENT
     failure = result.failure
     record_permanent_failure(
-        session, case, attempt, code=failure.code, reason=failure.reason, now=now
+        session,
+        case,
+        attempt,
+        code=failure.code,
+        reason=failure.reason,
+        now=now,
+        opted_out=failure.opted_out,
     )
     return SendOutcome.PERMANENT_FAILURE
 

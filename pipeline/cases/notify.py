@@ -49,8 +49,6 @@ ACTOR = "pipeline"
 # An attempt in one of these is still someone's job; anything else is finished.
 OPEN_STATUSES = frozenset({"claimed", "sending"})
 FAILED_STATUSES = frozenset({"permanent_failure", "failed"})
-# Twilio's "attempt to send to unsubscribed recipient".
-TWILIO_UNSUBSCRIBED = "21610"
 
 
 class Outcome(StrEnum):
@@ -302,13 +300,15 @@ def record_permanent_failure(
     reason: str,
     now: datetime,
     status: str = "permanent_failure",
+    opted_out: bool = False,
 ) -> None:
     """The provider refused the step for good: record it; the case moves to its next step
-    (or becomes unreachable when none is left)."""
+    (or becomes unreachable when none is left). ``opted_out``: it refused because the
+    person unsubscribed there (``SendFailure.opted_out``)."""
     _set_status(attempt, status, now, code=code, reason=reason)
     attempt.completed_at = now
-    if code == TWILIO_UNSUBSCRIBED and attempt.channel in reply_kinds():
-        # The person texted STOP to our number and Twilio's Advanced Opt-Out kept it: no
+    if opted_out and attempt.channel in reply_kinds():
+        # The person texted STOP to our number and the provider's opt-out kept it: no
         # campaign may text them again until they send START (which recall also hears).
         set_opted_out(case.recipient, attempt.channel, True)
     _apply(session, case, CaseEvent.SEND_FAILED, now, attempt.channel, code)

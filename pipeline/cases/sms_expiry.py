@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.cases.quiet_hours import allowed_time_for_case
 from pipeline.cases.states import LADDER_STATES
+from pipeline.channel_port import spec_for
 from pipeline.clock import as_utc
 from pipeline.models import Attempt, Case
 from pipeline.settings import get_settings
@@ -36,10 +37,11 @@ def expiries(attempt: Attempt) -> int:
 
 
 def may_retry(attempt: Attempt, case: Case, code: str | None, limit: int) -> bool:
-    """Pure: an expiry of the SMS of the step the case is on, with retries left."""
+    """Pure: an expiry of the text (a channel whose spec ``expires_unsent``) of the step
+    the case is on, with retries left."""
     return (
         code == TWILIO_EXPIRED
-        and attempt.channel == "sms"
+        and spec_for(attempt.channel).expires_unsent
         and attempt.step == case.step
         and case.state in LADDER_STATES
         and expiries(attempt) <= limit

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.cases.events import FollowUp, apply_event
 from pipeline.cases.states import CaseEvent, CaseState
-from pipeline.channel_port import first_reachable, reply_kinds
+from pipeline.channel_port import first_kind, first_reachable, reply_kinds
 from pipeline.errors import InputError, InvalidState, NotFound
 from pipeline.models import AgentReply, Attempt, Case, FollowUpSend, Recipient, Response
 from pipeline.privacy import audit
@@ -213,7 +213,7 @@ def record_phone_answer(
     session.add(
         Response(
             case_id=case_id,
-            channel="voice",
+            channel=first_kind(takes_keypresses=True),
             kind=answer,
             step=case.step,
             raw_text=f"heard by phone, recorded by {agent}",
@@ -221,7 +221,13 @@ def record_phone_answer(
         )
     )
     return apply_event(
-        session, case, event, now=now, actor=agent, channel="voice", detail={"recorded_by": agent}
+        session,
+        case,
+        event,
+        now=now,
+        actor=agent,
+        channel=first_kind(takes_keypresses=True),
+        detail={"recorded_by": agent},
     )
 
 

@@ -52,7 +52,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.cases.events import FollowUp, apply_event
 from pipeline.cases.states import FINAL_STATES, CaseEvent
-from pipeline.channel_port import channel_kinds, kind_for_sender, reply_kinds, spec_for
+from pipeline.channel_port import first_kind, kind_for_sender, reply_kinds, spec_for
 from pipeline.clock import utcnow
 from pipeline.inbound.attempt_status import EMAIL_EVENT_STATUS
 from pipeline.inbound.payloads import (
@@ -124,8 +124,10 @@ def _claim(session: Session, event_id: int) -> InboundEvent | None:
     return session.scalars(stmt).one_or_none()
 
 
-def normalise_phone(phone: str) -> str:
-    """E.164, as recipients' phones are stored; the input as given when it will not parse."""
+def sender_e164(phone: str) -> str:
+    """A reply's sender in E.164, as recipients' phones are stored, to match it to a case;
+    the input as given when it will not parse (lenient: an odd sender is still recorded,
+    unmatched). Compare ``pipeline.campaigns.users.validated_e164``, which refuses it."""
     try:
         parsed = phonenumbers.parse(phone, get_settings().default_region)
     except phonenumbers.NumberParseException:
@@ -135,7 +137,17 @@ def normalise_phone(phone: str) -> str:
 
 def _link_channel() -> str:
     """The channel that carries response links (email), where a link names no other."""
-    return next(kind for kind in channel_kinds() if spec_for(kind).takes_links)
+    return first_kind(takes_links=True)
+
+
+def _keypress_channel() -> str:
+    """The channel whose answers are keypresses during a call (voice)."""
+    return first_kind(takes_keypresses=True)
+
+
+def _mail_channel() -> str:
+    """The channel whose provider sends the mail events and unsubscribes (email)."""
+    return first_kind(subject_line=True)
 
 
 def _store_response(
@@ -215,7 +227,7 @@ def _sms(session: Session, event: InboundEvent, now: datetime) -> Outcome:
     # Twilio posts WhatsApp replies to the same webhook, the sender written ``whatsapp:+1…``:
     # the port says which channel an address belongs to.
     channel, address = kind_for_sender(required_field(event.payload, "From"))
-    sender = normalise_phone(address)
+    sender = sender_e164(address)
     body = payload_text(event.payload.get("Body"))
     kind = classify_reply(body)
     case = lock_case(session, _match_sms_case(session, sender))
@@ -264,7 +276,14 @@ def _gather(session: Session, event: InboundEvent, now: datetime) -> Outcome:
     # On an outbound call the person is the called party ("To").
     sender = payload_text(event.payload.get("To") or event.payload.get("Called")) or None
     return _answer(
-        session, event, case, kind, channel="voice", raw_text=digits, sender=sender, now=now
+        session,
+        event,
+        case,
+        kind,
+        channel=_keypress_channel(),
+        raw_text=digits,
+        sender=sender,
+        now=now,
     )
 
 
@@ -279,7 +298,7 @@ def _recording(session: Session, event: InboundEvent, now: datetime) -> Outcome:
         select(Response)
         .where(
             Response.case_id == case_id,
-            Response.channel == "voice",
+            Response.channel == _keypress_channel(),
             Response.kind == ReplyKind.QUERY.value,
         )
         .order_by(Response.received_at.desc(), Response.id.desc())
@@ -316,7 +335,7 @@ def _link(session: Session, event: InboundEvent, now: datetime) -> Outcome:
     if kind not in LINK_ANSWERS and kind is not ReplyKind.OPT_OUT:
         raise MalformedEvent("answer is not agree, refuse or query")
     # A link is sent in an email (or a text); the answer counts for the channel that carried it.
-    channel = payload_text(event.payload.get("channel")) or "email"
+    channel = payload_text(event.payload.get("channel"))
     channel = channel if channel in reply_kinds() else _link_channel()
     case = lock_case(session, case_id)
     # A question typed on the response page is the text an agent must answer.
@@ -329,7 +348,7 @@ def _link(session: Session, event: InboundEvent, now: datetime) -> Outcome:
     # The email's one-click unsubscribe link: suppress the address like a SendGrid
     # unsubscribe, and send nothing to someone who just asked us to stop.
     if case is not None and case.recipient.email:
-        _suppress_contact(session, event, "email", case.recipient.email, suppressed=True)
+        _suppress_contact(session, event, _mail_channel(), case.recipient.email, suppressed=True)
     return outcome[0], []
 
 
@@ -343,7 +362,7 @@ def _custom_arg(payload: Mapping[str, Any], name: str) -> Any:
 
 
 def _email_attempt(session: Session, case_id: int, payload: Mapping[str, Any]) -> Attempt | None:
-    query = select(Attempt).where(Attempt.case_id == case_id, Attempt.channel == "email")
+    query = select(Attempt).where(Attempt.case_id == case_id, Attempt.channel == _mail_channel())
     attempt_id = _custom_arg(payload, "attempt_id")
     message_id = payload_text(payload.get("sg_message_id"))
     if attempt_id:
@@ -369,7 +388,7 @@ def _email_event(session: Session, event: InboundEvent, now: datetime) -> Outcom
         # sender's reputation (SendGrid suppresses it on its side too).
         address = payload_text(payload.get("email"), 320)
         if address:
-            _suppress_contact(session, event, "email", address, suppressed=True)
+            _suppress_contact(session, event, _mail_channel(), address, suppressed=True)
     attempt = _email_attempt(session, case_id, payload) if case_id is not None else None
     if attempt is None:
         message_id = payload_text(payload.get("sg_message_id")).split(".")[0]
@@ -395,13 +414,13 @@ def _email_opt_out(
         event,
         case,
         ReplyKind.OPT_OUT,
-        channel="email",
+        channel=_mail_channel(),
         raw_text=kind,
         sender=address,
         now=now,
     )
     if address:
-        _suppress_contact(session, event, "email", address, suppressed=True)
+        _suppress_contact(session, event, _mail_channel(), address, suppressed=True)
     # No confirmation email to someone who just unsubscribed or reported spam: the provider
     # would drop it, and the person said not to write.
     return outcome[0], []

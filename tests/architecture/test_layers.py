@@ -73,3 +73,22 @@ def test_the_walk_sees_every_kind_of_upward_import(source: str, expected: list[s
 def test_any_module_below_a_forbidden_package_counts_as_upward(top: str, rest: str) -> None:
     assert upward(f"{top}.{rest}")
     assert not upward(f"{top}{rest}.x") or f"{top}{rest}" in FORBIDDEN
+
+
+# What an adapter must not read: ORM rows and the notice templates. The core renders the
+# message and hands the adapter an ``Outbound`` (``pipeline.channel_port``).
+ADAPTER_FORBIDDEN = ("pipeline.models", "pipeline.notices")
+
+
+def adapter_arrows() -> list[str]:
+    found = []
+    for path in sorted((ROOT / "channels").glob("*.py")):
+        for line, module in imported_modules(path.read_text(encoding="utf-8")):
+            if module.startswith(ADAPTER_FORBIDDEN):
+                found.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
+    return found
+
+
+def test_adapters_get_a_rendered_message_not_rows_or_templates() -> None:
+    assert (ROOT / "channels" / "sms.py").exists(), "the walk found no adapters: the layout moved"
+    assert adapter_arrows() == []

@@ -8,8 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
+from twilio.base.exceptions import TwilioRestException
 
 from channels.base import ChannelError, FailureKind, SendFailure, SendResult
+from channels.errors import classify_twilio_error
 from pipeline.cases.delivery import SendOutcome, deliver_attempt
 from pipeline.cases.notify import notify_case
 from pipeline.models import Attempt, Campaign, Case
@@ -94,7 +96,8 @@ def test_twilios_unsubscribed_refusal_opts_the_number_out(
     engine: Engine, code: str, opted_out: bool
 ) -> None:
     case_id, attempt_id = claimed(engine)
-    refusal = SendFailure(FailureKind.PERMANENT, code, "refused")
+    # The adapter's own classification of Twilio's refusal, as a send would return it.
+    refusal = classify_twilio_error(TwilioRestException(400, "/Messages", "refused", int(code)))
     deliver(engine, attempt_id, RecordingChannel(script=[SendResult(failure=refusal)]))
     with Session(engine) as session:
         case = session.get(Case, case_id)

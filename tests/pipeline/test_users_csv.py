@@ -8,8 +8,8 @@ from pipeline.campaigns.users import (
     UserRow,
     normalise_email,
     normalise_locale,
-    normalise_phone,
     read_users,
+    validated_e164,
 )
 from pipeline.errors import InputError, InputErrors
 
@@ -38,13 +38,13 @@ def verdicts(path: Path, region: str = "US") -> list[UserRow | list[InputError]]
     ],
 )
 def test_phones_become_e164_using_the_default_region(raw: str, region: str, e164: str) -> None:
-    assert normalise_phone(raw, region) == e164
+    assert validated_e164(raw, region) == e164
 
 
 @pytest.mark.parametrize("raw", ["12", "+1 555 12", "hello", "+99 123456789"])
 def test_bad_phones(raw: str) -> None:
     with pytest.raises(ValueError):
-        normalise_phone(raw, "US")
+        validated_e164(raw, "US")
 
 
 def test_emails_are_normalised_without_dns() -> None:
