@@ -8,6 +8,9 @@ suppresses it. The adapters live in ``channels/`` and announce themselves throug
 ``recall.channels`` entry point group (``pyproject.toml``), so adding a channel is one
 adapter module and one line there; nothing in ``pipeline/`` imports an adapter.
 
+An adapter receives an ``Outbound``: the message the core rendered
+(``pipeline.notices.outbound``) and the address to send it to, never an ORM row.
+
 How failures come back (every adapter does the same):
 
 - **transient** (HTTP 429, 5xx, timeouts, connection errors, credentials refused): the

@@ -1,6 +1,7 @@
-"""TwiML the voice webhooks answer with. The notice and the spoken follow-ups come from the
-channels team's ``channels.voice``; this module adds the URLs and the cases it cannot
-handle (a call whose case is gone)."""
+"""TwiML the voice webhooks answer with. The core renders the notice and the spoken
+follow-ups (``pipeline.notices.outbound.keypress_message``), ``channels.voice`` turns them
+into TwiML; this module adds the URLs and the cases it cannot handle (a call whose case is
+gone)."""
 
 from __future__ import annotations
 
