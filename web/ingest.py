@@ -36,6 +36,7 @@ from sqlalchemy import Engine
 from starlette.datastructures import State
 from starlette.requests import Request
 
+from pipeline.errors import RecallError
 from web.buffer import EventBuffer, database_unavailable
 from web.deps import ingest_engine
 from web.events import NewEvent, enqueue_processing, store_events
@@ -50,7 +51,7 @@ MAX_BATCH_EVENTS = 1000
 DRAIN_SECONDS = 5.0
 
 
-class IngestUnavailable(RuntimeError):
+class IngestUnavailable(RecallError, RuntimeError):
     """The events could not be stored in time, or the app is stopping (a 503)."""
 
 
@@ -61,12 +62,12 @@ class _Submission:
 
 
 # Per submission of a batch: the ids it newly stored for processing, or why it failed.
-Outcome = list[int] | Exception
+SubmissionResult = list[int] | Exception
 
 
 def write_batch(
     engine: Engine, submissions: list[list[NewEvent]], buffer: EventBuffer | None = None
-) -> list[Outcome]:
+) -> list[SubmissionResult]:
     """Store the events of every submission in one statement, then enqueue the new ones.
 
     Runs on the writer thread. Returns one outcome per submission, in order.
@@ -87,13 +88,13 @@ def write_batch(
         for events in submissions
     ]
     _enqueue_committed([event_id for ids in claimed for event_id in ids])
-    outcomes: list[Outcome] = [*claimed]
+    outcomes: list[SubmissionResult] = [*claimed]
     return outcomes
 
 
 def _buffered(
     buffer: EventBuffer | None, submissions: list[list[NewEvent]], error: Exception
-) -> list[Outcome]:
+) -> list[SubmissionResult]:
     """The database is away: the events go to the durable buffer (``web.buffer``) and the
     requests are answered as stored; without a buffer, or if Redis refuses too, a 503."""
     if buffer is None:

@@ -15,7 +15,7 @@ from pipeline.errors import MalformedEvent
 from pipeline.models import Case
 
 # What a handler reports: the event's outcome and the follow-ups to send after commit.
-Outcome = tuple[str, list[FollowUp]]
+HandlerResult = tuple[str, list[FollowUp]]
 
 
 def payload_text(value: Any, limit: int | None = None) -> str:
