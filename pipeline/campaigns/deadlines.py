@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from pipeline.cases.events import apply_event
 from pipeline.cases.states import LADDER_STATES, CaseEvent, CaseState
 from pipeline.clock import as_utc
+from pipeline.db import lock_rows
 from pipeline.models import Campaign, Case
 from pipeline.privacy import audit
 from pipeline.privacy.masking import mask_email, mask_phone
@@ -60,7 +61,7 @@ def close_expired_campaigns(session: Session, now: datetime) -> list[int]:
         Campaign.state.in_(OPEN_CAMPAIGN_STATES), Campaign.deadline <= as_utc(now)
     )
     closed = []
-    for campaign in session.scalars(due.with_for_update(skip_locked=True, of=Campaign)).all():
+    for campaign in session.scalars(lock_rows(session, due, of=Campaign, skip_locked=True)).all():
         close_campaign(session, campaign, now)
         closed.append(campaign.id)
     return closed
@@ -125,7 +126,7 @@ def overdue_queries(session: Session, now: datetime) -> list[OverdueQuery]:
         or_(Case.query_overdue_at.is_(None), Case.query_overdue_at < Case.query_due_at),
     )
     found = []
-    for case in session.scalars(stale.with_for_update(skip_locked=True, of=Case)).all():
+    for case in session.scalars(lock_rows(session, stale, of=Case, skip_locked=True)).all():
         case.query_overdue_at = as_utc(now)
         found.append(_describe(case))
     return found
