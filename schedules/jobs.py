@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from actors.batch import enqueue_many
 from actors.case import notify
 from actors.channel import send_followup
+from actors.inbound_buffer import EventBuffer, drain_all
 from actors.response import process
 from pipeline.campaigns import deadlines, waves
 from pipeline.cases import broker_loss, sweep
@@ -33,7 +34,6 @@ from schedules.incident_job import (
     workers_died,
 )
 from schedules.scheduler import JobSpec
-from web.buffer import EventBuffer, drain_all
 
 log = logging.getLogger(__name__)
 

@@ -314,7 +314,7 @@ class FaultStack:
             return int(session.scalar(query) or 0)
 
     def buffered(self) -> int:
-        """Webhooks waiting in Redis for the database (web.buffer)."""
+        """Webhooks waiting in Redis for the database (actors.inbound_buffer)."""
         import redis
 
         return int(redis.Redis.from_url(self.redis.url).xlen("recall-faults:inbound:buffer"))
