@@ -73,3 +73,15 @@ def test_the_walk_sees_every_kind_of_upward_import(source: str, expected: list[s
 def test_any_module_below_a_forbidden_package_counts_as_upward(top: str, rest: str) -> None:
     assert upward(f"{top}.{rest}")
     assert not upward(f"{top}{rest}.x") or f"{top}{rest}" in FORBIDDEN
+
+
+def test_the_scheduler_imports_nothing_of_the_web() -> None:
+    """The scheduler runs without the web app: what both need (the webhook buffer) sits
+    below them, in ``actors/`` or the core."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in sorted((ROOT / "schedules").rglob("*.py"))
+        for line, module in imported_modules(path.read_text(encoding="utf-8"))
+        if module.split(".", 1)[0] == "web"
+    ]
+    assert found == []
