@@ -1,8 +1,9 @@
 """Deadlines: a campaign's own, and the answer-by time of each open query.
 
 At a campaign's deadline every case still on the escalation ladder becomes ``unreachable``
-(the state machine's ``deadline_passed``), the campaign closes and its final report is
-written. Cases that answered keep their answer; an open query stays open for the agents.
+(the state machine's ``deadline_passed``), the campaign closes and its final report is kept
+on it (``final_report``). Cases that answered keep their answer; an open query stays open
+for the agents.
 
 An open query past its ``query_due_at`` is flagged (``query_overdue_at``) once and returned,
 with ids and masked contact data only.

@@ -166,7 +166,7 @@ def _notify(row: Incident, event: str, now: datetime) -> Notice:
 def announce(notices: list[Notice]) -> int:
     """Log each notice and post it to ``RECALL_ALERT_WEBHOOK_URL`` (call after commit);
     returns how many were posted."""
-    # Imported here: pipeline.deadlines imports the report and metrics modules, which a
+    # Imported here: pipeline.campaigns.deadlines imports the metrics module, which a
     # caller of the pure rules has no need of.
     from pipeline.campaigns.deadlines import post_alert
 
