@@ -87,14 +87,19 @@ def dialect_of(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
+def dialect_insert(table: Any, dialect: str) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT`` with ``ON CONFLICT`` at hand: both dialects spell it alike, but SQLAlchemy
+    keeps it in each dialect's own ``insert``."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table)
+
+
 def insert_or_ignore(
     table: Any, dialect: str, index_elements: list[Any]
 ) -> postgresql.Insert | sqlite.Insert:
     """``INSERT … ON CONFLICT (index_elements) DO NOTHING`` in the dialect's own words: the
-    idempotent insert every store-once row (attempts, follow-ups, webhooks) is written with.
-    Both dialects spell it alike, but SQLAlchemy keeps it in each dialect's ``insert``."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing(index_elements=index_elements)
+    idempotent insert every store-once row (attempts, follow-ups, webhooks) is written with."""
+    return dialect_insert(table, dialect).on_conflict_do_nothing(index_elements=index_elements)
 
 
 _Query = TypeVar("_Query", bound=Select[Any])
