@@ -15,7 +15,7 @@ from dramatiq.middleware import CurrentMessage
 from dramatiq.rate_limits import RateLimiterBackend
 from dramatiq.rate_limits.backends import RedisBackend, StubBackend
 
-from actors.stats import QueueStats
+from actors.stats import QueueStatsRecorder
 from pipeline.settings import Settings, get_settings
 
 
@@ -31,7 +31,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
 
     broker.add_middleware(DeadLetterNotes())
     # Throughput and error counts for the dashboard (Redis only; a no-op on the stub).
-    broker.add_middleware(QueueStats())
+    broker.add_middleware(QueueStatsRecorder())
     if settings.broker_url and settings.worker_metrics:
         # Dramatiq 2 no longer adds it by default. Imported only here: it reads its port
         # and directory from the environment `recall worker` prepared (cli/worker.py).

@@ -13,10 +13,10 @@
 So ready = LLEN q, in progress = HLEN q.msgs − LLEN q, delayed = HLEN q.DQ.msgs,
 dead = ZCARD q.XQ, all read in one MULTI so the figures agree with each other.
 
-Throughput and errors are not kept by Dramatiq; ``actors.stats.QueueStats`` (a worker
-middleware) counts processed and failed messages per queue per minute under ``__stats__``,
-and registers each worker process under ``__workers__``. Listing, requeueing and deleting
-dead letters is ``actors.dead_letters``' job.
+Throughput and errors are not kept by Dramatiq; ``actors.stats.QueueStatsRecorder`` (a
+worker middleware) counts processed and failed messages per queue per minute under
+``__stats__``, and registers each worker process under ``__workers__``. Listing, requeueing
+and deleting dead letters is ``actors.dead_letters``' job.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import logging
 
 import dramatiq
 
+from actors.batch import enqueue_many
 from actors.broker import broker  # sets the broker before the actor is declared
 from actors.channel import send_followup
 from actors.retry import retry_options
@@ -25,7 +26,7 @@ from pipeline.inbound.answers import process_inbound_event
 
 log = logging.getLogger(__name__)
 
-__all__ = ["QUEUE", "broker", "process"]
+__all__ = ["QUEUE", "broker", "enqueue_processing", "process"]
 
 # Its own queue, so operations see the backlog of answers apart from sends.
 QUEUE = "response"
@@ -46,3 +47,10 @@ def process(inbound_event_id: int) -> None:
         "response.processed",
         extra={"inbound_event_id": inbound_event_id, "follow_ups": len(follow_ups)},
     )
+
+
+def enqueue_processing(event_ids: list[int]) -> None:
+    """Hand each stored event to ``response.process``, in one Redis pipeline. Call only
+    after the commit."""
+    if event_ids:
+        enqueue_many(process, [(event_id,) for event_id in event_ids])

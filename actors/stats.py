@@ -19,7 +19,7 @@ from pipeline.clock import utcnow
 log = logging.getLogger(__name__)
 
 
-class QueueStats(Middleware):
+class QueueStatsRecorder(Middleware):
     """Counts outcomes in Redis. A counting failure is logged and never fails a message."""
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:

@@ -15,24 +15,15 @@ import dramatiq
 
 from actors.broker import broker as default_broker
 
-# Every module that declares actors. An optional one missing from this checkout (another
-# team's, not merged yet) is skipped rather than stopping every worker.
+# Every module that declares actors: a worker imports them all, so it knows every actor.
 ACTOR_MODULES = ("actors.campaign", "actors.case", "actors.channel", "actors.response")
-OPTIONAL_MODULES = frozenset({"actors.response"})
 
 
 def import_actor_modules() -> list[str]:
-    """Import every actor module; returns the names imported."""
-    imported = []
+    """Import every actor module; returns their names (``recall worker`` passes them on)."""
     for name in ACTOR_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if name not in OPTIONAL_MODULES or error.name != name:
-                raise
-            continue
-        imported.append(name)
-    return imported
+        importlib.import_module(name)
+    return list(ACTOR_MODULES)
 
 
 @contextmanager

@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from pipeline.db import make_engine  # noqa: E402
-from pipeline.models import Base  # noqa: E402
+from pipeline.migrations import create_schema  # noqa: E402
 
 
 def free_port() -> int:
@@ -32,7 +32,7 @@ def fresh_database(admin_url: str, name: str) -> str:
     admin.dispose()
     url = admin_url.rsplit("/", 1)[0] + "/" + name
     engine = make_engine(url)
-    Base.metadata.create_all(engine)
+    create_schema(engine)
     engine.dispose()
     return url
 

@@ -21,7 +21,8 @@ from channels.registry import channel_for
 from channels.sandbox.config import SandboxConfig
 from channels.sandbox.runner import SandboxThread
 from pipeline.db import make_engine, session_scope
-from pipeline.models import Base, Campaign, Case, Recipient
+from pipeline.migrations import create_schema
+from pipeline.models import Campaign, Case, Recipient
 from pipeline.notices.outbound import notice_message
 from pipeline.settings import get_settings
 
@@ -41,7 +42,7 @@ def make_cases(url: str, count: int) -> list[Case]:
     from datetime import UTC, datetime
 
     engine = make_engine(url)
-    Base.metadata.create_all(engine)
+    create_schema(engine)
     with session_scope(engine) as session:
         campaign = Campaign(
             name="Bench kettle",

@@ -25,7 +25,7 @@ from pipeline.cases.states import LADDER_STATES
 from pipeline.channel_port import spec_for
 from pipeline.db import get_engine
 from pipeline.errors import InputError, InputErrors, NotFound
-from pipeline.models import Campaign, Case, Recipient
+from pipeline.models import Case, Recipient
 from pipeline.reporting.metrics import campaign_status
 from pipeline.settings import get_settings
 
@@ -117,17 +117,10 @@ def sms_segment_warnings(spec: CampaignSpec) -> list[str]:
     """The SMS notice, rendered per locale as a user would get it, past three segments
     costs more and arrives split: say so before anything is sent."""
     from channels.segments import SEGMENT_WARNING_LIMIT, segment_warning
+    from pipeline.notices.check import unsaved_campaign
     from pipeline.notices.templates import render_notice
 
-    campaign = Campaign(
-        name=spec.name,
-        reason=spec.reason.value,
-        description=spec.description,
-        remedy=spec.remedy,
-        help_text=spec.help_text,
-        deadline=spec.deadline,
-        spec=spec.to_json(),
-    )
+    campaign = unsaved_campaign(spec)
     warnings = []
     for locale in sorted({"en", "zh-CN", *spec.templates}):
         sample = Case(id=0, campaign=campaign, recipient=Recipient(locale=locale, name=""))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Float, Select, cast, create_engine, event, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -87,11 +87,44 @@ def dialect_of(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
+def dialect_insert(table: Any, dialect: str) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT`` with ``ON CONFLICT`` at hand: both dialects spell it alike, but SQLAlchemy
+    keeps it in each dialect's own ``insert``."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table)
+
+
 def insert_or_ignore(
     table: Any, dialect: str, index_elements: list[Any]
 ) -> postgresql.Insert | sqlite.Insert:
     """``INSERT … ON CONFLICT (index_elements) DO NOTHING`` in the dialect's own words: the
-    idempotent insert every store-once row (attempts, follow-ups, webhooks) is written with.
-    Both dialects spell it alike, but SQLAlchemy keeps it in each dialect's ``insert``."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing(index_elements=index_elements)
+    idempotent insert every store-once row (attempts, follow-ups, webhooks) is written with."""
+    return dialect_insert(table, dialect).on_conflict_do_nothing(index_elements=index_elements)
+
+
+_Query = TypeVar("_Query", bound=Select[Any])
+
+
+def lock_rows(
+    session: Session,
+    query: _Query,
+    *,
+    of: Any = None,
+    skip_locked: bool = False,
+    no_key: bool = False,
+) -> _Query:
+    """``query`` as ``SELECT … FOR UPDATE [OF of] [SKIP LOCKED]`` on PostgreSQL (``FOR NO KEY
+    UPDATE`` with ``no_key``), and unchanged on SQLite, which has no row locks: there a
+    writer serialises with ``take_write_turn`` instead. The one place the row-lock branch is
+    written, so every claim and every turn-taking read says the same thing."""
+    if dialect_of(session) != "postgresql":
+        return query
+    return query.with_for_update(of=of, skip_locked=skip_locked, key_share=no_key)
+
+
+def seconds_between(session: Session, start: Any, end: Any) -> Any:
+    """``end - start`` in seconds as a SQL expression: PostgreSQL's interval epoch, SQLite's
+    Julian days (its timestamps are text)."""
+    if dialect_of(session) == "postgresql":
+        return func.extract("epoch", end - start)
+    return cast((func.julianday(end) - func.julianday(start)) * 86400.0, Float)

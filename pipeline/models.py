@@ -20,14 +20,12 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    event,
     text,
 )
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from pipeline.clock import as_utc, utcnow
-from pipeline.reporting import tallies
 
 # SQLite wants INTEGER PRIMARY KEY for autoincrement; PostgreSQL gets a BIGINT.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -337,18 +335,6 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     first_failed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     last_failed_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-@event.listens_for(Base.metadata, "after_create")
-def _install_tallies(_: Any, connection: Connection, **__: Any) -> None:
-    if tallies.kept_by(connection):
-        tallies.install(connection)
-
-
-@event.listens_for(Base.metadata, "before_drop")
-def _uninstall_tallies(_: Any, connection: Connection, **__: Any) -> None:
-    if tallies.kept_by(connection):
-        tallies.uninstall(connection)
 
 
 class Incident(Base):

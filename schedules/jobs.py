@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from actors.batch import enqueue_many
 from actors.case import notify
 from actors.channel import send_followup
+from actors.inbound_buffer import EventBuffer, drain_all
 from actors.response import process
 from pipeline.campaigns import deadlines, waves
 from pipeline.cases import broker_loss, sweep
@@ -24,6 +25,7 @@ from pipeline.clock import utcnow
 from pipeline.followups import outbox as followups
 from pipeline.reporting import snapshots, tallies
 from pipeline.settings import get_settings
+from schedules import deadlines as deadline_job
 from schedules.broker_watch import BrokerWatch, DeadWorkerSweep
 from schedules.incident_job import (
     IncidentWatch,
@@ -32,7 +34,6 @@ from schedules.incident_job import (
     workers_died,
 )
 from schedules.scheduler import JobSpec
-from web.buffer import EventBuffer, drain_all
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ class Jobs:
             overdue = deadlines.overdue_queries(session, utcnow())
         # After commit: each is flagged exactly once. The post is the incident's
         # (check_incidents), one per spell of overdue queries rather than one per batch.
-        deadlines.alert_overdue(overdue, post=False)
+        deadline_job.alert_overdue(overdue, post=False)
         return len(overdue)
 
     def check_incidents(self) -> int:
@@ -183,7 +184,7 @@ class Jobs:
 
     def close_expired_campaigns(self) -> int:
         with self.sessions.begin() as session:
-            closed = deadlines.close_expired_campaigns(session, utcnow())
+            closed = deadline_job.close_expired_campaigns(session, utcnow())
         return len(closed)
 
     def run_follow_up_waves(self) -> int:

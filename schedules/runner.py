@@ -10,6 +10,7 @@ from types import FrameType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from actors.inbound_buffer import EventBuffer
 from pipeline.db import session_factory
 from pipeline.privacy.masking import configure_logging
 from pipeline.settings import Settings
@@ -18,7 +19,6 @@ from schedules.incident_job import IncidentWatch
 from schedules.jobs import Jobs, enqueue_case_notify, standard_jobs
 from schedules.leader import Leadership
 from schedules.scheduler import RecallScheduler, leader_lock_for
-from web.buffer import EventBuffer
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from pipeline.db import make_engine
-from pipeline.models import Base
+from pipeline.migrations import create_schema, drop_schema
 
 IN_CI = os.environ.get("CI") == "true"
 PG_ADMIN_URL = os.environ.get(
@@ -56,8 +56,8 @@ def sqlite_url(tmp_path: object) -> str:
 
 def _fresh(url: str) -> Engine:
     engine = make_engine(url)
-    Base.metadata.drop_all(engine)
-    Base.metadata.create_all(engine)
+    drop_schema(engine)
+    create_schema(engine)
     return engine
 
 

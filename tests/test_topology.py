@@ -25,7 +25,7 @@ import yaml
 from sqlalchemy import inspect
 
 from pipeline.db import make_engine
-from pipeline.models import Base
+from pipeline.migrations import drop_schema
 from tests.processes import stop
 from tests.web.support import free_port
 
@@ -81,7 +81,7 @@ def topology_env(pg_database_url: str, redis_url: str) -> dict[str, str]:
     # The session's database may hold tables other tests created without migrations; the
     # migrate role must meet an empty one, as on a fresh deployment.
     engine = make_engine(pg_database_url)
-    Base.metadata.drop_all(engine)
+    drop_schema(engine)
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     engine.dispose()

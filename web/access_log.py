@@ -12,9 +12,10 @@ import logging
 import re
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pipeline.privacy.masking import log_event
+from web.asgi import StatusCapture
 
 log = logging.getLogger("recall.access")
 
@@ -35,14 +36,7 @@ class AccessLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started, status = time.perf_counter(), 500
-
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
+        started, capture = time.perf_counter(), StatusCapture(send)
         try:
             await self.app(scope, receive, capture)
         finally:
@@ -52,7 +46,7 @@ class AccessLogMiddleware:
                 "http.request",
                 method=scope.get("method", ""),
                 path=loggable_path(scope.get("path", "")),
-                status=status,
+                status=capture.status,
                 ms=round((time.perf_counter() - started) * 1000, 1),
                 client=client[0] if client else "",
             )

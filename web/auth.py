@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.clock import utcnow
 from pipeline.db import session_factory
+from pipeline.errors import RecallError
 from pipeline.privacy import audit
 from pipeline.privacy.masking import log_event
 from pipeline.privacy.passwords import (
@@ -53,7 +54,7 @@ CSRF_HEADER = "x-csrf-token"
 _basic = HTTPBasic(auto_error=False, description="A user from RECALL_DASHBOARD_USERS")
 
 
-class LoginRequired(Exception):
+class LoginRequired(RecallError):
     """Raised by page dependencies; answered with a redirect to the login page."""
 
     def __init__(self, next_path: str) -> None:

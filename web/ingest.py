@@ -2,18 +2,18 @@
 
 A webhook request hands its events to the process's ``EventIngestor`` and awaits them. One
 background task takes everything that has arrived, stores it with ONE multi-row ``INSERT ...
-ON CONFLICT DO NOTHING RETURNING`` (``web.events.store_events``), enqueues the new rows with
-ONE Redis pipeline, and only then answers every request of the batch. There is no timer: a
-batch is whatever arrived while the previous one was being written, so a lone request is
-written at once and, under load, each database round trip carries many requests instead of
-each request queueing for a connection and a thread of its own.
+ON CONFLICT DO NOTHING RETURNING`` (``pipeline.inbound.event_store.store_events``), enqueues
+the new rows with ONE Redis pipeline, and only then answers every request of the batch.
+There is no timer: a batch is whatever arrived while the previous one was being written,
+so a lone request is written at once and, under load, each database round trip carries
+many requests instead of each request queueing for a connection and a thread of its own.
 
 What a request is told, and when:
 - its events stored (new or already there): after the commit and the enqueue attempt. A
   broker that fails after the commit fails nobody — the rows stay unhandled and the
   scheduler hands them on (``pipeline.cases.sweep.claim_unhandled_events``);
-- the database unreachable: the events go to the durable buffer (``web.buffer``, a Redis
-  stream the scheduler drains once the database is back) and the request is answered as
+- the database unreachable: the events go to the durable buffer (``actors.inbound_buffer``, a
+  Redis stream the scheduler drains once the database is back) and the request is answered as
   stored; only if Redis refuses them too is it the batch's error (a 503). A value
   one request brought that the database refuses is isolated by storing that batch's
   requests one by one, so only that request sees it;
@@ -36,9 +36,11 @@ from sqlalchemy import Engine
 from starlette.datastructures import State
 from starlette.requests import Request
 
-from web.buffer import EventBuffer, database_unavailable
+from actors.inbound_buffer import EventBuffer, database_unavailable
+from actors.response import enqueue_processing
+from pipeline.errors import RecallError
+from pipeline.inbound.event_store import NewEvent, store_events
 from web.deps import ingest_engine
-from web.events import NewEvent, enqueue_processing, store_events
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ MAX_BATCH_EVENTS = 1000
 DRAIN_SECONDS = 5.0
 
 
-class IngestUnavailable(RuntimeError):
+class IngestUnavailable(RecallError, RuntimeError):
     """The events could not be stored in time, or the app is stopping (a 503)."""
 
 
@@ -61,12 +63,12 @@ class _Submission:
 
 
 # Per submission of a batch: the ids it newly stored for processing, or why it failed.
-Outcome = list[int] | Exception
+SubmissionResult = list[int] | Exception
 
 
 def write_batch(
     engine: Engine, submissions: list[list[NewEvent]], buffer: EventBuffer | None = None
-) -> list[Outcome]:
+) -> list[SubmissionResult]:
     """Store the events of every submission in one statement, then enqueue the new ones.
 
     Runs on the writer thread. Returns one outcome per submission, in order.
@@ -87,14 +89,14 @@ def write_batch(
         for events in submissions
     ]
     _enqueue_committed([event_id for ids in claimed for event_id in ids])
-    outcomes: list[Outcome] = [*claimed]
+    outcomes: list[SubmissionResult] = [*claimed]
     return outcomes
 
 
 def _buffered(
     buffer: EventBuffer | None, submissions: list[list[NewEvent]], error: Exception
-) -> list[Outcome]:
-    """The database is away: the events go to the durable buffer (``web.buffer``) and the
+) -> list[SubmissionResult]:
+    """The database is away: the events go to the durable buffer (``actors.inbound_buffer``) and the
     requests are answered as stored; without a buffer, or if Redis refuses too, a 503."""
     if buffer is None:
         return [error] * len(submissions)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pipeline.errors import RecallError
+
 KIB = 1024
 # Twilio's callbacks are a few KiB of form fields; SendGrid batches events into posts that
 # stay well under 8 MiB (a thousand events of ~1 KiB is 1 MiB); a response-link form holds
@@ -40,7 +42,7 @@ def body_limit(path: str) -> int:
     return DEFAULT_BODY_LIMIT
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(RecallError):
     """Raised from ``receive`` once a body passes its route's limit."""
 
 

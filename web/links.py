@@ -29,13 +29,13 @@ from starlette.templating import Jinja2Templates
 
 from pipeline.cases import caps
 from pipeline.clock import utcnow
+from pipeline.inbound.event_store import NewEvent
 from pipeline.models import Case
 from pipeline.notices.templates import builtin_locale, case_context
 from pipeline.privacy.tokens import ExpiredToken, InvalidToken, read_response_token
 from pipeline.settings import Settings
 from web import responses
 from web.deps import engine_of, settings_of
-from web.events import NewEvent
 from web.link_text import TEXT
 from web.webhooks import record
 

@@ -35,7 +35,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from actors import queues
 from pipeline.clock import utcnow
@@ -44,6 +44,7 @@ from pipeline.models import Attempt, Campaign
 from pipeline.models import Response as AnswerRow
 from pipeline.reporting import incidents, tallies
 from pipeline.reporting.metrics import states_by_campaign
+from web.asgi import StatusCapture
 from web.dashboard.deps import broker_redis, namespace
 from web.deps import engine_of
 
@@ -89,19 +90,11 @@ class WebhookLatencyMiddleware:
         if scope["type"] != "http" or not path.startswith(self.PREFIXES):
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        status = 500
-
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
+        started, capture = time.perf_counter(), StatusCapture(send)
         try:
             await self.app(scope, receive, capture)
         finally:
-            observe_webhook(route_label(scope), status, time.perf_counter() - started)
+            observe_webhook(route_label(scope), capture.status, time.perf_counter() - started)
 
 
 def route_label(scope: Scope) -> str:

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from pipeline.db import dialect_insert, dialect_of
 from pipeline.models import LoginThrottle
 from pipeline.settings import Settings
 
@@ -74,10 +74,9 @@ def record_failure(session: Session, tries: dict[str, str], now: datetime, limit
     session.execute(
         delete(LoginThrottle).where(LoginThrottle.first_failed_at < now - limits.window)
     )
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     for key in tries.values():
         # One statement, so two processes failing at once both count.
-        statement = insert(LoginThrottle).values(
+        statement = dialect_insert(LoginThrottle, dialect_of(session)).values(
             key=key, failures=1, first_failed_at=now, last_failed_at=now
         )
         session.execute(

@@ -2,7 +2,7 @@
 
 Every handler does only that. Understanding the event (which case, which answer, which
 status) happens in ``response.process`` on a worker, so a provider never waits on our
-domain logic and a retried webhook is a no-op (see ``web.events``).
+domain logic and a retried webhook is a no-op (see ``pipeline.inbound.event_store``).
 
 Stored (provider, kind) and id (``inbound_event.provider_event_id``), as
 ``pipeline.inbound.answers`` reads them: (twilio, sms) ``MessageSid``; (twilio, sms_status)
@@ -28,10 +28,11 @@ from starlette.responses import Response
 from twilio.twiml.messaging_response import MessagingResponse
 
 from pipeline.inbound.attempt_status import can_change_anything
+from pipeline.inbound.event_store import NewEvent
 from pipeline.models import Case
 from web import responses, signatures
 from web.deps import engine_of, settings_of
-from web.events import MalformedEvent, NewEvent, content_id, id_part, storable
+from web.events import MalformedEvent, content_id, id_part, storable
 from web.ingest import ingestor_of
 from web.voice import goodbye_twiml, keypress_reply, load_case, machine_answered, voice_twiml_for
 

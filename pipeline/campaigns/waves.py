@@ -23,6 +23,7 @@ from pipeline.cases.events import apply_event
 from pipeline.cases.policy import ladder_for
 from pipeline.cases.states import CaseEvent, CaseState
 from pipeline.clock import as_utc
+from pipeline.db import lock_rows
 from pipeline.models import Campaign, Case, Recipient
 from pipeline.privacy import audit
 from pipeline.reporting.metrics import campaign_status
@@ -46,11 +47,10 @@ def follow_up_of(campaign: Campaign) -> tuple[float, datetime] | None:
 
 def run_follow_up_waves(session: Session, now: datetime) -> int:
     """Check every running campaign whose follow-up is due; returns cases put back to due."""
-    candidates = session.scalars(
-        select(Campaign)
-        .where(Campaign.state == "running", Campaign.follow_up_checked_at.is_(None))
-        .with_for_update(skip_locked=True, of=Campaign)
-    ).all()
+    due = select(Campaign).where(
+        Campaign.state == "running", Campaign.follow_up_checked_at.is_(None)
+    )
+    candidates = session.scalars(lock_rows(session, due, of=Campaign, skip_locked=True)).all()
     total = 0
     for campaign in candidates:
         follow_up = follow_up_of(campaign)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from pipeline.cases.events import apply_event
 from pipeline.cases.states import FINAL_STATES, LADDER_STATES, CaseEvent, CaseState
 from pipeline.clock import utcnow
+from pipeline.db import lock_rows
 from pipeline.errors import InvalidState, NotFound
 from pipeline.models import Campaign, Case
 from pipeline.privacy import audit
@@ -28,12 +29,10 @@ CHUNK = 500
 
 
 def _campaign(session: Session, campaign_id: int) -> Campaign:
-    query = select(Campaign).where(Campaign.id == campaign_id)
-    if session.get_bind().dialect.name == "postgresql":
-        # NO KEY UPDATE, not FOR UPDATE: inserts that reference the campaign take KEY SHARE
-        # on it (foreign-key checks) while holding an audit chain lock, which this transaction
-        # takes next; FOR UPDATE would wait on them and they on it — a deadlock.
-        query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE
+    # NO KEY UPDATE, not FOR UPDATE: inserts that reference the campaign take KEY SHARE
+    # on it (foreign-key checks) while holding an audit chain lock, which this transaction
+    # takes next; FOR UPDATE would wait on them and they on it — a deadlock.
+    query = lock_rows(session, select(Campaign).where(Campaign.id == campaign_id), no_key=True)
     campaign = session.scalars(query).one_or_none()
     if campaign is None:
         raise NotFound(f"campaign {campaign_id} does not exist")

@@ -21,6 +21,7 @@ from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
 
 from pipeline.cases.states import LADDER_STATES
+from pipeline.db import lock_rows
 from pipeline.models import Campaign, Case, InboundEvent
 from pipeline.settings import Settings, get_settings
 
@@ -33,8 +34,7 @@ def claim_rows(
     """Mark the rows ``candidates`` selects (their ids) with ``values`` and return
     ``returning`` of each: rows another transaction is claiming are skipped on PostgreSQL
     (``FOR UPDATE SKIP LOCKED``), so no row is handed out twice in one round."""
-    if session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(of=model, skip_locked=True)
+    candidates = lock_rows(session, candidates, of=model, skip_locked=True)
     statement = (
         update(model)
         .where(model.id.in_(candidates.scalar_subquery()))
@@ -83,12 +83,10 @@ def claim_fan_out_chunk(session: Session, campaign_id: int, now: datetime, limit
     """The next ``limit`` cases of a running campaign after its fan-out cursor, marked
     enqueued; the cursor moves past them, so a restarted fan-out resumes where it stopped.
     The campaign row is locked, so two fan-outs of one campaign take turns."""
-    query = select(Campaign).where(Campaign.id == campaign_id)
-    if session.get_bind().dialect.name == "postgresql":
-        # NO KEY UPDATE, not FOR UPDATE: inserts that reference the campaign take KEY SHARE
-        # on it (foreign-key checks) while holding an audit chain lock, which this transaction
-        # takes next; FOR UPDATE would wait on them and they on it — a deadlock.
-        query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE
+    # NO KEY UPDATE, not FOR UPDATE: inserts that reference the campaign take KEY SHARE
+    # on it (foreign-key checks) while holding an audit chain lock, which this transaction
+    # takes next; FOR UPDATE would wait on them and they on it — a deadlock.
+    query = lock_rows(session, select(Campaign).where(Campaign.id == campaign_id), no_key=True)
     campaign = session.scalars(query).one_or_none()
     if campaign is None or campaign.state != "running":
         return []

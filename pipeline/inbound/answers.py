@@ -56,8 +56,8 @@ from pipeline.channel_port import first_kind, kind_for_sender, reply_kinds, spec
 from pipeline.clock import utcnow
 from pipeline.inbound.attempt_status import EMAIL_EVENT_STATUS
 from pipeline.inbound.payloads import (
+    HandlerResult,
     MalformedEvent,
-    Outcome,
     lock_case,
     parse_case_id,
     payload_text,
@@ -185,7 +185,7 @@ def _answer(
     raw_text: str,
     sender: str | None,
     now: datetime,
-) -> Outcome:
+) -> HandlerResult:
     """Store the answer, then apply it to its case if it has one."""
     _store_response(
         session, event, case, channel=channel, kind=kind, raw_text=raw_text, sender=sender, now=now
@@ -223,7 +223,7 @@ def _match_sms_case(session: Session, phone: str) -> int | None:
     return session.scalar(stmt)
 
 
-def _sms(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+def _sms(session: Session, event: InboundEvent, now: datetime) -> HandlerResult:
     # Twilio posts WhatsApp replies to the same webhook, the sender written ``whatsapp:+1…``:
     # the port says which channel an address belongs to.
     channel, address = kind_for_sender(required_field(event.payload, "From"))
@@ -265,7 +265,7 @@ def _suppress_contact(
 # --- keypress --------------------------------------------------------------------------------
 
 
-def _gather(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+def _gather(session: Session, event: InboundEvent, now: datetime) -> HandlerResult:
     sid = required_field(event.payload, "CallSid")
     digits = payload_text(event.payload.get("Digits")).strip()
     if digits in NO_ANSWER_KEYS:
@@ -287,7 +287,7 @@ def _gather(session: Session, event: InboundEvent, now: datetime) -> Outcome:
     )
 
 
-def _recording(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+def _recording(session: Session, event: InboundEvent, now: datetime) -> HandlerResult:
     """A question left as a voice message after pressing 3: the keypress already opened the
     query; the recording's address joins that answer so the agent can listen to it."""
     sid = required_field(event.payload, "CallSid")
@@ -326,7 +326,7 @@ def _query_case_id(payload: Mapping[str, Any]) -> int | None:
 # --- response links ------------------------------------------------------------------------
 
 
-def _link(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+def _link(session: Session, event: InboundEvent, now: datetime) -> HandlerResult:
     case_id = parse_case_id(required_field(event.payload, "case_id"))
     try:
         kind = ReplyKind(required_field(event.payload, "answer"))
@@ -373,7 +373,7 @@ def _email_attempt(session: Session, case_id: int, payload: Mapping[str, Any]) -
     return session.scalars(query.order_by(Attempt.step.desc()).limit(1)).first()
 
 
-def _email_event(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+def _email_event(session: Session, event: InboundEvent, now: datetime) -> HandlerResult:
     payload = event.payload
     kind = required_field(payload, "event").lower()
     raw_case_id = _custom_arg(payload, "case_id")
@@ -406,7 +406,7 @@ def is_hard_bounce(payload: Mapping[str, Any]) -> bool:
 
 def _email_opt_out(
     session: Session, event: InboundEvent, case_id: int | None, kind: str, now: datetime
-) -> Outcome:
+) -> HandlerResult:
     address = payload_text(event.payload.get("email"), 320) or None
     case = lock_case(session, case_id)
     outcome = _answer(
@@ -427,7 +427,7 @@ def _email_opt_out(
 
 
 # Kinds as the web layer stores them; the names in parentheses are accepted too.
-_HANDLERS: dict[tuple[str, str], Callable[[Session, InboundEvent, datetime], Outcome]] = {
+_HANDLERS: dict[tuple[str, str], Callable[[Session, InboundEvent, datetime], HandlerResult]] = {
     ("twilio", "sms"): _sms,
     ("twilio", "sms_status"): message_status,
     ("twilio", "status"): message_status,

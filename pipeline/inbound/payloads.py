@@ -10,12 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.cases.events import FollowUp
-from pipeline.db import take_write_turn
+from pipeline.db import lock_rows, take_write_turn
 from pipeline.errors import MalformedEvent
 from pipeline.models import Case
 
 # What a handler reports: the event's outcome and the follow-ups to send after commit.
-Outcome = tuple[str, list[FollowUp]]
+HandlerResult = tuple[str, list[FollowUp]]
 
 
 def payload_text(value: Any, limit: int | None = None) -> str:
@@ -49,10 +49,6 @@ def lock_case(session: Session, case_id: int | None) -> Case | None:
     if case_id is None:
         return None
     take_write_turn(session)
-    stmt = (
-        select(Case)
-        .where(Case.id == case_id)
-        .with_for_update(of=Case)
-        .execution_options(populate_existing=True)
-    )
+    query = select(Case).where(Case.id == case_id).execution_options(populate_existing=True)
+    stmt = lock_rows(session, query, of=Case)
     return session.scalars(stmt).unique().one_or_none()

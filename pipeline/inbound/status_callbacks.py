@@ -21,7 +21,7 @@ from pipeline.cases.sms_expiry import retry_expired
 from pipeline.cases.states import CaseEvent
 from pipeline.errors import RecallError
 from pipeline.inbound.attempt_status import CALL_STATUS, apply_status
-from pipeline.inbound.payloads import Outcome, lock_case, payload_text, required_field
+from pipeline.inbound.payloads import HandlerResult, lock_case, payload_text, required_field
 from pipeline.models import Attempt, FollowUpSend, InboundEvent
 from pipeline.settings import get_settings
 
@@ -47,7 +47,7 @@ def update_attempt(
     now: datetime,
     code: str | None,
     raw: str,
-) -> Outcome:
+) -> HandlerResult:
     # Lock order: case, then attempt — the same order the sending side takes them.
     case = lock_case(session, attempt.case_id)
     session.refresh(attempt, with_for_update=True)
@@ -77,7 +77,7 @@ def update_attempt(
 
 def unmatched_status(
     session: Session, event: InboundEvent, provider_id: str, status: str, now: datetime
-) -> Outcome:
+) -> HandlerResult:
     """A status for no known attempt: a follow-up's, one that is early, or a stranger's."""
     followup = select(FollowUpSend.id).where(FollowUpSend.provider_id == provider_id).limit(1)
     if session.scalar(followup) is not None:
@@ -88,7 +88,7 @@ def unmatched_status(
     return f"unmatched:{event.kind}", []
 
 
-def message_status(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+def message_status(session: Session, event: InboundEvent, now: datetime) -> HandlerResult:
     sid = required_field(event.payload, "MessageSid")
     status = required_field(event.payload, "MessageStatus").lower()
     attempt = attempt_by_provider_id(session, sid)
@@ -98,7 +98,7 @@ def message_status(session: Session, event: InboundEvent, now: datetime) -> Outc
     return update_attempt(session, event, attempt, status, now=now, code=code, raw=status)
 
 
-def call_status(session: Session, event: InboundEvent, now: datetime) -> Outcome:
+def call_status(session: Session, event: InboundEvent, now: datetime) -> HandlerResult:
     sid = required_field(event.payload, "CallSid")
     raw = required_field(event.payload, "CallStatus").lower()
     attempt = attempt_by_provider_id(session, sid)

@@ -11,6 +11,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import Engine
+
+from pipeline.models import Base
+from pipeline.reporting import tallies
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 
@@ -28,6 +32,24 @@ def alembic_config(url: str | None = None) -> Config:
 
 def upgrade(url: str | None = None, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+
+
+def create_schema(engine: Engine) -> None:
+    """The schema without Alembic, for tests and benchmarks that start from an empty
+    database: the models' tables plus what revision 0002 adds to them (the tally triggers
+    on PostgreSQL), so such a database counts exactly as a migrated one."""
+    Base.metadata.create_all(engine)
+    with engine.begin() as connection:
+        if tallies.kept_by(connection):
+            tallies.install(connection)
+
+
+def drop_schema(engine: Engine) -> None:
+    """Undo ``create_schema`` (or ``upgrade``): the triggers' functions first, then the tables."""
+    with engine.begin() as connection:
+        if tallies.kept_by(connection):
+            tallies.uninstall(connection)
+    Base.metadata.drop_all(engine)
 
 
 def current_head() -> str | None:

@@ -34,7 +34,7 @@ from pipeline.notices.templates import (
 
 if TYPE_CHECKING:
     from pipeline.campaigns.file import CampaignSpec
-    from pipeline.models import Case
+    from pipeline.models import Campaign, Case
 
 Location = tuple[Any, ...]
 Problem = tuple[Location, str]
@@ -73,11 +73,12 @@ def template_errors(spec: CampaignSpec) -> list[Problem]:
     return problems
 
 
-def sample_case(spec: CampaignSpec, locale: str) -> Case:
-    """A case of this campaign for a made-up recipient in ``locale`` (never stored)."""
-    from pipeline.models import Campaign, Case, Recipient
+def unsaved_campaign(spec: CampaignSpec) -> Campaign:
+    """The campaign ``spec`` describes, as a row that is never stored: what a notice is
+    rendered from before the campaign exists (checks, warnings)."""
+    from pipeline.models import Campaign
 
-    campaign = Campaign(
+    return Campaign(
         name=spec.name,
         reason=spec.reason.value,
         description=spec.description,
@@ -86,8 +87,14 @@ def sample_case(spec: CampaignSpec, locale: str) -> Case:
         deadline=spec.deadline,
         spec=spec.to_json(),
     )
+
+
+def sample_case(spec: CampaignSpec, locale: str) -> Case:
+    """A case of this campaign for a made-up recipient in ``locale`` (never stored)."""
+    from pipeline.models import Case, Recipient
+
     recipient = Recipient(locale=locale, name="Alex Sample", timezone="UTC")
-    return Case(id=1, campaign=campaign, recipient=recipient)
+    return Case(id=1, campaign=unsaved_campaign(spec), recipient=recipient)
 
 
 def _locale_key_problems(locale: str) -> Iterator[Problem]:

@@ -27,6 +27,7 @@ from sqlalchemy import Engine, Text, cast, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from pipeline.clock import utcnow
+from pipeline.db import lock_rows
 from pipeline.errors import NotFound
 from pipeline.models import Attempt, Base, Case, InboundEvent, Recipient, Response
 from pipeline.privacy import audit
@@ -60,7 +61,7 @@ def erase_recipient(
         # Overwrite freed space with zeros, so old row versions are not left in the file.
         session.execute(text("PRAGMA secure_delete = ON"))
     person = session.scalars(
-        select(Recipient).where(Recipient.external_id == external_id).with_for_update()
+        lock_rows(session, select(Recipient).where(Recipient.external_id == external_id))
     ).one_or_none()
     if person is None:
         raise RecipientNotFound(external_id)

@@ -33,9 +33,9 @@ from pipeline.reporting.incidents import (
 )
 
 
-class QueueStats(Protocol):
-    """The broker's figures for one queue, as ``actors.queues`` reads them (the core
-    does not read Redis itself)."""
+class QueueFigures(Protocol):
+    """What the checks need of one queue's figures: ``actors.queues.QueueStats`` is one
+    (the core does not read Redis itself, so it names only the fields it reads)."""
 
     @property
     def name(self) -> str: ...
@@ -73,12 +73,12 @@ def failed_send_spikes(
     return findings
 
 
-def is_stalled(stats: QueueStats) -> bool:
+def is_stalled(stats: QueueFigures) -> bool:
     """Pure: messages wait to be taken, yet nothing was processed over the stats' window."""
     return stats.ready > 0 and stats.processed == 0
 
 
-def stalled_queues(stats: Sequence[QueueStats]) -> list[Finding]:
+def stalled_queues(stats: Sequence[QueueFigures]) -> list[Finding]:
     return [
         Finding(
             QUEUE_STALLED,
@@ -90,7 +90,7 @@ def stalled_queues(stats: Sequence[QueueStats]) -> list[Finding]:
     ]
 
 
-def dead_letter_queues(stats: Sequence[QueueStats]) -> list[Finding]:
+def dead_letter_queues(stats: Sequence[QueueFigures]) -> list[Finding]:
     return [
         Finding(DEAD_LETTERS, s.name, f"{s.dead} messages in the dead-letter queue")
         for s in stats

@@ -166,7 +166,7 @@ def _notify(row: Incident, event: str, now: datetime) -> Notice:
 def announce(notices: list[Notice]) -> int:
     """Log each notice and post it to ``RECALL_ALERT_WEBHOOK_URL`` (call after commit);
     returns how many were posted."""
-    # Imported here: pipeline.deadlines imports the report and metrics modules, which a
+    # Imported here: pipeline.campaigns.deadlines imports the metrics module, which a
     # caller of the pure rules has no need of.
     from pipeline.campaigns.deadlines import post_alert
 
@@ -181,6 +181,8 @@ def announce(notices: list[Notice]) -> int:
 
 @dataclass(frozen=True)
 class IncidentRow:
+    """One incident as the dashboard page and ``GET /api/incidents`` show it."""
+
     id: int
     kind: str
     key: str
@@ -189,10 +191,7 @@ class IncidentRow:
     last_notified_at: datetime | None
     notifications: int
     detail: str
-
-    @property
-    def open(self) -> bool:
-        return self.ended_at is None
+    open: bool  # a field, not a property, so the JSON of /api/incidents carries it
 
 
 def recent(session: Session, limit: int = 100) -> list[IncidentRow]:
@@ -212,6 +211,7 @@ def recent(session: Session, limit: int = 100) -> list[IncidentRow]:
             r.last_notified_at,
             r.notifications,
             r.detail,
+            r.ended_at is None,
         )
         for r in rows
     ]

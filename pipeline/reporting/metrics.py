@@ -17,12 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Float, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pipeline.cases.policy import ladder_channels
 from pipeline.cases.states import CaseState
 from pipeline.channel_port import channel_kinds
+from pipeline.db import seconds_between
 from pipeline.errors import NotFound
 from pipeline.models import Attempt, Campaign, Case, Response
 from pipeline.reporting import tallies
@@ -279,7 +280,7 @@ def _cost(session: Session, campaign_id: int) -> dict[str, float]:
 
 def _median_seconds_to_answer(session: Session, campaign_id: int) -> float | None:
     """Median time from the first notice to the latest answer, over answered cases."""
-    seconds = _seconds_between(session, Case.first_notified_at, Case.last_response_at)
+    seconds = seconds_between(session, Case.first_notified_at, Case.last_response_at)
     answered = select(seconds.label("s")).where(
         Case.campaign_id == campaign_id,
         Case.first_notified_at.is_not(None),
@@ -291,12 +292,6 @@ def _median_seconds_to_answer(session: Session, campaign_id: int) -> float | Non
         value = session.scalar(median)
         return None if value is None else round(float(value), 3)
     return _median_sqlite(session, answered)
-
-
-def _seconds_between(session: Session, start: Any, end: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return func.extract("epoch", end - start)
-    return cast((func.julianday(end) - func.julianday(start)) * 86400.0, Float)
 
 
 def _median_sqlite(session: Session, answered: Any) -> float | None:

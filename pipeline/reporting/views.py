@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from pipeline.cases.states import CaseState
 from pipeline.clock import utcnow
+from pipeline.db import seconds_between
 from pipeline.models import Campaign, Case, MetricSnapshot
 from pipeline.reporting import metrics
 
@@ -157,11 +158,8 @@ def step_results(counts: metrics.Counts) -> list[dict[str, Any]]:
 
 
 def _answer_seconds(session: Session) -> ColumnElement[float]:
-    if session.get_bind().dialect.name == "sqlite":
-        days = func.julianday(Case.last_response_at) - func.julianday(Case.first_notified_at)
-        return days * 86400.0
-    epoch = func.extract("epoch", Case.last_response_at - Case.first_notified_at)
-    return cast(ColumnElement[float], epoch)
+    seconds = seconds_between(session, Case.first_notified_at, Case.last_response_at)
+    return cast(ColumnElement[float], seconds)
 
 
 def slowest_answers(session: Session, campaign_id: int, limit: int = 10) -> list[SlowAnswer]:

@@ -92,3 +92,15 @@ def adapter_arrows() -> list[str]:
 def test_adapters_get_a_rendered_message_not_rows_or_templates() -> None:
     assert (ROOT / "channels" / "sms.py").exists(), "the walk found no adapters: the layout moved"
     assert adapter_arrows() == []
+
+
+def test_the_scheduler_imports_nothing_of_the_web() -> None:
+    """The scheduler runs without the web app: what both need (the webhook buffer) sits
+    below them, in ``actors/`` or the core."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in sorted((ROOT / "schedules").rglob("*.py"))
+        for line, module in imported_modules(path.read_text(encoding="utf-8"))
+        if module.split(".", 1)[0] == "web"
+    ]
+    assert found == []

@@ -13,7 +13,7 @@ from dramatiq.brokers.redis import RedisBroker
 
 from actors import queues
 from actors.dead_letters import DeadLetterNotes, list_dead_letters
-from actors.stats import QueueStats
+from actors.stats import QueueStatsRecorder
 from pipeline.clock import utcnow
 
 pytestmark = pytest.mark.redis
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.redis
 def broker(redis_url: str) -> Iterator[RedisBroker]:
     # A namespace of our own: nothing else in the db shares these keys.
     broker = RedisBroker(url=redis_url, namespace=f"qt{uuid.uuid4().hex[:8]}")
-    broker.add_middleware(QueueStats())
+    broker.add_middleware(QueueStatsRecorder())
     broker.add_middleware(DeadLetterNotes())
     yield broker
     broker.close()

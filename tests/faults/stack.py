@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,9 @@ from sqlalchemy.orm import Session
 from channels.sandbox.config import SandboxConfig
 from channels.sandbox.runner import SandboxThread
 from pipeline.db import make_engine
-from pipeline.models import Attempt, Case, InboundEvent, Response
+from pipeline.models import Case, InboundEvent, Response
 from tests.faults.servers import PrivatePostgres, PrivateRedis
+from tests.stack_queries import StackQueries, wait_until
 from tests.web.support import free_port
 
 RECALL = str(Path(sys.executable).with_name("recall"))
@@ -75,7 +75,7 @@ def write_inputs(directory: Path, users: int, email_first: bool = False) -> tupl
 
 
 @dataclass
-class FaultStack:
+class FaultStack(StackQueries):
     postgres: PrivatePostgres
     redis: PrivateRedis
     database_url: str
@@ -204,15 +204,6 @@ class FaultStack:
 
     # -- what happened ----------------------------------------------------------------------
 
-    def case_states(self, campaign_id: int) -> Counter[str]:
-        with Session(self.engine) as session:
-            rows = session.execute(
-                select(Case.state, func.count())
-                .where(Case.campaign_id == campaign_id)
-                .group_by(Case.state)
-            )
-            return Counter({state: count for state, count in rows})
-
     def answers_per_case(self, campaign_id: int) -> Counter[int]:
         """Recorded answers (responses of kind agree) per case."""
         with Session(self.engine) as session:
@@ -224,58 +215,33 @@ class FaultStack:
             )
             return Counter({case_id: count for case_id, count in rows})
 
-    def attempts_per_step(self, campaign_id: int) -> Counter[tuple[int, int]]:
-        with Session(self.engine) as session:
-            rows = session.execute(
-                select(Attempt.case_id, Attempt.step, func.count())
-                .join(Case, Case.id == Attempt.case_id)
-                .where(Case.campaign_id == campaign_id)
-                .group_by(Attempt.case_id, Attempt.step)
-            )
-            return Counter({(case_id, step): n for case_id, step, n in rows})
-
-    def attempt_statuses(self, campaign_id: int) -> Counter[str]:
-        with Session(self.engine) as session:
-            rows = session.execute(
-                select(Attempt.status, func.count())
-                .join(Case, Case.id == Attempt.case_id)
-                .where(Case.campaign_id == campaign_id)
-                .group_by(Attempt.status)
-            )
-            return Counter({key: count for key, count in rows})
-
-    def messages(self, channel: str = "sms") -> list[dict[str, Any]]:
-        assert self.sandbox is not None
-        found: list[dict[str, Any]] = httpx.get(
-            f"{self.sandbox.url}/_sandbox/messages", params={"channel": channel}, timeout=30
-        ).json()
-        return found
-
     def notices_per_phone(self) -> Counter[str]:
         """Outbound texts that carry the notice (the one that asks for YES), per phone."""
         return Counter(
             m["to"]
-            for m in self.messages()
+            for m in self.sandbox_messages()
             if m.get("direction", "outbound") == "outbound" and NOTICE in m.get("body", "")
         )
 
     def confirmations_per_phone(self) -> Counter[str]:
         """Follow-ups confirming the answer, per phone: one each, never two."""
-        return Counter(m["to"] for m in self.messages() if CONFIRMATION in m.get("body", ""))
+        return Counter(
+            m["to"] for m in self.sandbox_messages() if CONFIRMATION in m.get("body", "")
+        )
 
     def user_answers(self) -> Counter[str]:
         """Answers the simulated users sent (SMS replies, email link answers), per sender."""
         return Counter(
             m["from"]
             for channel in ("sms", "email")
-            for m in self.messages(channel)
+            for m in self.sandbox_messages(channel)
             if m.get("direction") == "inbound"
         )
 
     def email_notices_per_address(self) -> Counter[str]:
         return Counter(
             m["to"]
-            for m in self.messages("email")
+            for m in self.sandbox_messages("email")
             if m.get("direction", "outbound") == "outbound"
             and "please answer by" in str(m.get("subject"))
         )
@@ -314,7 +280,7 @@ class FaultStack:
             return int(session.scalar(query) or 0)
 
     def buffered(self) -> int:
-        """Webhooks waiting in Redis for the database (web.buffer)."""
+        """Webhooks waiting in Redis for the database (actors.inbound_buffer)."""
         import redis
 
         return int(redis.Redis.from_url(self.redis.url).xlen("recall-faults:inbound:buffer"))
@@ -326,16 +292,6 @@ class FaultStack:
 
     def settled(self, campaign_id: int, users: int = USERS) -> bool:
         return self.case_states(campaign_id).get("completed", 0) == users
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
-    """Polls ``condition``; returns the seconds it took, or fails after ``timeout``."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.25)
-    return time.monotonic() - started
 
 
 @dataclass

@@ -11,16 +11,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import dramatiq
-import httpx
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from actors.batch import enqueue_messages
@@ -29,8 +25,8 @@ from channels.sandbox.config import SandboxConfig
 from channels.sandbox.runner import SandboxThread
 from pipeline.cases.sweep import claim_due_cases
 from pipeline.clock import utcnow
-from pipeline.models import Attempt, Case
 from pipeline.settings import Settings
+from tests.stack_queries import StackQueries
 
 RECALL = str(Path(sys.executable).with_name("recall"))
 
@@ -62,7 +58,7 @@ def write_campaign(directory: Path, users: int, *, wait: str = "1h") -> tuple[Pa
 
 
 @dataclass
-class Stack:
+class Stack(StackQueries):
     engine: Engine
     database_url: str
     redis_url: str
@@ -185,49 +181,5 @@ class Stack:
 
     # What happened, from the database and from the sandbox.
 
-    def case_states(self, campaign_id: int) -> Counter[str]:
-        with Session(self.engine) as session:
-            rows = session.execute(
-                select(Case.state, func.count())
-                .where(Case.campaign_id == campaign_id)
-                .group_by(Case.state)
-            )
-            return Counter({state: count for state, count in rows})
-
-    def attempt_keys(self, campaign_id: int) -> Counter[tuple[int, int]]:
-        with Session(self.engine) as session:
-            rows = session.execute(
-                select(Attempt.case_id, Attempt.step, func.count())
-                .join(Case, Case.id == Attempt.case_id)
-                .where(Case.campaign_id == campaign_id)
-                .group_by(Attempt.case_id, Attempt.step)
-            )
-            return Counter({(case_id, step): count for case_id, step, count in rows})
-
-    def attempt_statuses(self, campaign_id: int) -> Counter[str]:
-        with Session(self.engine) as session:
-            rows = session.execute(
-                select(Attempt.status, func.count())
-                .join(Case, Case.id == Attempt.case_id)
-                .where(Case.campaign_id == campaign_id)
-                .group_by(Attempt.status)
-            )
-            return Counter({status: count for status, count in rows})
-
-    def sandbox_messages(self, channel: str = "sms") -> list[dict[str, Any]]:
-        assert self.sandbox is not None
-        found: list[dict[str, Any]] = httpx.get(
-            f"{self.sandbox.url}/_sandbox/messages", params={"channel": channel}, timeout=30
-        ).json()
-        return found
-
     def texts_per_recipient(self) -> Counter[str]:
         return Counter(message["to"] for message in self.sandbox_messages("sms"))
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.25)

@@ -15,7 +15,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from pipeline.reporting import tallies
-from tests.integration.pipeline_stack import Stack, wait_until
+from tests.integration.pipeline_stack import Stack
+from tests.stack_queries import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
 # The failure tests need a campaign long enough to hit mid-way, not a large one.
@@ -38,7 +39,7 @@ def settled(stack: Stack, campaign_id: int, cases: int) -> bool:
 
 
 def assert_one_send_per_step(stack: Stack, campaign_id: int, cases: int) -> None:
-    keys = stack.attempt_keys(campaign_id)
+    keys = stack.attempts_per_step(campaign_id)
     assert len(keys) == cases, "every case has its step-0 attempt"
     assert set(keys.values()) == {1}, "never two attempts for one (case, step)"
     texts = stack.texts_per_recipient()

@@ -21,6 +21,7 @@ from pipeline.campaigns import deadlines
 from pipeline.clock import utcnow
 from pipeline.models import AuditEvent, Campaign, Case
 from pipeline.settings import get_settings
+from schedules import deadlines as deadline_job
 from tests import sched_data as data
 
 DEADLINE = datetime(2026, 7, 1, 12, tzinfo=UTC)
@@ -54,9 +55,9 @@ def test_deadline_closes_campaign_and_expires_open_cases(
     session.commit()
 
     with time_machine.travel(DEADLINE - timedelta(seconds=1), tick=False):
-        assert deadlines.close_expired_campaigns(session, utcnow()) == []
+        assert deadline_job.close_expired_campaigns(session, utcnow()) == []
     with time_machine.travel(DEADLINE, tick=False):
-        assert deadlines.close_expired_campaigns(session, utcnow()) == [expiring.id]
+        assert deadline_job.close_expired_campaigns(session, utcnow()) == [expiring.id]
         session.commit()
 
     assert (expiring.state, expiring.closed_at) == ("closed", DEADLINE)
@@ -74,7 +75,7 @@ def test_deadline_closes_campaign_and_expires_open_cases(
     assert written == [f"campaign-{expiring.id}-final.csv", f"campaign-{expiring.id}-final.html"]
 
     with time_machine.travel(DEADLINE + timedelta(hours=1), tick=False):
-        assert deadlines.close_expired_campaigns(session, utcnow()) == []  # once
+        assert deadline_job.close_expired_campaigns(session, utcnow()) == []  # once
 
 
 def test_paused_campaign_closes_cancelled_does_not(session: Session) -> None:
@@ -133,7 +134,7 @@ def test_overdue_query_is_flagged_counted_and_alerted_once(
     ):
         found = deadlines.overdue_queries(session, utcnow())
         session.commit()
-        deadlines.alert_overdue(found)
+        deadline_job.alert_overdue(found)
 
     assert [item.case_id for item in found] == [late.id]
     assert late.query_overdue_at == due + timedelta(minutes=1)

@@ -5,12 +5,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
 from pipeline.db import make_engine
-from pipeline.migrations import current_head, upgrade
+from pipeline.migrations import current_head, drop_schema, upgrade
 from pipeline.models import Base
 
 
 def _fresh_upgrade(engine: Engine) -> None:
-    Base.metadata.drop_all(engine)
+    drop_schema(engine)
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     url = engine.url.render_as_string(hide_password=False)

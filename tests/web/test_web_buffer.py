@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from actors.inbound_buffer import EventBuffer, decode, drain_all, encode
 from pipeline.db import make_engine
+from pipeline.inbound.event_store import NewEvent
 from pipeline.models import InboundEvent
-from web.buffer import EventBuffer, decode, drain_all, encode
-from web.events import NewEvent
 from web.ingest import write_batch
 
 pytestmark = pytest.mark.redis

@@ -20,11 +20,11 @@ from sqlalchemy.exc import DataError, OperationalError
 
 import web.ingest
 from pipeline.db import make_engine
+from pipeline.inbound.event_store import NewEvent
 from pipeline.settings import Settings
 from tests.web.support import PUBLIC_URL, TWILIO_TOKEN, enqueued, stored, stub_broker
 from tests.web.support import twilio_headers as signed
 from web.app import create_app
-from web.events import NewEvent
 from web.ingest import EventIngestor, IngestUnavailable
 
 

@@ -3,11 +3,8 @@ Their detail is masked when it is written, so every logged-in role may see them.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from pipeline.reporting import incidents
@@ -22,19 +19,6 @@ api_router = APIRouter(
 )
 
 
-class IncidentOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    kind: str
-    key: str
-    started_at: datetime
-    ended_at: datetime | None
-    last_notified_at: datetime | None
-    notifications: int
-    detail: str
-    open: bool
-
-
 @router.get("/incidents", response_class=HTMLResponse)
 def incidents_page(
     request: Request, user: str = Depends(page_user), session: Session = Depends(db_session)
@@ -42,9 +26,9 @@ def incidents_page(
     return render(request, user, "incidents.html", items=incidents.recent(session))
 
 
-@api_router.get("/incidents", response_model=list[IncidentOut])
+@api_router.get("/incidents", response_model=list[incidents.IncidentRow])
 def list_incidents(
     limit: int = Query(100, ge=1, le=1000), session: Session = Depends(db_session)
-) -> list[IncidentOut]:
-    """Open incidents first, then the most recently started."""
-    return [IncidentOut.model_validate(i) for i in incidents.recent(session, limit)]
+) -> list[incidents.IncidentRow]:
+    """Open incidents first, then the most recently started (the core's rows as they are)."""
+    return incidents.recent(session, limit)

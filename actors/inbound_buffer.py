@@ -10,6 +10,9 @@ provider's id, so an event buffered twice, or drained twice after a crash betwee
 and the stream delete, is still stored once — enqueues the new rows, then deletes the
 entries. Redis itself must keep the stream: production runs it with append-only
 persistence (``docker-compose.yml``); a wipe of both at once is the one case it cannot cover.
+
+It lives with the broker's other Redis code, not in ``web/``: the web appends, the scheduler
+drains, and the scheduler imports nothing of the web.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import redis
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from web.events import NewEvent, enqueue_processing, store_events
+from actors.response import enqueue_processing
+from pipeline.inbound.event_store import NewEvent, store_events
 
 log = logging.getLogger(__name__)
 
