@@ -19,7 +19,7 @@ from pipeline.settings import get_settings
 from schedules.broker_watch import BrokerWatch
 from schedules.jobs import Jobs
 from tests import sched_data as data
-from tests.pipeline.test_deadlines import chat_hook  # noqa: F401 - a fixture
+from tests.pipeline.campaigns.test_deadlines import chat_hook  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.redis
 

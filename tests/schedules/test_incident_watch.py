@@ -23,7 +23,7 @@ from pipeline.settings import get_settings
 from schedules.incident_job import IncidentWatch
 from schedules.jobs import Jobs
 from tests import sched_data as data
-from tests.pipeline.test_deadlines import chat_hook  # noqa: F401 - a fixture
+from tests.pipeline.campaigns.test_deadlines import chat_hook  # noqa: F401 - a fixture
 from web.prometheus import RecallCollector
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]

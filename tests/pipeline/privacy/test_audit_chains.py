@@ -19,7 +19,7 @@ from pipeline.db import session_factory, session_scope
 from pipeline.models import AuditEvent
 from pipeline.privacy import audit
 from pipeline.settings import get_settings
-from tests.pipeline.test_audit import _holding
+from tests.pipeline.privacy.test_audit import _holding
 
 
 @pytest.fixture

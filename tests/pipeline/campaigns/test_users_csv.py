@@ -13,7 +13,7 @@ from pipeline.campaigns.users import (
 )
 from pipeline.errors import InputError, InputErrors
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
+EXAMPLES = Path(__file__).parents[3] / "examples"
 HEADER = "external_id,name,phone,email,locale,timezone,risk_tier\n"
 
 

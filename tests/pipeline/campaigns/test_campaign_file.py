@@ -10,7 +10,7 @@ from pipeline.cases.policy import ladder_for
 from pipeline.durations import format_duration, parse_duration
 from pipeline.errors import InputError, InputErrors
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "campaign.yaml"
+EXAMPLE = Path(__file__).parents[3] / "examples" / "campaign.yaml"
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 VALID = """\

@@ -22,7 +22,7 @@ from pipeline.reporting.metrics import counts_from_rows, counts_from_tallies
 from tests.pipeline_factories import NOW
 
 pytestmark = pytest.mark.postgres
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 def _launch(engine: Engine) -> int:

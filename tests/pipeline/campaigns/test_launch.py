@@ -15,7 +15,7 @@ from pipeline.cases.policy import ladder_for
 from pipeline.errors import InputErrors
 from pipeline.models import Campaign, Case, Recipient
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
+EXAMPLES = Path(__file__).parents[3] / "examples"
 HEADER = "external_id,name,phone,email,locale,timezone,risk_tier\n"
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ import pytest
 from pipeline.campaigns.staging import stage_users
 from pipeline.campaigns.users import UserRow, read_users
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
+EXAMPLES = Path(__file__).parents[3] / "examples"
 HEADER = "external_id,name,phone,email,locale,timezone,risk_tier\n"
 
 

@@ -14,7 +14,7 @@ from pipeline.errors import NotFound
 from pipeline.models import Attempt, Case, Response
 from pipeline.reporting.metrics import RESPONSE_KINDS, campaign_status
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
+EXAMPLES = Path(__file__).parents[3] / "examples"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
