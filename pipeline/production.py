@@ -25,7 +25,9 @@ DEFAULT_SECRET_KEYS = frozenset(
         "replace-with-another-long-random-string",
     }
 )
-DEFAULT_DASHBOARD_USERS = "admin:admin"
+DEFAULT_DASHBOARD_USERS = "admin:admin:admin"
+# The default as it was before roles: refused just the same.
+OLD_DEFAULT_DASHBOARD_USERS = "admin:admin"
 SANDBOX_TWILIO_AUTH_TOKEN = "sandbox-auth-token"
 SANDBOX_TWILIO_ACCOUNT_SID = "AC00000000000000000000000000000000"
 SANDBOX_SENDGRID_API_KEY = "SG.sandbox"
@@ -78,7 +80,7 @@ def _user_problems(settings: Settings) -> list[str]:
         parse_users,
     )  # the one parser of the list (no FastAPI in it)
 
-    if settings.dashboard_users.strip() == DEFAULT_DASHBOARD_USERS:
+    if settings.dashboard_users.strip() in (DEFAULT_DASHBOARD_USERS, OLD_DEFAULT_DASHBOARD_USERS):
         return ["RECALL_DASHBOARD_USERS: replace the default admin:admin with your own users"]
     try:
         users = parse_users(settings.dashboard_users)

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     # database access: keep it out of the database's reach. Unset = derived from secret_key.
     # Changing it makes `recall audit verify` reject the rows written before.
     audit_key: str | None = None
-    dashboard_users: str = "admin:admin"
+    dashboard_users: str = "admin:admin:admin"
     # Dashboard sessions (held in the database, web.sessions): ended after this long without
     # a request, and at the latest this long after the login, whatever happens meanwhile.
     session_idle_minutes: float = Field(default=30, gt=0)
@@ -183,6 +183,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # One masked line per web request (``recall web --access-log`` sets it).
     access_log: bool = False
+
 
 
 SEGMENTS_PER_SECOND = {"long_code": 1, "toll_free": 3, "short_code": 100}

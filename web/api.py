@@ -19,7 +19,7 @@ from pipeline.followups import inbox
 from pipeline.reporting import views as campaign_view
 from pipeline.reporting.metrics import campaign_status
 from web import responses
-from web.auth import api_user
+from web.auth import api_user, require_role
 from web.dashboard.deps import broker_redis, db_session, namespace
 from web.dashboard.queues import stub_queue_stats
 from web.deps import DbId
@@ -27,6 +27,10 @@ from web.deps import DbId
 router = APIRouter(
     prefix="/api", tags=["dashboard"], dependencies=[Depends(api_user)], responses=responses.API
 )
+
+
+# What users wrote (questions, unmatched answers) is the inbox's, and so the agents'.
+AGENT = require_role("agent")
 
 
 class FromAttributes(BaseModel):
@@ -138,12 +142,12 @@ def list_workers(request: Request) -> list[queues.WorkerInfo]:
     return [] if client is None else queues.workers(client, namespace(request), now=utcnow())
 
 
-@router.get("/queries", response_model=list[QueryOut])
+@router.get("/queries", response_model=list[QueryOut], dependencies=[Depends(AGENT)])
 def list_queries(session: Session = Depends(db_session)) -> list[QueryOut]:
     """Open queries, the longest-waiting first; contact data masked."""
     return [QueryOut.model_validate(q) for q in inbox.open_queries(session, utcnow())]
 
 
-@router.get("/unmatched", response_model=list[inbox.UnmatchedItem])
+@router.get("/unmatched", response_model=list[inbox.UnmatchedItem], dependencies=[Depends(AGENT)])
 def list_unmatched(session: Session = Depends(db_session)) -> list[inbox.UnmatchedItem]:
     return inbox.unmatched(session)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote
@@ -36,6 +37,7 @@ from pipeline.privacy.passwords import (
     set_hash_concurrency,
     verify_password,
 )
+from pipeline.privacy.roles import DEFAULT_ROLE, allows
 from pipeline.settings import Settings, get_settings
 from web import sessions, throttle
 from web.dashboard.templating import templates
@@ -204,6 +206,53 @@ async def require_csrf(request: Request) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "bad CSRF token")
 
 
+def role_of(request: Request, user: str) -> str:
+    """The role ``RECALL_DASHBOARD_USERS`` gives ``user`` (a removed user: the least)."""
+    found = parse_user_list(settings_of(request).dashboard_users).get(user)
+    return found.role if found is not None else DEFAULT_ROLE
+
+
+def check_role(request: Request, user: str, needed: str) -> None:
+    """Let ``user`` through when their role allows ``needed``; else audit and answer 403
+    naming the role it takes (the refusal is audited: someone tried, and who)."""
+    role = role_of(request, user)
+    if allows(role, needed):
+        return
+    fields = {"path": request.url.path, "method": request.method, "role": role, "needs": needed}
+    log_event(log, "auth.refused", logging.WARNING, user=user, **fields)
+    with _db(request) as db:
+        actor = f"user:{user}"
+        audit.record(db, actor=actor, action="auth.refused", entity="dashboard", data=fields)
+        db.commit()
+    raise HTTPException(
+        status.HTTP_403_FORBIDDEN, f"this needs the {needed} role; {user} is {role}"
+    )
+
+
+def _role_dependency(needed: str, who: Callable[..., str]) -> Callable[..., str]:
+    allows(needed, needed)  # an unknown role name fails at import, not on a request
+
+    def dependency(request: Request, user: str = Depends(who)) -> str:
+        check_role(request, user, needed)
+        return user
+
+    # Read by the route tests: every state-changing route must carry one of these.
+    dependency.needed_role = needed  # type: ignore[attr-defined]
+    dependency.__name__ = f"require_{needed}"
+    return dependency
+
+
+def require_role(needed: str) -> Callable[..., str]:
+    """Dependency for ``/api`` routes: the user (HTTP Basic or session) if their role is at
+    least ``needed``, else 403. ``Depends(require_role("operator"))`` returns the name."""
+    return _role_dependency(needed, api_user)
+
+
+def require_page_role(needed: str) -> Callable[..., str]:
+    """``require_role`` for dashboard pages: anonymous visitors go to the login page."""
+    return _role_dependency(needed, page_user)
+
+
 def _safe_next(next_path: str | None) -> str:
     # Only local paths: a login link must not bounce people to another site.
     if next_path and next_path.startswith("/") and not next_path.startswith("//"):
@@ -279,10 +328,19 @@ def _to_login(request: Request, exc: Exception) -> Response:
     return RedirectResponse(target, status.HTTP_303_SEE_OTHER)
 
 
+def _log_defaulted_roles(settings: Settings) -> None:
+    # Lists written before roles existed meant admin; now such a user is a viewer. Say so once
+    # at startup, so nobody wonders why the pause button went away.
+    for user in parse_user_list(settings.dashboard_users).values():
+        if not user.role_given:
+            log_event(log, "auth.role_defaulted", logging.WARNING, user=user.name, role=user.role)
+
+
 def install(app: FastAPI) -> None:
     """Sessions, the login routes and the redirect for anonymous page views."""
     settings: Settings = getattr(app.state, "settings", None) or get_settings()
     set_hash_concurrency(settings.login_hash_concurrency)
+    _log_defaulted_roles(settings)
     app.add_middleware(
         sessions.SessionCookieMiddleware,
         secret_key=settings.secret_key,

@@ -22,8 +22,8 @@ import bcrypt
 from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
-ROLES = ("viewer", "agent", "operator", "admin")
-DEFAULT_ROLE = "admin"
+from pipeline.privacy.roles import DEFAULT_ROLE, ROLES
+
 _hasher = PasswordHasher()
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 
@@ -33,14 +33,15 @@ class User:
     name: str
     password: str  # plain text or a hash, as configured
     role: str
+    role_given: bool = True  # False: the entry named no role and got DEFAULT_ROLE
 
 
-def _split_role(rest: str) -> tuple[str, str]:
+def _split_role(rest: str) -> tuple[str, str, bool]:
     # A role is named last; a plain password may itself contain ":".
     password, sep, role = rest.rpartition(":")
     if sep and role in ROLES and password:
-        return password, role
-    return rest, DEFAULT_ROLE
+        return password, role, True
+    return rest, DEFAULT_ROLE, False
 
 
 @lru_cache(maxsize=4)
@@ -48,10 +49,12 @@ def parse_user_list(spec: str) -> dict[str, User]:
     """``"ann:pw:agent,bob:$argon2id$v=19$m=65536,t=3,p=4$…"`` → ``{name: User}``.
 
     An argon2 hash contains commas, so a piece without a ``:`` continues the previous one.
-    Without a role, a user is an ``admin`` (the lists written before roles existed)."""
+    Without a role, a user is a ``viewer``: forgetting the role must not grant control
+    (lists written before roles existed meant ``admin``; the web process logs each such user
+    at startup, ``auth.role_defaulted``)."""
     pieces: list[str] = []
     for piece in spec.split(","):
-        if ":" not in piece and pieces:
+        if pieces and (":" not in piece or _continues_argon2(pieces[-1], piece)):
             pieces[-1] += "," + piece
         else:
             pieces.append(piece)
@@ -62,9 +65,15 @@ def parse_user_list(spec: str) -> dict[str, User]:
             raise ValueError(
                 f"RECALL_DASHBOARD_USERS: entry {name or piece!r} is not name:password[:role]"
             )
-        password, role = _split_role(rest)
-        users[name] = User(name, password, role)
+        password, role, given = _split_role(rest)
+        users[name] = User(name, password, role, given)
     return users
+
+
+def _continues_argon2(previous: str, piece: str) -> bool:
+    # "…$m=65536,t=3,p=4$salt$hash:admin": the last piece holds the role's ":" yet still
+    # belongs to the hash begun before it.
+    return "$argon2" in previous and piece[:2] in ("t=", "p=")
 
 
 def parse_users(spec: str) -> dict[str, str]:

@@ -161,13 +161,19 @@ def seeded(web_env: Engine) -> Seeded:
 
 @functools.cache
 def users_setting() -> str:
-    """ann has an argon2 hash (it contains commas), bob a bcrypt hash, carol a plain one."""
+    """ann has an argon2 hash (it contains commas), bob a bcrypt hash, carol a plain one;
+    all three are admins. One user per lower role (ROLE_USERS), and "nora" names no role."""
     import bcrypt
     from argon2 import PasswordHasher
 
     ann = PasswordHasher().hash(PASSWORD)
     bob = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-    return f"ann:{ann},bob:{bob},carol:{PASSWORD}"
+    others = ",".join(f"{name}:{PASSWORD}:{role}" for role, name in ROLE_USERS.items())
+    return f"ann:{ann}:admin,bob:{bob}:admin,carol:{PASSWORD}:admin,{others},nora:{PASSWORD}"
+
+
+# One user of each role (plain passwords: logging in stays cheap).
+ROLE_USERS = {"viewer": "vic", "agent": "agnes", "operator": "otto", "admin": "adele"}
 
 
 @pytest.fixture
@@ -189,3 +195,9 @@ def client(web_env: Engine) -> Iterator[TestClient]:
 
     with TestClient(create_app()) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def role_users() -> dict[str, str]:
+    """{role: the name of a user with that role} (each logs in with PASSWORD)."""
+    return dict(ROLE_USERS)

@@ -66,15 +66,32 @@ def test_an_unknown_name_costs_what_the_list_costs_never_more() -> None:
     assert check_login(f"ann:{argon}", "nobody", "x") is None
 
 
-def test_roles_are_read_and_old_lists_stay_admins() -> None:
+def test_roles_are_read_and_a_missing_role_is_viewer() -> None:
+    # Issue 17 changed the default: an entry without a role is a viewer, no longer an admin.
     from pipeline.privacy.passwords import parse_user_list
 
     users = parse_user_list("ann:pw:agent,bob:pa:ss,carol:x:viewer")
     assert [(u.password, u.role) for u in users.values()] == [
         ("pw", "agent"),
-        ("pa:ss", "admin"),
+        ("pa:ss", "viewer"),
         ("x", "viewer"),
     ]
+    assert [u.role_given for u in users.values()] == [True, False, True]
+
+
+def test_an_argon2_hash_followed_by_a_role_stays_one_entry() -> None:
+    from argon2 import PasswordHasher
+
+    from pipeline.privacy.passwords import check_login, parse_user_list
+
+    hashed = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash("pw")
+    spec = f"ann:{hashed}:operator,bob:{hashed}"
+    users = parse_user_list(spec)
+    assert [(u.name, u.password, u.role) for u in users.values()] == [
+        ("ann", hashed, "operator"),
+        ("bob", hashed, "viewer"),
+    ]
+    assert check_login(spec, "ann", "pw") == users["ann"]
 
 
 # --- throttling, logging, audit ---------------------------------------------------------

@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 from pipeline.cases import control
 from pipeline.errors import RecallError
 from pipeline.reporting import views as campaign_view
-from web.auth import page_user, require_csrf
+from web.auth import page_user, require_csrf, require_page_role
 from web.dashboard.deps import db_session
 from web.dashboard.pages import render
 from web.deps import DbId
 
 router = APIRouter(prefix="/dashboard/campaigns", include_in_schema=False)
+OPERATOR = require_page_role("operator")
 
 CONTROLS: dict[str, Callable[..., object]] = {
     "pause": control.pause,
@@ -90,7 +91,7 @@ def campaign_control(
     request: Request,
     campaign_id: DbId,
     action: str,
-    user: str = Depends(page_user),
+    user: str = Depends(OPERATOR),
     session: Session = Depends(db_session),
 ) -> Response:
     command = CONTROLS.get(action)

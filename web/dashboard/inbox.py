@@ -14,18 +14,20 @@ from actors.channel import send_followup
 from pipeline.clock import utcnow
 from pipeline.errors import InputError, InvalidState, NotFound, RecallError
 from pipeline.followups import inbox
-from web.auth import page_user, require_csrf
+from web.auth import require_csrf, require_page_role
 from web.dashboard.deps import db_session
 from web.dashboard.pages import render
 from web.deps import DbId, settings_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
+# The inbox is the agents' (and those above): users' own words may hold their contact data.
+AGENT = require_page_role("agent")
 
 
 @router.get("/inbox", response_class=HTMLResponse)
 def inbox_page(
-    request: Request, user: str = Depends(page_user), session: Session = Depends(db_session)
+    request: Request, user: str = Depends(AGENT), session: Session = Depends(db_session)
 ) -> Response:
     items = inbox.open_queries(session, utcnow())
     return render(
@@ -35,7 +37,7 @@ def inbox_page(
 
 @router.get("/inbox/live", response_class=HTMLResponse)
 def inbox_live(
-    request: Request, user: str = Depends(page_user), session: Session = Depends(db_session)
+    request: Request, user: str = Depends(AGENT), session: Session = Depends(db_session)
 ) -> Response:
     return render(request, user, "_inbox_rows.html", items=inbox.open_queries(session, utcnow()))
 
@@ -78,7 +80,7 @@ def _case_page(
 def case_page(
     request: Request,
     case_id: DbId,
-    user: str = Depends(page_user),
+    user: str = Depends(AGENT),
     session: Session = Depends(db_session),
 ) -> Response:
     return _case_page(request, user, session, case_id)
@@ -90,7 +92,7 @@ def case_page(
 def reveal(
     request: Request,
     case_id: DbId,
-    user: str = Depends(page_user),
+    user: str = Depends(AGENT),
     session: Session = Depends(db_session),
 ) -> Response:
     return _case_page(request, user, session, case_id, full=True)
@@ -101,7 +103,7 @@ def reply(
     request: Request,
     case_id: DbId,
     text: str = Form(""),
-    user: str = Depends(page_user),
+    user: str = Depends(AGENT),
     session: Session = Depends(db_session),
 ) -> Response:
     """Send the agent's answer on the user's channel; the case returns to awaiting_response."""
@@ -123,7 +125,7 @@ def phone_answer(
     request: Request,
     case_id: DbId,
     answer: str = Form(...),
-    user: str = Depends(page_user),
+    user: str = Depends(AGENT),
     session: Session = Depends(db_session),
 ) -> Response:
     """An answer heard on the phone counts like one typed by the user."""
@@ -142,6 +144,6 @@ def phone_answer(
 
 @router.get("/unmatched", response_class=HTMLResponse)
 def unmatched_page(
-    request: Request, user: str = Depends(page_user), session: Session = Depends(db_session)
+    request: Request, user: str = Depends(AGENT), session: Session = Depends(db_session)
 ) -> Response:
     return render(request, user, "unmatched.html", items=inbox.unmatched(session))

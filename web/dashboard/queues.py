@@ -23,13 +23,14 @@ from actors.dead_letters import (
 from actors.queues import QueueStats, WorkerInfo
 from pipeline.clock import utcnow
 from pipeline.privacy import audit
-from web.auth import page_user, require_csrf
+from web.auth import page_user, require_csrf, require_page_role
 from web.dashboard.deps import broker_redis, db_session, namespace
 from web.dashboard.pages import render
 from web.deps import settings_of
 
 router = APIRouter(prefix="/dashboard/queues", include_in_schema=False)
 WINDOW_MINUTES = 15
+OPERATOR = require_page_role("operator")
 
 
 @lru_cache(maxsize=8)
@@ -136,7 +137,7 @@ def dead_letter_action(
     queue: str,
     message_id: str,
     action: str,
-    user: str = Depends(page_user),
+    user: str = Depends(OPERATOR),
     session: Session = Depends(db_session),
 ) -> Response:
     """Requeue or delete one dead letter; either way the audit log says who did it."""
