@@ -7,6 +7,7 @@ import getpass
 import typer
 
 from cli._console import campaign_id_argument
+from cli._roles import require_cli_role
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +24,7 @@ def _actor() -> str:
 
 
 def _run(action: str, campaign_id: int) -> int:
+    require_cli_role("operator", action)
     # Imported here so `recall --help` stays fast and needs no database.
     from pipeline.cases import control
     from pipeline.db import session_scope

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from cli._console import campaign_id_argument, database_hint, err, fail, fail_input, out
+from cli._roles import require_cli_role
 from pipeline.campaigns.file import CampaignSpec, load_campaign_file
 from pipeline.campaigns.launch import files_fingerprint, launch
 from pipeline.campaigns.users import check_users_path
@@ -42,6 +43,7 @@ def launch_command(
     ),
 ) -> None:
     """Validate both files, store the campaign and one case per user, hand it to the pipeline."""
+    require_cli_role("operator", "launch")
     spec = load_spec(campaign_file)
     check_users_file(users)
     engine = get_engine()

@@ -183,7 +183,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # One masked line per web request (``recall web --access-log`` sets it).
     access_log: bool = False
-
+    # The role CLI commands act with (RECALL_CLI_ROLE). Whoever runs `recall` on this machine
+    # holds the database URL anyway, so admin is the default; a lower role guards a shared
+    # shell against mistakes (e.g. `viewer` on a reporting host refuses pause and erase).
+    cli_role: Literal["viewer", "agent", "operator", "admin"] = "admin"
 
 
 SEGMENTS_PER_SECOND = {"long_code": 1, "toll_free": 3, "short_code": 100}
