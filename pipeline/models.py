@@ -66,6 +66,9 @@ class Recipient(Base):
     erased_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # What the company relies on to contact this person (pipeline.campaigns.consent), as the
+    # latest users file stated it; None: the file did not say and the reason sets no default.
+    consent: Mapped[str | None] = mapped_column(String(24))
 
 
 class Campaign(Base):
@@ -94,6 +97,8 @@ class Campaign(Base):
     follow_up_checked_at: Mapped[datetime | None]
     # The summary metrics written when the campaign closed at its deadline.
     final_report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # When the retention purge (pipeline.privacy.retention) cleared this closed campaign.
+    purged_at: Mapped[datetime | None]
 
 
 class Case(Base):
@@ -216,6 +221,9 @@ class InboundEvent(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     handled_at: Mapped[datetime | None] = mapped_column(index=True)
     outcome: Mapped[str | None] = mapped_column(String(64))
+    # The case the event was matched to, filled at matching time: erasure and retention find
+    # a person's stored webhooks through this (indexed), never by reading every payload.
+    case_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     # Set when the sweep hands a stuck event to the broker again (its message was lost).
     requeued_at: Mapped[datetime | None]
 
@@ -367,3 +375,16 @@ class Incident(Base):
 
 # The failed-send spike check reads the attempts finished in its window (pipeline.incidents).
 Index("ix_attempt_completed_at", Attempt.completed_at)
+
+
+class ErasureRequest(Base):
+    """One ``recall erase``: who asked, when, and when it was done (the report lists those
+    done during a campaign). Holds no personal data: the recipient's row id only."""
+
+    __tablename__ = "erasure_request"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    recipient_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(128), default="")

@@ -164,6 +164,8 @@ class CampaignSpec(_Strict):
     help_text: str = ""
     follow_up: FollowUp | None = None
     query_sla: Duration | None = None
+    # What the personal data is used for (free text; shown in the status and the report).
+    purpose: str | None = Field(default=None, max_length=2000)
 
     @field_validator("deadline", "follow_up")
     @classmethod

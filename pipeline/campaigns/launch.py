@@ -25,6 +25,7 @@ from typing import IO, Any
 from sqlalchemy import Connection, Engine, bindparam, insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.campaigns.consent import ConsentRule, consent_rule
 from pipeline.campaigns.file import CampaignSpec
 from pipeline.campaigns.staging import STAGING_COLUMNS, stage_users
 from pipeline.campaigns.users import (
@@ -67,6 +68,7 @@ class _Checked:
     duplicates: int = 0
     rejects: RejectsWriter | None = None
     run_key: str | None = None
+    consent: ConsentRule = field(default_factory=ConsentRule)  # from the campaign's reason
 
     def reject(
         self, line: int, record: list[str], errors: list[InputError], *, canonical: bool = False
@@ -126,7 +128,9 @@ def launch(
     check_users_path(path)
     batch = batch_size or settings.launch_batch_size
     rejects = RejectsWriter(rejects_path_for(path), file_columns(path)) if skip_invalid else None
-    checked = _Checked(path, rejects=rejects, run_key=run_key)
+    checked = _Checked(
+        path, rejects=rejects, run_key=run_key, consent=consent_rule(spec.reason.value)
+    )
     try:
         with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as staging:
             _validate(checked, staging, default_region or settings.default_region, progress)
@@ -185,7 +189,10 @@ def _validate(checked: _Checked, staging: IO[str], default_region: str, progress
     total = count_users(checked.path)
     # Worker processes pay off only on big files; they start in a fraction of a second.
     workers = (get_settings().import_workers or os.cpu_count() or 1) if total > 20000 else 1
-    for chunk in stage_users(checked.path, default_region, staging, workers=workers):
+    chunks = stage_users(
+        checked.path, default_region, staging, workers=workers, consent=checked.consent
+    )
+    for chunk in chunks:
         checked.staged += chunk.good
         checked.last_line = max(checked.last_line, chunk.last_line)
         for line, record, errors in chunk.bad:
@@ -260,7 +267,7 @@ CREATE TEMP TABLE launch_staging (
     line BIGINT PRIMARY KEY, external_id VARCHAR(128) NOT NULL,
     name VARCHAR(256),
     phone VARCHAR(32), email VARCHAR(320), locale VARCHAR(16), timezone VARCHAR(64),
-    risk_tier INTEGER
+    risk_tier INTEGER, consent VARCHAR(24)
 )"""
 
 
@@ -325,14 +332,16 @@ def _insert_sqlite(
 # its suppression flags: an opt-out outlives any campaign.
 _UPSERT_RECIPIENTS = """
 INSERT INTO recipient (external_id, name, phone, email, locale, timezone, risk_tier,
-                       sms_opted_out, email_opted_out, voice_opted_out, created_at, updated_at)
+                       sms_opted_out, email_opted_out, voice_opted_out, created_at, updated_at,
+                       consent)
 SELECT external_id, COALESCE(name, ''), phone, email, COALESCE(locale, 'en'),
-       COALESCE(timezone, 'UTC'), COALESCE(risk_tier, 2), false, false, false, :now, :now
+       COALESCE(timezone, 'UTC'), COALESCE(risk_tier, 2), false, false, false, :now, :now,
+       consent
 FROM launch_staging WHERE line >= :low AND line < :high ORDER BY line
 ON CONFLICT (external_id) DO UPDATE SET
     name = excluded.name, phone = excluded.phone, email = excluded.email,
     locale = excluded.locale, timezone = excluded.timezone, risk_tier = excluded.risk_tier,
-    updated_at = excluded.updated_at
+    updated_at = excluded.updated_at, consent = excluded.consent
 """
 
 _INSERT_CASES = """

@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from pipeline.campaigns.consent import ConsentRule
 from pipeline.campaigns.users import RowValidator, UserRow, open_users, read_header, records_of
 from pipeline.errors import InputError
 
 STAGING_COLUMNS = (
     *("line", "external_id", "name", "phone", "email", "locale", "timezone", "risk_tier"),
+    "consent",
 )
 BadRow = tuple[int, list[str], list[InputError]]
 
@@ -42,13 +44,19 @@ class Chunk:
 
 
 def stage_users(
-    path: Path, default_region: str, out: IO[str], *, workers: int = 1, chunk_lines: int = 4000
+    path: Path,
+    default_region: str,
+    out: IO[str],
+    *,
+    workers: int = 1,
+    chunk_lines: int = 4000,
+    consent: ConsentRule | None = None,
 ) -> Iterator[Chunk]:
     """Write every good row of ``path`` (normalised) to ``out``; yield each chunk, in file
     order, for its bad rows and for progress. Raises InputError(s) for a bad header."""
     with open_users(path) as handle:
         header = read_header(str(path), csv.reader(io.StringIO(handle.readline(), newline="")))
-        setup = (str(path), header, default_region)
+        setup = (str(path), header, default_region, consent or ConsentRule())
         chunks = _raw_chunks(handle, first_line=2, chunk_lines=chunk_lines)
         if workers > 1:
             results = _in_processes(chunks, setup, workers)
@@ -96,9 +104,9 @@ def _validate_text(validator: RowValidator, start: int, text: str) -> Chunk:
 _worker_validator: RowValidator | None = None
 
 
-def _start_worker(path: str, header: list[str], default_region: str) -> None:
+def _start_worker(path: str, header: list[str], default_region: str, consent: ConsentRule) -> None:
     global _worker_validator
-    _worker_validator = RowValidator(path, header, default_region)
+    _worker_validator = RowValidator(path, header, default_region, consent)
 
 
 def _validate_in_worker(start: int, text: str) -> Chunk:
@@ -107,7 +115,9 @@ def _validate_in_worker(start: int, text: str) -> Chunk:
 
 
 def _in_processes(
-    chunks: Iterator[tuple[int, str]], setup: tuple[str, list[str], str], workers: int
+    chunks: Iterator[tuple[int, str]],
+    setup: tuple[str, list[str], str, ConsentRule],
+    workers: int,
 ) -> Iterator[Chunk]:
     # A bounded window of chunks in flight keeps memory flat however big the file is.
     with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=setup) as pool:

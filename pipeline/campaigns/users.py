@@ -2,8 +2,10 @@
 
 The file is streamed (a million rows never sit in memory at once). Every bad row is
 reported with its line, column and reason in one pass, so a person fixes the file once.
-Columns: ``external_id,name,phone,email,locale,timezone,risk_tier``; only ``external_id``
-and one of ``phone``/``email`` are required; UTF-8 with or without a byte-order mark.
+Columns: ``external_id,name,phone,email,locale,timezone,risk_tier`` and ``consent``; only
+``external_id`` and one of ``phone``/``email`` are required (``consent`` too, for a campaign
+whose reason is ``other``: see ``pipeline.campaigns.consent``); UTF-8 with or without a
+byte-order mark.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from zoneinfo import available_timezones
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from pipeline.campaigns.consent import ConsentRule
 from pipeline.errors import InputError, InputErrors
 
-COLUMNS = ("external_id", "name", "phone", "email", "locale", "timezone", "risk_tier")
+COLUMNS = ("external_id", "name", "phone", "email", "locale", "timezone", "risk_tier", "consent")
 DEFAULT_LOCALE = "en"
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_TIER = 2
@@ -43,6 +46,7 @@ class UserRow(NamedTuple):
     locale: str
     timezone: str
     risk_tier: int
+    consent: str | None = None
 
 
 @dataclass
@@ -136,11 +140,18 @@ def normalise_tier(raw: str) -> int:
 class RowValidator:
     """Turns one CSV record into a UserRow or a list of what is wrong with it."""
 
-    def __init__(self, path: str, header: list[str], default_region: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        header: list[str],
+        default_region: str,
+        consent: ConsentRule | None = None,
+    ) -> None:
         self.path = path
         self.index = {name: i for i, name in enumerate(header)}
         self.width = len(header)
         self.default_region = default_region
+        self.consent = consent or ConsentRule()
 
     def _get(self, record: list[str], column: str) -> str:
         i = self.index.get(column)
@@ -181,9 +192,10 @@ class RowValidator:
         locale = check("locale", normalise_locale)
         timezone = check("timezone", normalise_timezone)
         tier = check("risk_tier", normalise_tier)
+        consent = check("consent", self.consent.apply)
         if errors:
             return errors
-        return UserRow(line, external_id, name, phone, email, locale, timezone, tier)  # type: ignore[arg-type]
+        return UserRow(line, external_id, name, phone, email, locale, timezone, tier, consent)  # type: ignore[arg-type]
 
     def _phone(self, raw: str) -> str:
         return validated_e164(raw, self.default_region)
@@ -257,7 +269,11 @@ def _csv_reason(error: csv.Error) -> str:
 
 
 def read_users(
-    path: Path, default_region: str, *, find_duplicates: bool = True
+    path: Path,
+    default_region: str,
+    *,
+    find_duplicates: bool = True,
+    consent: ConsentRule | None = None,
 ) -> Iterator[tuple[int, list[str], UserRow | list[InputError]]]:
     """Every record in the file as (starting line, raw fields, verdict), in file order.
 
@@ -267,7 +283,8 @@ def read_users(
     """
     with open_users(path) as handle:
         reader = csv.reader(handle, strict=False)
-        validator = RowValidator(str(path), read_header(str(path), reader), default_region)
+        header = read_header(str(path), reader)
+        validator = RowValidator(str(path), header, default_region, consent)
         seen: set[str] = set()
         for line, record in records_of(reader, path=str(path)):
             verdict = validator.validate(line, record)
