@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import getpass
+from datetime import datetime
 
 import typer
 
+from cli._roles import require_cli_role
+from pipeline.clock import as_utc, utcnow
 from pipeline.db import get_engine, session_scope
 from pipeline.privacy import audit
 from pipeline.privacy.erasure import RecipientNotFound, erase_recipient, purge_residue
@@ -15,13 +18,22 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 
 def erase(
     external_id: str = typer.Argument(..., help="The recipient's external_id from USERS.csv."),
+    asked: str | None = typer.Option(
+        None, "--asked", help="When the person asked (ISO date or datetime, UTC); default now."
+    ),
 ) -> None:
     """Irrecoverably remove one recipient's personal data (name, phone, email, message texts
-    and raw webhooks), keeping anonymous counts; the erasure is recorded on the audit log."""
+    and raw webhooks), keeping anonymous counts; the erasure is recorded on the audit log and
+    as an erasure request (asked, done) that the campaign report lists. Needs the admin role
+    (RECALL_CLI_ROLE, admin unless set)."""
+    require_cli_role("admin", "erase")
+    asked_at = _asked_at(asked)
     engine = get_engine()
     try:
         with session_scope(engine) as session:
-            summary = erase_recipient(session, external_id, actor=f"cli:{getpass.getuser()}")
+            summary = erase_recipient(
+                session, external_id, actor=f"cli:{getpass.getuser()}", asked_at=asked_at
+            )
     except RecipientNotFound:
         typer.echo(f"error: no recipient with external id {external_id!r}", err=True)
         raise typer.Exit(1) from None
@@ -31,6 +43,21 @@ def erase(
         f"{summary.inbound_events} stored webhooks scrubbed; {summary.cases} cases and "
         f"{summary.attempts} attempts kept as anonymous counts"
     )
+
+
+def _asked_at(raw: str | None) -> datetime | None:
+    """``--asked`` as a UTC moment; a bad or future value ends the command (exit 2)."""
+    if raw is None:
+        return None
+    try:
+        moment = as_utc(datetime.fromisoformat(raw.strip()))
+    except ValueError:
+        typer.echo(f"error: --asked: {raw!r} is not an ISO date (write 2027-03-01)", err=True)
+        raise typer.Exit(2) from None
+    if moment > utcnow():
+        typer.echo(f"error: --asked: {raw!r} is in the future", err=True)
+        raise typer.Exit(2)
+    return moment
 
 
 @audit_app.command("verify")

@@ -161,6 +161,8 @@ def _store_response(
     sender: str | None,
     now: datetime,
 ) -> None:
+    if case is not None:
+        event.case_id = case.id  # the index erasure and retention find the payload by
     session.add(
         Response(
             case_id=case.id if case else None,

@@ -50,6 +50,7 @@ def update_attempt(
 ) -> HandlerResult:
     # Lock order: case, then attempt — the same order the sending side takes them.
     case = lock_case(session, attempt.case_id)
+    event.case_id = attempt.case_id  # the index erasure and retention find the payload by
     session.refresh(attempt, with_for_update=True)
     change = apply_status(attempt, status, now=now, code=code, raw=raw)
     follow_ups: list[FollowUp] = []

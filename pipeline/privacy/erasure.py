@@ -2,14 +2,16 @@
 
 What goes: the name, phone, email and external id on the recipient row; the raw text and
 sender of every response from them (matched to their cases, or unmatched but sent from their
-phone or email); the raw payload of every stored webhook about them (linked to those
-responses, or mentioning their phone or email); provider error texts on their attempts and
-follow-ups, which can quote an address; agents' replies to them.
+phone or email); the raw payload of every stored webhook about them (matched to their
+cases, or linked to those responses: found through indexes, not by reading payloads);
+provider error texts on their attempts and follow-ups, which can quote an address; agents'
+replies to them.
 
 What stays, so metrics and reports stay right: the recipient row itself (anonymous, with an
 ``erased-<id>`` external id and every channel suppressed), their cases with states and
 timestamps, their responses' kinds and channels, their attempts' statuses and costs, and the
-audit log — which never held the data, and records the erasure with counts only.
+audit log — which never held the data, and records the erasure with counts only. Each
+erasure is also an ``erasure_request`` row (asked, done), which the report lists.
 
 ``purge_residue`` then removes the old row versions from the database files (SQLite
 ``secure_delete`` + WAL checkpoint; PostgreSQL ``VACUUM``). Backups and PostgreSQL WAL
@@ -23,13 +25,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Text, cast, func, or_, select, text, update
+from sqlalchemy import Engine, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from pipeline.clock import utcnow
 from pipeline.db import lock_rows
 from pipeline.errors import NotFound
-from pipeline.models import Attempt, Base, Case, InboundEvent, Recipient, Response
+from pipeline.models import (
+    Attempt,
+    Base,
+    Case,
+    ErasureRequest,
+    InboundEvent,
+    Recipient,
+    Response,
+)
 from pipeline.privacy import audit
 
 # Attempt history keys that carry only statuses and codes, never an address.
@@ -54,9 +64,15 @@ class ErasureSummary:
 
 
 def erase_recipient(
-    session: Session, external_id: str, *, actor: str, now: datetime | None = None
+    session: Session,
+    external_id: str,
+    *,
+    actor: str,
+    now: datetime | None = None,
+    asked_at: datetime | None = None,
 ) -> ErasureSummary:
-    """Remove ``external_id``'s personal data in the caller's transaction."""
+    """Remove ``external_id``'s personal data in the caller's transaction, and record the
+    request as done now (asked at ``asked_at``, when the person asked; default now)."""
     if session.get_bind().dialect.name == "sqlite":
         # Overwrite freed space with zeros, so old row versions are not left in the file.
         session.execute(text("PRAGMA secure_delete = ON"))
@@ -68,10 +84,14 @@ def erase_recipient(
     contacts = [value for value in (person.phone, person.email) if value]
     case_ids = list(session.scalars(select(Case.id).where(Case.recipient_id == person.id)))
     responses = _scrub_responses(session, case_ids, contacts)
-    events = _scrub_inbound_events(session, responses, contacts)
+    events = _scrub_inbound_events(session, responses, case_ids)
     attempts = _scrub_attempts(session, case_ids)
     _scrub_case_texts(session, case_ids)
-    _anonymise(person, now or utcnow())
+    done = now or utcnow()
+    _anonymise(person, done)
+    session.add(
+        ErasureRequest(recipient_id=person.id, asked_at=asked_at or done, done_at=done, actor=actor)
+    )
     summary = ErasureSummary(person.id, len(case_ids), len(responses), events, attempts)
     audit.record(
         session,
@@ -106,11 +126,13 @@ def _scrub_responses(
 
 
 def _scrub_inbound_events(
-    session: Session, responses: Sequence[Response], contacts: Sequence[str]
+    session: Session, responses: Sequence[Response], case_ids: Sequence[int]
 ) -> int:
+    # Through indexes only: the case each event was matched to (InboundEvent.case_id, set at
+    # matching time) and the events behind the person's responses (matched or sent from
+    # their phone or email). Never a scan of every payload's text.
     linked = {r.inbound_event_id for r in responses if r.inbound_event_id is not None}
-    payload_text = func.lower(cast(InboundEvent.payload, Text))
-    conditions: list[Any] = [payload_text.contains(c.lower(), autoescape=True) for c in contacts]
+    conditions: list[Any] = [InboundEvent.case_id.in_(case_ids)] if case_ids else []
     if linked:
         conditions.append(InboundEvent.id.in_(linked))
     if not conditions:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.errors import NotFound
 from pipeline.models import Attempt, Campaign, Case, Recipient
+from pipeline.privacy.figures import privacy_figures
 from pipeline.privacy.masking import mask_email, mask_phone
 from pipeline.reporting.metrics import campaign_status
 
@@ -96,6 +97,8 @@ def render_report(session: Session, campaign_id: int, fmt: str) -> str:
     if campaign is None:
         raise NotFound(f"campaign {campaign_id} does not exist")
     summary = campaign.final_report or campaign_status(session, campaign_id)
+    # Read live: a retention purge or an erasure may come after the final report was frozen.
+    summary = {**summary, **privacy_figures(session, campaign)}
     rows = case_rows(session, campaign_id)
     return _csv(summary, rows) if fmt == "csv" else _html(campaign, summary, rows)
 
@@ -147,4 +150,22 @@ def summary_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
     for channel, counts in (summary.get("channels") or {}).items():
         for name, count in counts.items():
             lines.append((f"{channel} {name}", str(count)))
+    return lines + privacy_lines(summary)
+
+
+def privacy_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """Purpose, consent bases, erasures during the campaign and the retention purge."""
+    lines = [("purpose", str(summary.get("purpose") or "(not stated)"))]
+    for basis, count in (summary.get("consent") or {}).items():
+        lines.append((f"consent {basis}", str(count)))
+    erasures = summary.get("erasures") or []
+    lines.append(("erasures during the campaign", str(len(erasures))))
+    for erasure in erasures:
+        asked, done = erasure.get("asked_at"), erasure.get("done_at")
+        lines.append((f"erasure #{erasure.get('recipient_id')}", f"asked {asked}, done {done}"))
+    retention = summary.get("retention") or {}
+    purged = retention.get("purged_at")
+    days = retention.get("days")
+    kept = "kept (no RECALL_RETENTION_DAYS)" if days is None else f"purged {days} days after close"
+    lines.append(("personal data", f"{kept}; purged at {purged}" if purged else kept))
     return lines

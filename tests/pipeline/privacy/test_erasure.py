@@ -152,3 +152,48 @@ def test_cli_help() -> None:
     for command in (["erase", "--help"], ["audit", "verify", "--help"]):
         code, out, _ = _recall(*command)
         assert code == 0 and "Usage" in out
+
+
+def test_erase_finds_webhooks_through_the_case_index_and_records_the_request(
+    engine: Engine,
+) -> None:
+    from pipeline.models import ErasureRequest, InboundEvent
+
+    with session_scope(engine) as session:
+        person = rows.recipient(session, phone=PHONE, email=EMAIL, external_id=EXTERNAL)
+        case = rows.case(session, rows.campaign(session), person)
+        sent = rows.attempt(session, case)
+        # No contact data in the payload: only the index ties it to the person.
+        status = {"MessageSid": sent.provider_id, "MessageStatus": "delivered"}
+        event = rows.inbound(session, "twilio", "sms_status", status)
+        process_inbound_event(session, event.id)
+        # Mentions the phone but belongs to nobody's case: not the person's to erase by index.
+        stranger = rows.inbound(session, "twilio", "sms_status", {"To": PHONE, "x": "1"})
+        event_id, stranger_id = event.id, stranger.id
+    with session_scope(engine) as session:
+        summary = erase_recipient(session, EXTERNAL, actor="test")
+    with session_scope(engine) as session:
+        assert summary.inbound_events == 1
+        assert session.get(InboundEvent, event_id).payload == {"erased": True}  # type: ignore[union-attr]
+        assert session.get(InboundEvent, stranger_id).payload != {"erased": True}  # type: ignore[union-attr]
+        request = session.scalars(select(ErasureRequest)).one()
+        assert request.recipient_id == summary.recipient_id and request.actor == "test"
+        assert request.asked_at == request.done_at
+
+
+def test_the_status_and_report_list_erasures_done_during_the_campaign(engine: Engine) -> None:
+    from pipeline.reporting.metrics import campaign_status
+    from pipeline.reporting.report import render_report
+
+    with session_scope(engine) as session:
+        campaign = rows.campaign(session)
+        campaign.launched_at = campaign.created_at
+        rows.case(session, campaign, rows.recipient(session, external_id=EXTERNAL))
+        campaign_id = campaign.id
+    with session_scope(engine) as session:
+        summary = erase_recipient(session, EXTERNAL, actor="test")
+    with session_scope(engine) as session:
+        [erasure] = campaign_status(session, campaign_id)["erasures"]
+        csv_text = render_report(session, campaign_id, "csv")
+    assert erasure["recipient_id"] == summary.recipient_id and erasure["done_at"]
+    assert "# erasures during the campaign: 1" in csv_text
