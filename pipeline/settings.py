@@ -187,6 +187,9 @@ class Settings(BaseSettings):
     # holds the database URL anyway, so admin is the default; a lower role guards a shared
     # shell against mistakes (e.g. `viewer` on a reporting host refuses pause and erase).
     cli_role: Literal["viewer", "agent", "operator", "admin"] = "admin"
+    # Days after its campaign closes that raw webhooks, message bodies and the contact data of
+    # people with no open case are purged (RECALL_RETENTION_DAYS); unset keeps them.
+    retention_days: int | None = Field(default=None, ge=0)
 
 
 SEGMENTS_PER_SECOND = {"long_code": 1, "toll_free": 3, "short_code": 100}

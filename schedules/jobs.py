@@ -23,6 +23,7 @@ from pipeline.campaigns import deadlines, waves
 from pipeline.cases import broker_loss, sweep
 from pipeline.clock import utcnow
 from pipeline.followups import outbox as followups
+from pipeline.privacy import retention
 from pipeline.reporting import snapshots, tallies
 from pipeline.settings import get_settings
 from schedules import deadlines as deadline_job
@@ -203,6 +204,15 @@ class Jobs:
                 return 0
             return tallies.compact(session)
 
+    def purge_expired_data(self) -> int:
+        """RECALL_RETENTION_DAYS after a campaign closed, purge what it gathered about people
+        (pipeline.privacy.retention); one campaign per run. Returns campaigns purged."""
+        with self.sessions.begin() as session:
+            done = retention.purge_due(session, utcnow(), get_settings().retention_days)
+        if done is not None:
+            log.info("scheduler.retention_purged", extra={"campaign_id": done.campaign_id})
+        return 0 if done is None else 1
+
 
 def standard_jobs(jobs: Jobs) -> list[JobSpec]:
     """The schedule: due work every few seconds, checks every half minute, snapshots a minute."""
@@ -220,4 +230,5 @@ def standard_jobs(jobs: Jobs) -> list[JobSpec]:
         JobSpec("follow_up_waves", jobs.run_follow_up_waves, settings.check_interval),
         JobSpec("metric_snapshots", jobs.take_snapshots, settings.snapshot_interval),
         JobSpec("tally_folding", jobs.fold_tallies, settings.tally_fold_interval),
+        JobSpec("retention", jobs.purge_expired_data, settings.check_interval),
     ]
