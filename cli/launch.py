@@ -13,6 +13,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -190,6 +191,9 @@ def status_view(status: dict[str, Any]) -> Group:
         channels.add_row(name, str(row["sent"]), str(row["delivered"]), str(row["failed"]), cost)
     grid = Table.grid(padding=(0, 3))
     grid.add_row(states, answers)
+    if status.get("purpose"):
+        # Text, not markup: the purpose is the campaign file's free text.
+        return Group(title, Text(f"Purpose: {status['purpose']}"), grid, channels)
     return Group(title, grid, channels)
 
 

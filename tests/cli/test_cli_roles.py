@@ -111,3 +111,25 @@ def test_a_bad_asked_date_is_one_line_and_erases_nothing(
     assert code == 2 and err.startswith("error: --asked:") and len(err.strip().splitlines()) == 1
     with Session(database) as session:
         assert session.scalar(select(Recipient.external_id)) == "u1"
+
+
+def test_the_status_table_shows_the_purpose_as_plain_text() -> None:
+    from rich.console import Console
+
+    from cli.launch import status_view
+
+    status = {
+        "campaign_id": 1,
+        "name": "c",
+        "state": "running",
+        "cases": 0,
+        "rates": {"completion": 0.0, "reach": 0.0, "response": 0.0},
+        "states": {},
+        "responses": {},
+        "channels": {},
+        "cost": {},
+        "purpose": "Replace [bold]kettles[/bold]",
+    }
+    console = Console(record=True, width=120)
+    console.print(status_view(status))
+    assert "Purpose: Replace [bold]kettles[/bold]" in console.export_text()
