@@ -183,6 +183,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # One masked line per web request (``recall web --access-log`` sets it).
     access_log: bool = False
+    # Complaint deadlines count working days: Monday to Friday less these holidays, given as
+    # comma-separated ISO dates or the path of a file with one date per line.
+    holidays: str = ""
 
 
 SEGMENTS_PER_SECOND = {"long_code": 1, "toll_free": 3, "short_code": 100}

@@ -46,6 +46,7 @@ FOLLOWUP_KINDS = (
     "opt_in_confirmation",
     "help",
     "agent_answer",
+    "complaint_ack",
 )
 NOTICE_PARTS = ("sms", "email_subject", "email_text", "email_html", "voice", "voice_machine")
 TEMPLATE_PARTS = (*NOTICE_PARTS, "followup_subject", *FOLLOWUP_KINDS)
@@ -175,7 +176,14 @@ def case_context(case: Case) -> dict[str, Any]:
         "help_text": (campaign.help_text or "").strip(),
         "callback_number": get_settings().callback_number,
         "text": None,
+        # When a complaint's answer is due (pipeline.complaints), in the person's own time.
+        "expected": _expected(case, locale),
     }
+
+
+def _expected(case: Case, locale: str) -> str:
+    due = case.query_due_at
+    return format_deadline(due, locale, case.recipient.timezone or "UTC") if due else ""
 
 
 def response_links(case: Case) -> dict[str, str]:
@@ -275,7 +283,7 @@ def voice_prompt(locale: str | None, name: str) -> str:
 
 BASE_VARIABLES = frozenset(
     {"name", "campaign", "reason", "reason_title", "reason_intro", "description", "remedy"}
-    | {"deadline", "help_text", "callback_number", "text"}
+    | {"deadline", "help_text", "callback_number", "text", "expected"}
 )
 EMAIL_VARIABLES = frozenset({"agree_url", "refuse_url", "query_url", "unsubscribe_url"})
 KNOWN_PARTS = frozenset({*TEMPLATE_PARTS, "email_body"})
