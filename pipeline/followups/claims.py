@@ -25,10 +25,12 @@ def take(session: Session, case_id: int, agent: str, now: datetime) -> str:
     """Claim the item for ``agent`` unless someone holds it; returns who holds it now."""
     if session.get(Case, case_id) is None:
         raise NotFound(f"no case {case_id}")
-    statement = insert_or_ignore(InboxClaim, dialect_of(session), ["case_id"]).values(
-        case_id=case_id, agent=agent, taken_at=now
+    statement = (
+        insert_or_ignore(InboxClaim, dialect_of(session), ["case_id"])
+        .values(case_id=case_id, agent=agent, taken_at=now)
+        .returning(InboxClaim.case_id)
     )
-    if session.execute(statement).rowcount:  # type: ignore[attr-defined]
+    if session.execute(statement).first() is not None:
         audit.record(session, actor=agent, action="inbox.take", entity=f"case:{case_id}", data={})
         return agent
     return owner_of(session, case_id) or agent
