@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipeline.complaints.working_days import parse_holidays
 
 
 class Settings(BaseSettings):
@@ -186,6 +188,14 @@ class Settings(BaseSettings):
     # Complaint deadlines count working days: Monday to Friday less these holidays, given as
     # comma-separated ISO dates or the path of a file with one date per line.
     holidays: str = ""
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays_readable(cls, value: str) -> str:
+        # A calendar that cannot be read stops startup with its location, not a complaint
+        # later in a worker.
+        parse_holidays(value)
+        return value
 
 
 SEGMENTS_PER_SECOND = {"long_code": 1, "toll_free": 3, "short_code": 100}

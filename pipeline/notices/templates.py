@@ -283,9 +283,11 @@ def voice_prompt(locale: str | None, name: str) -> str:
 
 BASE_VARIABLES = frozenset(
     {"name", "campaign", "reason", "reason_title", "reason_intro", "description", "remedy"}
-    | {"deadline", "help_text", "callback_number", "text", "expected"}
+    | {"deadline", "help_text", "callback_number", "text"}
 )
 EMAIL_VARIABLES = frozenset({"agree_url", "refuse_url", "query_url", "unsubscribe_url"})
+# The complaint's expected answer (pipeline.complaints) means something only in its ack.
+COMPLAINT_VARIABLES = frozenset({"expected"})
 KNOWN_PARTS = frozenset({*TEMPLATE_PARTS, "email_body"})
 
 
@@ -313,5 +315,7 @@ def _source_problems(environment: Environment, where: str, part: str, source: st
     except TemplateSyntaxError as error:
         return [f"{where}: line {error.lineno}: {error.message}"]
     allowed = BASE_VARIABLES | (EMAIL_VARIABLES if part.startswith("email") else frozenset())
+    if part == "complaint_ack":
+        allowed |= COMPLAINT_VARIABLES
     unknown = sorted(meta.find_undeclared_variables(parsed) - allowed)
     return [f"{where}: unknown variable {name!r}" for name in unknown]
