@@ -187,7 +187,7 @@ def move(
         return reopen(session, complaint, agent, now)
     if target == RESOLVED:
         if outcome not in OUTCOMES:
-            raise InputError(f"outcome must be one of {', '.join(OUTCOMES)}", field="outcome")
+            raise InputError(f"must be one of {', '.join(OUTCOMES)}", field="outcome")
         complaint.outcome = outcome
     _enter(session, complaint, target, agent, now)
     if target == CLOSED:

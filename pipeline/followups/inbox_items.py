@@ -45,10 +45,10 @@ class InboxFilter:
 
     def __post_init__(self) -> None:
         if self.kind is not None and self.kind not in KINDS:
-            raise InputError(f"kind must be one of {', '.join(KINDS)}", field="kind")
+            raise InputError(f"must be one of {', '.join(KINDS)}", field="kind")
         stages = (*STAGES, QUESTION_STAGE)
         if self.stage is not None and self.stage not in stages:
-            raise InputError(f"stage must be one of {', '.join(stages)}", field="stage")
+            raise InputError(f"must be one of {', '.join(stages)}", field="stage")
 
 
 @dataclass(frozen=True)
@@ -138,9 +138,9 @@ def inbox_page(
     """One page of the inbox under ``filters``, the nearest deadline first."""
     filters = filters or InboxFilter()
     if page < 1:
-        raise InputError("page must be 1 or more", field="page")
+        raise InputError("must be 1 or more", field="page")
     if not 1 <= per_page <= MAX_PER_PAGE:
-        raise InputError(f"per_page must be 1 to {MAX_PER_PAGE}", field="per_page")
+        raise InputError(f"must be 1 to {MAX_PER_PAGE}", field="per_page")
     base, cols = _base(now)
     query = _filtered(base, filters, now, cols)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0

@@ -90,11 +90,11 @@ def test_pages_cover_every_item_once(session: Session) -> None:
     assert [p.pages for p in pages] == [3, 3, 3, 3]
     assert [i.case_id for p in pages for i in p.items] == ids
     assert pages[3].items == []
-    with pytest.raises(InputError, match="page must be 1 or more"):
+    with pytest.raises(InputError, match="page: must be 1 or more"):
         inbox_page(session, NOW, page=0)
     with pytest.raises(InputError, match="per_page"):
         inbox_page(session, NOW, per_page=1000)
-    with pytest.raises(InputError, match="kind must be one of"):
+    with pytest.raises(InputError, match="kind: must be one of"):
         InboxFilter(kind="rant")
 
 

@@ -161,6 +161,6 @@ def test_bad_moves_are_refused_with_the_reason(session: Session) -> None:
         records.move(session, complaint.id, CLOSED, "user:ann", at(5, 11))
     records.move(session, complaint.id, INVESTIGATING, "user:ann", at(5, 11))
     records.move(session, complaint.id, AWAITING_APPROVAL, "user:ann", at(5, 12))
-    with pytest.raises(InputError, match="outcome must be one of"):
+    with pytest.raises(InputError, match="outcome: must be one of"):
         records.move(session, complaint.id, RESOLVED, "user:ann", at(5, 13), outcome="maybe")
     assert complaint.stage == AWAITING_APPROVAL
