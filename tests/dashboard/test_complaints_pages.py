@@ -104,3 +104,21 @@ def test_a_complaint_through_its_stages_from_the_inbox(
     assert "partly upheld</td><td>1<" in stats.text
     assert "0 complaint(s)" in client.get("/dashboard/complaints?since=2999-01-01").text
     assert client.get("/dashboard/complaints?since=yesterday").status_code == 422
+
+
+def test_any_inbox_query_string_is_a_page_or_a_4xx(login: Login, client: TestClient) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    login(client)
+    names = st.sampled_from(["campaign", "kind", "stage", "overdue", "language", "channel",
+                             "owner", "page"])  # fmt: skip
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.dictionaries(names, st.text(max_size=40), max_size=4))
+    def check(params: dict[str, str]) -> None:
+        for path in ("/dashboard/inbox", "/dashboard/inbox/live"):
+            answer = client.get(path, params=params)
+            assert answer.status_code in (200, 400, 422), (params, answer.status_code)
+
+    check()
