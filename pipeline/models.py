@@ -388,3 +388,64 @@ class ErasureRequest(Base):
     asked_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(index=True)
     actor: Mapped[str] = mapped_column(String(128), default="")
+
+
+class Complaint(Base):
+    """A question classified as a complaint (pipeline.complaints): its type, where it came
+    from, its current stage and that stage's deadline. One per case: a case that complains
+    again after its complaint closed reopens it."""
+
+    __tablename__ = "complaint"
+    __table_args__ = (Index("ix_complaint_opened", "opened_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("recall_case.id", ondelete="CASCADE"), unique=True
+    )
+    campaign_id: Mapped[int] = mapped_column(Integer, index=True)
+    type: Mapped[str] = mapped_column(String(16))
+    # "keywords" (classified automatically) or "agent".
+    source: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(8))
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    opened_at: Mapped[datetime]
+    routed_at: Mapped[datetime]
+    # When the current run of the clock began: routing, or the last reopening.
+    clock_at: Mapped[datetime]
+    stage: Mapped[str] = mapped_column(String(24), index=True)
+    stage_at: Mapped[datetime]
+    # By when the current stage must be done; null for a stage without a deadline.
+    due_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    reopened: Mapped[int] = mapped_column(Integer, default=0)
+    closed_at: Mapped[datetime | None]
+
+
+class ComplaintStep(Base):
+    """One stage a complaint went through: who moved it there and when, the deadline it had
+    to be done by, and whether it was done in time (the statistics' 'within deadline')."""
+
+    __tablename__ = "complaint_step"
+    __table_args__ = (Index("ix_complaint_step_complaint", "complaint_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(24))
+    actor: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+    met: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class InboxClaim(Base):
+    """An agent's hold on one inbox item (a case): the primary key makes taking it atomic,
+    so two agents never answer the same one."""
+
+    __tablename__ = "inbox_claim"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("recall_case.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent: Mapped[str] = mapped_column(String(128))
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipeline.complaints.working_days import parse_holidays
 
 
 class Settings(BaseSettings):
@@ -190,6 +192,17 @@ class Settings(BaseSettings):
     # Days after its campaign closes that raw webhooks, message bodies and the contact data of
     # people with no open case are purged (RECALL_RETENTION_DAYS); unset keeps them.
     retention_days: int | None = Field(default=None, ge=0)
+    # Complaint deadlines count working days: Monday to Friday less these holidays, given as
+    # comma-separated ISO dates or the path of a file with one date per line.
+    holidays: str = ""
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays_readable(cls, value: str) -> str:
+        # A calendar that cannot be read stops startup with its location, not a complaint
+        # later in a worker.
+        parse_holidays(value)
+        return value
 
 
 SEGMENTS_PER_SECOND = {"long_code": 1, "toll_free": 3, "short_code": 100}

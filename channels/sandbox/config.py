@@ -39,7 +39,8 @@ DEFAULT_NUMBER_FAULTS = {
 }
 # Codes the API refuses at once (HTTP 400); the others fail later, in a status callback.
 API_ERROR_CODES = frozenset({21211, 21610, 21614, 21635})
-ANSWERS = ("agree", "refuse", "query", "stop", "silence")
+# "complain" last, at share 0 by default: the other answers' random picks stay as they were.
+ANSWERS = ("agree", "refuse", "query", "stop", "silence", "complain")
 
 
 class Shares(BaseModel):
@@ -50,6 +51,8 @@ class Shares(BaseModel):
     query: float = Field(default=0.1, ge=0)
     stop: float = Field(default=0.05, ge=0)
     silence: float = Field(default=0.15, ge=0)
+    # A question that is a complaint (SMS only: a keypress or a link carries no words).
+    complain: float = Field(default=0.0, ge=0)
 
     def pick(self, rng: random.Random) -> str:
         weights = [getattr(self, answer) for answer in ANSWERS]

@@ -14,12 +14,14 @@ SMS_REPLIES = {
         "refuse": "NO",
         "query": "Does this apply to the one I bought last year?",
         "stop": "STOP",
+        "complain": "I want to make a complaint: this recall is unacceptable.",
     },
     "zh-CN": {
         "agree": "同意",
         "refuse": "不同意",
         "query": "咨询：我去年买的也受影响吗？",
         "stop": "退订",
+        "complain": "我要投诉，已经联系了律师。",
     },
 }
 KEYPRESSES = {"agree": "1", "refuse": "2", "query": "3"}

@@ -142,6 +142,8 @@ class TemplateParts(_Strict):
     opt_in_confirmation: str | None = None
     help: str | None = None
     agent_answer: str | None = None
+    # The acknowledgement of a complaint (pipeline.complaints); may name {{ expected }}.
+    complaint_ack: str | None = None
 
 
 Deadline = Annotated[datetime, BeforeValidator(deadline_moment)]

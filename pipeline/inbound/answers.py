@@ -54,6 +54,7 @@ from pipeline.cases.events import FollowUp, apply_event
 from pipeline.cases.states import FINAL_STATES, CaseEvent
 from pipeline.channel_port import first_kind, kind_for_sender, reply_kinds, spec_for
 from pipeline.clock import utcnow
+from pipeline.complaints import records as complaints
 from pipeline.inbound.attempt_status import EMAIL_EVENT_STATUS
 from pipeline.inbound.payloads import (
     HandlerResult,
@@ -206,6 +207,9 @@ def _answer(
         channel=channel,
         detail={"inbound_event_id": event.id, "response": kind.value},
     )
+    if kind is ReplyKind.QUERY:
+        # A question may be a complaint: it then runs on the complaint clock (issue 15).
+        follow_ups = complaints.on_question(session, case, raw_text, channel, now, follow_ups)
     changed = "" if state_before == case.state else f"->{case.state}"
     return f"case:{kind.value}{changed}", follow_ups
 

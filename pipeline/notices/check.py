@@ -22,6 +22,7 @@ from jinja2 import Environment, StrictUndefined, TemplateSyntaxError, UndefinedE
 
 from pipeline.notices.templates import (
     BASE_VARIABLES,
+    COMPLAINT_VARIABLES,
     EMAIL_VARIABLES,
     TEMPLATE_PARTS,
     campaign_part,
@@ -131,7 +132,8 @@ def part_given(templates: Mapping[str, Any], locale: str, part: str) -> bool:
 
 
 def allowed_variables(part: str) -> frozenset[str]:
-    return BASE_VARIABLES | (EMAIL_VARIABLES if part.startswith("email") else frozenset())
+    allowed = BASE_VARIABLES | (EMAIL_VARIABLES if part.startswith("email") else frozenset())
+    return allowed | (COMPLAINT_VARIABLES if part == "complaint_ack" else frozenset())
 
 
 _ENVIRONMENT = Environment(undefined=StrictUndefined)

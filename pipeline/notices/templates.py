@@ -46,6 +46,7 @@ FOLLOWUP_KINDS = (
     "opt_in_confirmation",
     "help",
     "agent_answer",
+    "complaint_ack",
 )
 NOTICE_PARTS = ("sms", "email_subject", "email_text", "email_html", "voice", "voice_machine")
 TEMPLATE_PARTS = (*NOTICE_PARTS, "followup_subject", *FOLLOWUP_KINDS)
@@ -175,7 +176,14 @@ def case_context(case: Case) -> dict[str, Any]:
         "help_text": (campaign.help_text or "").strip(),
         "callback_number": get_settings().callback_number,
         "text": None,
+        # When a complaint's answer is due (pipeline.complaints), in the person's own time.
+        "expected": _expected(case, locale),
     }
+
+
+def _expected(case: Case, locale: str) -> str:
+    due = case.query_due_at
+    return format_deadline(due, locale, case.recipient.timezone or "UTC") if due else ""
 
 
 def response_links(case: Case) -> dict[str, str]:
@@ -278,6 +286,8 @@ BASE_VARIABLES = frozenset(
     | {"deadline", "help_text", "callback_number", "text"}
 )
 EMAIL_VARIABLES = frozenset({"agree_url", "refuse_url", "query_url", "unsubscribe_url"})
+# The complaint's expected answer (pipeline.complaints) means something only in its ack.
+COMPLAINT_VARIABLES = frozenset({"expected"})
 KNOWN_PARTS = frozenset({*TEMPLATE_PARTS, "email_body"})
 
 
@@ -305,5 +315,7 @@ def _source_problems(environment: Environment, where: str, part: str, source: st
     except TemplateSyntaxError as error:
         return [f"{where}: line {error.lineno}: {error.message}"]
     allowed = BASE_VARIABLES | (EMAIL_VARIABLES if part.startswith("email") else frozenset())
+    if part == "complaint_ack":
+        allowed |= COMPLAINT_VARIABLES
     unknown = sorted(meta.find_undeclared_variables(parsed) - allowed)
     return [f"{where}: unknown variable {name!r}" for name in unknown]

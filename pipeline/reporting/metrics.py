@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 from pipeline.cases.policy import ladder_channels
 from pipeline.cases.states import CaseState
 from pipeline.channel_port import channel_kinds
+from pipeline.clock import utcnow
+from pipeline.complaints.stats import complaint_stats
 from pipeline.db import seconds_between
 from pipeline.errors import NotFound
 from pipeline.models import Attempt, Campaign, Case, Response
@@ -122,6 +124,8 @@ def campaign_status(session: Session, campaign_id: int) -> dict[str, Any]:
         "cost": cost,
         "median_seconds_to_answer": counts.median_seconds_to_answer,
         **privacy_figures(session, campaign),
+        # Issue 15: the campaign's complaints, as `recall complaints --campaign` gives them.
+        "complaints": complaint_stats(session, utcnow(), campaign_id=campaign.id),
     }
 
 

@@ -34,6 +34,10 @@ EXPECTED = {
     "/dashboard/inbox/{case_id}/reveal": "agent",
     "/dashboard/inbox/{case_id}/reply": "agent",
     "/dashboard/inbox/{case_id}/phone-answer": "agent",
+    "/dashboard/inbox/{case_id}/take": "agent",
+    "/dashboard/inbox/{case_id}/release": "agent",
+    "/dashboard/inbox/{case_id}/complaint": "agent",
+    "/dashboard/complaints/{complaint_id}/stage": "agent",
     "/api/campaigns/{campaign_id}/remedies": "operator",
 }
 

@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from actors.channel import send_followup
 from pipeline.clock import utcnow
+from pipeline.complaints import records as complaints
+from pipeline.complaints.stages import NEXT, OUTCOMES, REOPENABLE, STAGES
 from pipeline.errors import InputError, InvalidState, NotFound, RecallError
-from pipeline.followups import inbox
+from pipeline.followups import claims, inbox, inbox_items
+from pipeline.followups.inbox_items import InboxFilter
 from web.auth import require_csrf, require_page_role
+from web.dashboard.complaints import inbox_filter
 from web.dashboard.deps import db_session
 from web.dashboard.pages import render
-from web.deps import DbId, settings_of
+from web.deps import DbId
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -27,19 +31,30 @@ AGENT = require_page_role("agent")
 
 @router.get("/inbox", response_class=HTMLResponse)
 def inbox_page(
-    request: Request, user: str = Depends(AGENT), session: Session = Depends(db_session)
+    request: Request,
+    page: int = Query(1, ge=1, le=100_000),
+    filters: InboxFilter = Depends(inbox_filter),
+    user: str = Depends(AGENT),
+    session: Session = Depends(db_session),
 ) -> Response:
-    items = inbox.open_queries(session, utcnow())
+    # Each item shows its own deadline (campaigns and complaint stages differ): no global one.
+    found = inbox_items.inbox_page(session, utcnow(), filters, page=page)
     return render(
-        request, user, "inbox.html", items=items, sla_hours=settings_of(request).query_sla_hours
-    )
+        request, user, "inbox.html", found=found, items=found.items, query=request.url.query,
+        kinds=inbox_items.KINDS, stages=(*STAGES, inbox_items.QUESTION_STAGE),
+    )  # fmt: skip
 
 
 @router.get("/inbox/live", response_class=HTMLResponse)
 def inbox_live(
-    request: Request, user: str = Depends(AGENT), session: Session = Depends(db_session)
+    request: Request,
+    page: int = Query(1, ge=1, le=100_000),
+    filters: InboxFilter = Depends(inbox_filter),
+    user: str = Depends(AGENT),
+    session: Session = Depends(db_session),
 ) -> Response:
-    return render(request, user, "_inbox_rows.html", items=inbox.open_queries(session, utcnow()))
+    found = inbox_items.inbox_page(session, utcnow(), filters, page=page)
+    return render(request, user, "_inbox_rows.html", items=found.items)
 
 
 def _case_page(
@@ -73,7 +88,21 @@ def _case_page(
         thread=inbox.thread(session, case_id, full=full),
         flashes=flashes,
         answers=list(inbox.PHONE_ANSWERS),
+        **_team_context(session, case_id),
     )
+
+
+def _team_context(session: Session, case_id: int) -> dict[str, object]:
+    """Who holds the item, and its complaint with the stages it went through."""
+    complaint = complaints.complaint_of(session, case_id)
+    return {
+        "owner": claims.owner_of(session, case_id),
+        "complaint": complaint,
+        "steps": complaints.steps(session, complaint.id) if complaint else [],
+        "next_stage": NEXT.get(complaint.stage) if complaint else None,
+        "reopenable": complaint is not None and complaint.stage in REOPENABLE,
+        "outcomes": OUTCOMES,
+    }
 
 
 @router.get("/inbox/{case_id}", response_class=HTMLResponse)
@@ -108,7 +137,11 @@ def reply(
 ) -> Response:
     """Send the agent's answer on the user's channel; the case returns to awaiting_response."""
     try:
+        # Taking the item first: of two agents answering at once, only its holder sends.
+        claims.require_owner(session, case_id, f"user:{user}", utcnow())
         channel = inbox.answer_query(session, case_id, f"user:{user}", text, utcnow())
+        if complaints.complaint_of(session, case_id) is None:
+            claims.release(session, case_id, f"user:{user}")  # a complaint stays held
         session.commit()
     except (InputError, InvalidState, NotFound) as error:
         session.rollback()

@@ -1,0 +1,1 @@
+"""Complaints on the clock: classification, stages with working-day deadlines, statistics."""
