@@ -184,11 +184,22 @@ def status_view(status: dict[str, Any]) -> Group:
     answers = _table("Answer", "Count", status["responses"].items())
     channels = Table("Channel", "Sent", "Delivered", "Failed", "Cost", title="Channels")
     for name, row in status["channels"].items():
-        cost = cost_with_unit(name, status["cost"].get(name, 0.0))
+        cost = cost_with_unit(name, status["cost_units"].get(name, 0.0))
         channels.add_row(name, str(row["sent"]), str(row["delivered"]), str(row["failed"]), cost)
     grid = Table.grid(padding=(0, 3))
     grid.add_row(states, answers)
-    return Group(title, grid, channels)
+    return Group(title, grid, channels, money_line(status["cost"]))
+
+
+def money_line(cost: dict[str, Any]) -> str:
+    """``Spent 12.40 USD (budget 100.00: 12.4%); per completed case 0.52``."""
+    currency = cost["currency"]
+    line = f"Spent [bold]{cost['total']:.2f} {currency}[/]"
+    if cost.get("budget"):
+        line += f" (budget {cost['budget']:.2f}: {cost['budget_used']:.1%})"
+    if cost.get("per_completed_case") is not None:
+        line += f"; per completed case {cost['per_completed_case']:.4f}"
+    return line
 
 
 def cost_with_unit(channel: str, amount: float) -> str:

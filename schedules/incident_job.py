@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from actors.queues import queue_stats
 from pipeline.clock import utcnow
+from pipeline.cost import budget
 from pipeline.reporting import incident_checks, incidents
 from pipeline.reporting.incidents import Finding, Notice
 from pipeline.settings import get_settings
@@ -61,6 +62,7 @@ class IncidentWatch:
             ),
             *incident_checks.audit_breaks(session, settings.alert_audit_rows),
             *incident_checks.overdue_queries(session),
+            *budget.over_budget(session),
         ]
 
     def _queue_findings(self) -> list[Finding]:

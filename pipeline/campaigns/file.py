@@ -164,6 +164,8 @@ class CampaignSpec(_Strict):
     help_text: str = ""
     follow_up: FollowUp | None = None
     query_sla: Duration | None = None
+    # Money the campaign may spend (in RECALL_CURRENCY); passing it raises an incident.
+    budget: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
     @field_validator("deadline", "follow_up")
     @classmethod

@@ -34,6 +34,7 @@ BROKER_LOST = "broker_lost"
 AUDIT_BROKEN = "audit_broken"
 QUERIES_OVERDUE = "queries_overdue"
 WORKERS_DEAD = "workers_dead"
+BUDGET_PASSED = "budget_passed"  # a campaign spent more than its file's budget
 KINDS = (
     FAILED_SENDS,
     QUEUE_STALLED,
@@ -42,6 +43,7 @@ KINDS = (
     AUDIT_BROKEN,
     QUERIES_OVERDUE,
     WORKERS_DEAD,
+    BUDGET_PASSED,
 )
 DETAIL_MAX = 500
 

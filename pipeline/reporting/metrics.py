@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 from pipeline.cases.policy import ladder_channels
 from pipeline.cases.states import CaseState
 from pipeline.channel_port import channel_kinds
+from pipeline.compliance.figures import campaign_compliance
+from pipeline.cost.spend import campaign_cost
 from pipeline.db import seconds_between
 from pipeline.errors import NotFound
 from pipeline.models import Attempt, Campaign, Case, Response
@@ -90,7 +92,8 @@ class Counts:
 
 def campaign_status(session: Session, campaign_id: int) -> dict[str, Any]:
     """DESIGN's status JSON: campaign_id, state, cases, states (every state), rates,
-    responses, channels; plus steps, cost and median seconds to answer."""
+    responses, channels; plus steps, cost units, median seconds to answer and ``cost`` (money:
+    ``pipeline.cost.spend``)."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFound(f"campaign {campaign_id} does not exist")
@@ -118,8 +121,17 @@ def campaign_status(session: Session, campaign_id: int) -> dict[str, Any]:
         "responses": counts.responses(),
         "channels": channels,
         "steps": counts.steps(),
-        "cost": cost,
+        "cost_units": cost,
         "median_seconds_to_answer": counts.median_seconds_to_answer,
+        "cost": campaign_cost(
+            session,
+            campaign,
+            {c: units for c, units in cost.items() if c != "total"},
+            reached=counts.reached,
+            completed=counts.states[CaseState.COMPLETED.value],
+            answered=counts.answered,
+        ),
+        "compliance": campaign_compliance(session, campaign),
     }
 
 
