@@ -92,3 +92,12 @@ def curves(session: Session, campaign: Campaign, summary: dict[str, Any]) -> dic
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else as_utc(moment).isoformat(timespec="seconds")
+
+
+ENDED_STATES = ("closed", "cancelled")
+
+
+def ended_campaigns(session: Session) -> list[int]:
+    """Campaigns that closed (at their deadline) or were cancelled: each owes a final report."""
+    query = select(Campaign.id).where(Campaign.state.in_(ENDED_STATES)).order_by(Campaign.id)
+    return list(session.scalars(query))
