@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -191,6 +191,19 @@ class Settings(BaseSettings):
     # Channels counted per message (WhatsApp).
     price_message: float = Field(default=0.005, ge=0)
     currency: str = Field(default="USD", min_length=1, max_length=8)
+
+    @field_validator("price_sms_segment_by_country")
+    @classmethod
+    def _country_prices(cls, value: str) -> str:
+        # Refused when the settings load, not at the first status a person asks for.
+        from pipeline.cost.prices import BadPrice, parse_country_prices
+
+        try:
+            parse_country_prices(value)
+        except BadPrice as error:
+            raise ValueError(str(error)) from None
+        return value
+
     log_level: str = "INFO"
     # One masked line per web request (``recall web --access-log`` sets it).
     access_log: bool = False

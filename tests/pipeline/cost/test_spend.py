@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,12 +14,15 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from pipeline.campaigns.file import parse_campaign
 from pipeline.cost.prices import BadPrice, country_of, parse_country_prices
+from pipeline.errors import InputErrors
 from pipeline.models import Attempt, FollowUpSend
 from pipeline.reporting.metrics import campaign_status
-from pipeline.settings import get_settings
+from pipeline.settings import Settings, get_settings
 from tests.pipeline_factories import NOW, make_campaign, make_case
 
+EXAMPLES = Path(__file__).parents[3] / "examples"
 # (number prefix, ISO country): each test case's phone starts with one of these.
 PHONES = [("+8613800", "CN"), ("+4477009", "GB"), ("+1555123", "US")]
 UNIT = {"sms": "segment", "email": "email", "voice": "min", "whatsapp": "message"}
@@ -157,3 +161,17 @@ def test_country_prices_parse_or_name_the_entry(text: str) -> None:
         assert "RECALL_PRICE_SMS_SEGMENT_BY_COUNTRY" in str(error)
     else:
         assert all(len(c) == 2 and price >= 0 for c, price in parsed.items())
+
+
+def test_a_bad_country_price_is_refused_when_settings_load() -> None:
+    with pytest.raises(ValueError, match="'CN=cheap' is not COUNTRY=PRICE"):
+        Settings(price_sms_segment_by_country="GB=0.04,CN=cheap")
+
+
+def test_the_campaign_budget_must_be_a_positive_amount() -> None:
+    text = (EXAMPLES / "campaign.yaml").read_text() + "budget: -5\n"
+    with pytest.raises(InputErrors) as raised:
+        parse_campaign(text, source="campaign.yaml")
+    lines = text.count("\n")
+    assert f"campaign.yaml:{lines}: budget: Input should be greater than 0" in str(raised.value)
+    assert parse_campaign(text.replace("-5", "250"), source="c.yaml").budget == 250.0
