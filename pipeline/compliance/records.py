@@ -7,7 +7,9 @@ of their own; where this database has none, the figure is ``None`` (not measured
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, inspect, or_, select
@@ -17,7 +19,7 @@ from pipeline.campaigns.file import CampaignSpec
 from pipeline.clock import as_utc, utcnow
 from pipeline.models import Attempt, AuditVerification, Campaign, Case, Incident
 from pipeline.notices.check import STATEMENTS, template_errors
-from pipeline.privacy.audit import AuditReport
+from pipeline.privacy.audit import AuditReport, canonical_json
 
 
 def record_verification(session: Session, report: AuditReport, now: datetime | None = None) -> None:
@@ -67,12 +69,19 @@ def notices_figure(session: Session, campaign: Campaign) -> dict[str, Any]:
 
 def statement_problems(campaign: Campaign) -> list[str]:
     """The launch check's complaints about parts the notices fail to state."""
+    return list(_statement_problems(canonical_json(campaign.spec or {})))
+
+
+@lru_cache(maxsize=256)
+def _statement_problems(spec_json: str) -> tuple[str, ...]:
+    # Rendering every template takes most of a second; a campaign's file does not change
+    # after launch, so the answer is kept per file.
     try:
-        spec = CampaignSpec.model_validate(campaign.spec or {})
+        spec = CampaignSpec.model_validate(json.loads(spec_json))
     except ValueError as error:
-        return [f"the stored campaign file no longer validates: {str(error).splitlines()[0]}"]
+        return (f"the stored campaign file no longer validates: {str(error).splitlines()[0]}",)
     words = tuple(text for _, text in STATEMENTS.values())
-    return [text for _, text in template_errors(spec) if any(w in text for w in words)]
+    return tuple(text for _, text in template_errors(spec) if any(w in text for w in words))
 
 
 def risk_events(

@@ -90,10 +90,14 @@ class Counts:
         return [{"step": s, "channel": c, "answers": n} for (s, c), n in ordered]
 
 
-def campaign_status(session: Session, campaign_id: int) -> dict[str, Any]:
+def campaign_status(
+    session: Session, campaign_id: int, *, compliance: bool = True
+) -> dict[str, Any]:
     """DESIGN's status JSON: campaign_id, state, cases, states (every state), rates,
-    responses, channels; plus steps, cost units, median seconds to answer and ``cost`` (money:
-    ``pipeline.cost.spend``)."""
+    responses, channels; plus steps, cost units, median seconds to answer, ``cost`` (money:
+    ``pipeline.cost.spend``) and ``compliance`` (``pipeline.compliance``). Compliance reads
+    the campaign's sends: what polls the status for its counts (snapshots, live progress)
+    asks for it without (``compliance=False``: the key is then absent)."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFound(f"campaign {campaign_id} does not exist")
@@ -131,8 +135,7 @@ def campaign_status(session: Session, campaign_id: int) -> dict[str, Any]:
             completed=counts.states[CaseState.COMPLETED.value],
             answered=counts.answered,
         ),
-        "compliance": campaign_compliance(session, campaign),
-    }
+    } | ({"compliance": campaign_compliance(session, campaign)} if compliance else {})
 
 
 def campaign_counts(session: Session, campaign_id: int) -> Counts:

@@ -5,7 +5,7 @@ audit row, the launch check of the notices, and risk events."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,10 @@ from pipeline.campaigns.file import load_campaign_file
 from pipeline.campaigns.launch import launch_campaign
 from pipeline.cases.caps import WINDOW
 from pipeline.cases.notify import Outcome, complete_attempt, notify_case
+from pipeline.cases.quiet_hours import parse_clock, quiet_window_around, zone_for
 from pipeline.clock import utcnow
 from pipeline.compliance import records
-from pipeline.compliance.sends import _over_cap
+from pipeline.compliance.sends import _over_cap, in_window
 from pipeline.db import session_scope
 from pipeline.inbound.answers import process_inbound_event
 from pipeline.models import Attempt, AuditEvent, Campaign, FollowUpSend, Incident
@@ -193,3 +194,21 @@ def test_risk_events_while_the_campaign_ran(session: Session) -> None:
 def test_records_this_database_does_not_keep_are_null(session: Session) -> None:
     figures = compliance(session, rows.campaign(session))
     assert figures["erasures_in_time"] is None and figures["complaints_in_time"] is None
+
+
+@given(
+    st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1)),
+    st.sampled_from(["UTC", "Asia/Shanghai", "Asia/Kolkata"]),  # no daylight saving
+    st.sampled_from(
+        [NIGHTS, {"start": "13:00", "end": "14:30"}, {"start": "08:00", "end": "08:00"}]
+    ),
+)
+def test_the_clock_reading_agrees_with_the_pipelines_window(
+    naive: datetime, tz: str, window: dict[str, str]
+) -> None:
+    at = naive.replace(tzinfo=UTC)
+    pipeline_says = quiet_window_around(at, zone_for(tz), window) is not None
+    local = at.astimezone(zone_for(tz)).time()
+    assert (
+        in_window(local, parse_clock(window["start"]), parse_clock(window["end"])) == pipeline_says
+    )
