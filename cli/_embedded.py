@@ -152,12 +152,12 @@ def _follow(
 ) -> dict[str, Any]:
     """Redraw the status until no case is left on the ladder and every answer in flight has
     been recorded (or ``timeout`` passes)."""
-    status = load_status(engine, campaign_id)
+    status = load_status(engine, campaign_id, compliance=False)
     deadline = time.monotonic() + timeout if timeout else float("inf")
     with Live(status_view(status), console=err, refresh_per_second=2, transient=True) as live:
         while not (settled(status) and not stack.busy()) and time.monotonic() < deadline:
             time.sleep(1.0)
-            status = load_status(engine, campaign_id)
+            status = load_status(engine, campaign_id, compliance=False)
             live.update(status_view(status))
     return status
 

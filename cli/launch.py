@@ -165,10 +165,11 @@ def status_command(
         out.print(status_view(status))
 
 
-def load_status(engine: Engine, campaign_id: int) -> dict[str, Any]:
+def load_status(engine: Engine, campaign_id: int, *, compliance: bool = True) -> dict[str, Any]:
+    """The status JSON; live progress views poll it without compliance (it reads sends)."""
     try:
         with Session(engine) as session:
-            return campaign_status(session, campaign_id)
+            return campaign_status(session, campaign_id, compliance=compliance)
     except NotFound as error:
         fail(str(error), code=1)
     except SQLAlchemyError as error:
@@ -187,14 +188,26 @@ def status_view(status: dict[str, Any]) -> Group:
     answers = _table("Answer", "Count", status["responses"].items())
     channels = Table("Channel", "Sent", "Delivered", "Failed", "Cost", title="Channels")
     for name, row in status["channels"].items():
-        cost = cost_with_unit(name, status["cost"].get(name, 0.0))
+        cost = cost_with_unit(name, status["cost_units"].get(name, 0.0))
         channels.add_row(name, str(row["sent"]), str(row["delivered"]), str(row["failed"]), cost)
     grid = Table.grid(padding=(0, 3))
     grid.add_row(states, answers)
+    parts: list[Any] = [title]
     if status.get("purpose"):
         # Text, not markup: the purpose is the campaign file's free text.
-        return Group(title, Text(f"Purpose: {status['purpose']}"), grid, channels)
-    return Group(title, grid, channels)
+        parts.append(Text(f"Purpose: {status['purpose']}"))
+    return Group(*parts, grid, channels, money_line(status["cost"]))
+
+
+def money_line(cost: dict[str, Any]) -> str:
+    """``Spent 12.40 USD (budget 100.00: 12.4%); per completed case 0.52``."""
+    currency = cost["currency"]
+    line = f"Spent [bold]{cost['total']:.2f} {currency}[/]"
+    if cost.get("budget"):
+        line += f" (budget {cost['budget']:.2f}: {cost['budget_used']:.1%})"
+    if cost.get("per_completed_case") is not None:
+        line += f"; per completed case {cost['per_completed_case']:.4f}"
+    return line
 
 
 def cost_with_unit(channel: str, amount: float) -> str:
@@ -217,11 +230,11 @@ def _table(name: str, value: str, rows: Any) -> Table:
 
 def follow_campaign(engine: Engine, campaign_id: int, interval: float = 2.0) -> dict[str, Any]:
     """Redraw the status until no case is left on the escalation ladder (or Ctrl-C)."""
-    status = load_status(engine, campaign_id)
+    status = load_status(engine, campaign_id, compliance=False)
     with Live(status_view(status), console=err, refresh_per_second=2) as live:
         while not settled(status):
             time.sleep(interval)
-            status = load_status(engine, campaign_id)
+            status = load_status(engine, campaign_id, compliance=False)
             live.update(status_view(status))
     return status
 

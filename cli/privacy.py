@@ -9,6 +9,7 @@ import typer
 
 from cli._roles import require_cli_role
 from pipeline.clock import as_utc, utcnow
+from pipeline.compliance import records
 from pipeline.db import get_engine, session_scope
 from pipeline.privacy import audit
 from pipeline.privacy.erasure import RecipientNotFound, erase_recipient, purge_residue
@@ -71,6 +72,8 @@ def verify(
     to notice later that newest rows were deleted."""
     with session_scope() as session:
         report = audit.verify(session)
+        # Kept (intact or broken) so each campaign's compliance shows the last verification.
+        records.record_verification(session, report)
     if not report.ok:
         typer.echo(
             f"audit log BROKEN at event #{report.first_bad_id} (chain {report.first_bad_chain}): "

@@ -1,5 +1,5 @@
-"""`recall report CAMPAIGN_ID --format csv|html`: per-case outcomes (contact data masked)
-and the summary metrics."""
+"""`recall report CAMPAIGN_ID --format csv|html|json`: per-case outcomes (contact data
+masked) and the summary metrics; html is the final report, json its figures for tools."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from cli._console import campaign_id_argument
 class ReportFormat(StrEnum):
     csv = "csv"
     html = "html"
+    json = "json"
 
 
 def report_command(
     campaign_id: int = campaign_id_argument(),
-    fmt: ReportFormat = typer.Option(ReportFormat.csv, "--format", "-f", help="csv or html."),
+    fmt: ReportFormat = typer.Option(ReportFormat.csv, "--format", "-f", help="csv, html or json."),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write the report here instead of standard output."
     ),

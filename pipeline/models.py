@@ -449,3 +449,18 @@ class InboxClaim(Base):
     )
     agent: Mapped[str] = mapped_column(String(128))
     taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditVerification(Base):
+    """One run of ``recall audit verify``: when, and what it found (compliance reports the
+    latest; the chain itself cannot hold it, since a broken chain is what it reports)."""
+
+    __tablename__ = "audit_verification"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    checked: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_bad_id: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(Text)
+    head_hash: Mapped[str] = mapped_column(String(64), default="")

@@ -182,6 +182,30 @@ class Settings(BaseSettings):
     launch_batch_size: int = Field(default=50000, ge=1)
     # Processes validating a big USERS.csv; 0 = one per CPU.
     import_workers: int = Field(default=0, ge=0)
+    # Cost in money (pipeline/cost): the price of one cost unit of each channel kind
+    # (``ChannelSpec.cost_unit``), in RECALL_CURRENCY. Examples, not truths: set your own.
+    price_sms_segment: float = Field(default=0.0079, ge=0)
+    # Where an SMS segment costs something else: "CN=0.05,GB=0.04" (ISO country of the
+    # E.164 number; the rest pay price_sms_segment).
+    price_sms_segment_by_country: str = ""
+    price_email: float = Field(default=0.001, ge=0)
+    price_call_minute: float = Field(default=0.014, ge=0)
+    # Channels counted per message (WhatsApp).
+    price_message: float = Field(default=0.005, ge=0)
+    currency: str = Field(default="USD", min_length=1, max_length=8)
+
+    @field_validator("price_sms_segment_by_country")
+    @classmethod
+    def _country_prices(cls, value: str) -> str:
+        # Refused when the settings load, not at the first status a person asks for.
+        from pipeline.cost.prices import BadPrice, parse_country_prices
+
+        try:
+            parse_country_prices(value)
+        except BadPrice as error:
+            raise ValueError(str(error)) from None
+        return value
+
     log_level: str = "INFO"
     # One masked line per web request (``recall web --access-log`` sets it).
     access_log: bool = False

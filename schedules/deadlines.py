@@ -1,6 +1,7 @@
 """The scheduler's side of deadlines: what ``pipeline.campaigns.deadlines`` decided, made
-known. A campaign closed at its deadline gets its final report written to
-``RECALL_REPORT_DIR`` and is counted; newly overdue queries are counted, logged once each
+known. A campaign closed at its deadline gets its final report (html, csv, json) written
+to ``RECALL_REPORT_DIR`` and is counted, and so does a cancelled one at the next check;
+newly overdue queries are counted, logged once each
 and, when ``RECALL_ALERT_WEBHOOK_URL`` is set, posted as one JSON alert for a chat channel
 (ids and masked contact data only).
 
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.campaigns import deadlines
 from pipeline.campaigns.deadlines import OverdueQuery, post_alert
-from pipeline.reporting import report
+from pipeline.reporting import final_report, report
 from pipeline.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,12 @@ def close_expired_campaigns(session: Session, now: datetime) -> list[int]:
     for campaign_id in closed:
         write_final_reports(session, campaign_id)
         CAMPAIGNS_CLOSED.inc()
+    write_missing_final_reports(session)
     return closed
+
+
+def final_report_path(directory: str | Path, campaign_id: int, fmt: str) -> Path:
+    return Path(directory) / f"campaign-{campaign_id}-final.{fmt}"
 
 
 def write_final_reports(session: Session, campaign_id: int) -> None:
@@ -50,9 +56,30 @@ def write_final_reports(session: Session, campaign_id: int) -> None:
     if not directory:
         return
     Path(directory).mkdir(parents=True, exist_ok=True)
-    for fmt in report.FORMATS:
-        path = Path(directory) / f"campaign-{campaign_id}-final.{fmt}"
-        path.write_text(report.render_report(session, campaign_id, fmt), encoding="utf-8")
+    # The html goes last and each file appears whole (renamed into place): its presence
+    # says the set is complete (write_missing_final_reports relies on it).
+    for fmt in sorted(report.FORMATS, key=lambda f: f == "html"):
+        path = final_report_path(directory, campaign_id, fmt)
+        partial = path.with_suffix(path.suffix + ".partial")
+        partial.write_text(report.render_report(session, campaign_id, fmt), encoding="utf-8")
+        partial.replace(path)
+
+
+def write_missing_final_reports(session: Session) -> list[int]:
+    """Final reports for ended campaigns that have none yet: a cancelled campaign (cancel
+    comes from the CLI or the dashboard, which write no files), or one whose report could
+    not be written when it closed. Returns the ids written."""
+    directory = get_settings().report_dir
+    if not directory:
+        return []
+    missing = [
+        campaign_id
+        for campaign_id in final_report.ended_campaigns(session)
+        if not final_report_path(directory, campaign_id, "html").exists()
+    ]
+    for campaign_id in missing:
+        write_final_reports(session, campaign_id)
+    return missing
 
 
 def alert_overdue(overdue: list[OverdueQuery], *, post: bool = True) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from actors.queues import queue_stats
 from pipeline.clock import utcnow
 from pipeline.complaints.overdue import overdue_complaints
+from pipeline.cost import budget
 from pipeline.reporting import incident_checks, incidents
 from pipeline.reporting.incidents import Finding, Notice
 from pipeline.settings import get_settings
@@ -63,6 +64,7 @@ class IncidentWatch:
             *incident_checks.audit_breaks(session, settings.alert_audit_rows),
             *incident_checks.overdue_queries(session),
             *overdue_complaints(session, utcnow()),
+            *budget.over_budget(session),
         ]
 
     def _queue_findings(self) -> list[Finding]:

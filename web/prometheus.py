@@ -3,7 +3,9 @@
 Three sources, one exposition:
 - recall's own figures, read from the database at scrape time (so every web process
   reports the same truth): ``recall_cases{campaign,state}``, ``recall_answers_total{kind,
-  channel}``, ``recall_provider_errors_total{channel,code}``, plus queue depths from Redis;
+  channel}``, ``recall_provider_errors_total{channel,code}``, the money spent
+  (``recall_campaign_cost{campaign,channel,currency}``, per completed case, budget used),
+  plus queue depths from Redis;
 - this process's webhook latency histogram, ``recall_webhook_latency_seconds{route}``,
   fed by ``WebhookLatencyMiddleware`` (or ``observe_webhook`` from a handler);
 - Dramatiq's own series (``dramatiq_messages_total`` …) where workers run its Prometheus
@@ -39,6 +41,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from actors import queues
 from pipeline.clock import utcnow
+from pipeline.cost import budget
 from pipeline.db import session_scope
 from pipeline.models import Attempt, Campaign
 from pipeline.models import Response as AnswerRow
@@ -148,6 +151,34 @@ def _database_metrics(session: Session) -> Iterator[Metric]:
         errors.add_metric([channel, code], count)
     yield errors
     yield from _incident_metrics(session)
+    yield from _cost_metrics(session)
+
+
+def _cost_metrics(session: Session) -> Iterator[Metric]:
+    """Money spent by each running or paused campaign (pipeline.cost), per channel."""
+    spent = GaugeMetricFamily(
+        "recall_campaign_cost",
+        "Money spent by a running or paused campaign, per channel.",
+        labels=["campaign", "channel", "currency"],
+    )
+    per_completed = GaugeMetricFamily(
+        "recall_campaign_cost_per_completed_case",
+        "Money spent per completed case.",
+        labels=["campaign", "currency"],
+    )
+    budget_used = GaugeMetricFamily(
+        "recall_campaign_budget_used", "Share of its budget a campaign spent.", labels=["campaign"]
+    )
+    for campaign, cost in budget.spending_campaigns(session).items():
+        for channel, amount in cost["per_channel"].items():
+            spent.add_metric([str(campaign), channel, cost["currency"]], amount)
+        if cost["per_completed_case"] is not None:
+            per_completed.add_metric([str(campaign), cost["currency"]], cost["per_completed_case"])
+        if cost["budget_used"] is not None:
+            budget_used.add_metric([str(campaign)], cost["budget_used"])
+    yield spent
+    yield per_completed
+    yield budget_used
 
 
 def _incident_metrics(session: Session) -> Iterator[Metric]:

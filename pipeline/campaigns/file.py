@@ -168,6 +168,8 @@ class CampaignSpec(_Strict):
     query_sla: Duration | None = None
     # What the personal data is used for (free text; shown in the status and the report).
     purpose: str | None = Field(default=None, max_length=2000)
+    # Money the campaign may spend (in RECALL_CURRENCY); passing it raises an incident.
+    budget: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
     @field_validator("deadline", "follow_up")
     @classmethod

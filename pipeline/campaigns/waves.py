@@ -62,7 +62,8 @@ def run_follow_up_waves(session: Session, now: datetime) -> int:
 def check_follow_up(session: Session, campaign: Campaign, target: float, now: datetime) -> int:
     """Compare the completion rate with ``target`` once; below it, start the wave."""
     campaign.follow_up_checked_at = as_utc(now)
-    completion = float(campaign_status(session, campaign.id)["rates"]["completion"])
+    status = campaign_status(session, campaign.id, compliance=False)
+    completion = float(status["rates"]["completion"])
     started = completion < target
     moved = start_wave(session, campaign, now) if started else 0
     audit.record(

@@ -19,4 +19,5 @@ RECALL_FOLLOWUPS = {
     "opt_in_confirmation": "confirms recall messages resume after an opt-in",
     "help": "answers HELP with the recall's contact details",
     "agent_answer": "an agent's answer to the person's question about the recall",
+    "complaint_ack": "acknowledges a complaint about the recall, with when to expect an answer",
 }

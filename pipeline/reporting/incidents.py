@@ -35,6 +35,7 @@ AUDIT_BROKEN = "audit_broken"
 QUERIES_OVERDUE = "queries_overdue"
 WORKERS_DEAD = "workers_dead"
 COMPLAINTS_OVERDUE = "complaints_overdue"
+BUDGET_PASSED = "budget_passed"  # a campaign spent more than its file's budget
 KINDS = (
     FAILED_SENDS,
     QUEUE_STALLED,
@@ -44,6 +45,7 @@ KINDS = (
     QUERIES_OVERDUE,
     WORKERS_DEAD,
     COMPLAINTS_OVERDUE,
+    BUDGET_PASSED,
 )
 DETAIL_MAX = 500
 

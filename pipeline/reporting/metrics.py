@@ -25,6 +25,8 @@ from pipeline.cases.states import CaseState
 from pipeline.channel_port import channel_kinds
 from pipeline.clock import utcnow
 from pipeline.complaints.stats import complaint_stats
+from pipeline.compliance.figures import campaign_compliance
+from pipeline.cost.spend import campaign_cost
 from pipeline.db import seconds_between
 from pipeline.errors import NotFound
 from pipeline.models import Attempt, Campaign, Case, Response
@@ -91,9 +93,14 @@ class Counts:
         return [{"step": s, "channel": c, "answers": n} for (s, c), n in ordered]
 
 
-def campaign_status(session: Session, campaign_id: int) -> dict[str, Any]:
+def campaign_status(
+    session: Session, campaign_id: int, *, compliance: bool = True
+) -> dict[str, Any]:
     """DESIGN's status JSON: campaign_id, state, cases, states (every state), rates,
-    responses, channels; plus steps, cost and median seconds to answer."""
+    responses, channels; plus steps, cost units, median seconds to answer, ``cost`` (money:
+    ``pipeline.cost.spend``) and ``compliance`` (``pipeline.compliance``). Compliance reads
+    the campaign's sends: what polls the status for its counts (snapshots, live progress)
+    asks for it without (``compliance=False``: the key is then absent)."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFound(f"campaign {campaign_id} does not exist")
@@ -121,12 +128,20 @@ def campaign_status(session: Session, campaign_id: int) -> dict[str, Any]:
         "responses": counts.responses(),
         "channels": channels,
         "steps": counts.steps(),
-        "cost": cost,
+        "cost_units": cost,
         "median_seconds_to_answer": counts.median_seconds_to_answer,
         **privacy_figures(session, campaign),
         # Issue 15: the campaign's complaints, as `recall complaints --campaign` gives them.
         "complaints": complaint_stats(session, utcnow(), campaign_id=campaign.id),
-    }
+        "cost": campaign_cost(
+            session,
+            campaign,
+            {c: units for c, units in cost.items() if c != "total"},
+            reached=counts.reached,
+            completed=counts.states[CaseState.COMPLETED.value],
+            answered=counts.answered,
+        ),
+    } | ({"compliance": campaign_compliance(session, campaign)} if compliance else {})
 
 
 def campaign_counts(session: Session, campaign_id: int) -> Counts:

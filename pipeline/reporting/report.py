@@ -1,6 +1,8 @@
-"""The campaign report (``recall report ID --format csv|html``): one row per case with its
-outcome and masked contact data, and the summary metrics. Also written as the final report
-when a campaign closes at its deadline.
+"""The campaign report (``recall report ID --format csv|html|json``): one row per case with
+its outcome and masked contact data, and the summary metrics; the HTML is the final report
+the recall policy asks for (``final_report``: what was done, when, how many, what users
+said, the four measures, the curves). Also written as the final report when a campaign
+closes (the layer above writes the files).
 
 Contact data is masked in every row: the report is for people and may be mailed around.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from dataclasses import astuple, dataclass, fields
 from datetime import datetime
@@ -20,11 +23,11 @@ from sqlalchemy.orm import Session
 
 from pipeline.errors import NotFound
 from pipeline.models import Attempt, Campaign, Case, Recipient
-from pipeline.privacy.figures import privacy_figures
 from pipeline.privacy.masking import mask_email, mask_phone
-from pipeline.reporting.metrics import campaign_status
+from pipeline.reporting import curves
+from pipeline.reporting.final_report import OPTIONAL_MEASURES, report_data
 
-FORMATS = ("csv", "html")
+FORMATS = ("csv", "html", "json")
 _templates = Environment(
     loader=PackageLoader("pipeline.reporting", "templates"),
     autoescape=select_autoescape(["html", "j2"]),
@@ -92,15 +95,16 @@ def _when(moment: datetime | None) -> str:
 def render_report(session: Session, campaign_id: int, fmt: str) -> str:
     """The report as text in ``fmt`` (csv or html). Raises NotFound for an unknown campaign."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown report format {fmt!r}; use csv or html")
+        raise ValueError(f"unknown report format {fmt!r}; use csv, html or json")
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFound(f"campaign {campaign_id} does not exist")
-    summary = campaign.final_report or campaign_status(session, campaign_id)
-    # Read live: a retention purge or an erasure may come after the final report was frozen.
-    summary = {**summary, **privacy_figures(session, campaign)}
+    data = report_data(session, campaign_id)
+    if fmt == "json":
+        # The figures only: a tool wanting every case reads the CSV.
+        return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
     rows = case_rows(session, campaign_id)
-    return _csv(summary, rows) if fmt == "csv" else _html(campaign, summary, rows)
+    return _csv(data["summary"], rows) if fmt == "csv" else _html(campaign, data, rows)
 
 
 def _csv(summary: dict[str, Any], rows: Iterator[CaseRow]) -> str:
@@ -128,10 +132,19 @@ def neutralise_formula(cell: object) -> object:
     return cell
 
 
-def _html(campaign: Campaign, summary: dict[str, Any], rows: Iterator[CaseRow]) -> str:
+def _html(campaign: Campaign, data: dict[str, Any], rows: Iterator[CaseRow]) -> str:
     template = _templates.get_template("report.html.j2")
+    summary = data["summary"]
+    chart = curves.line_chart(
+        {"completion": data["curves"]["completion"], "answers": data["curves"]["answers"]},
+        "Completion and answer rates over time",
+    )
     return template.render(
         campaign=campaign,
+        data=data,
+        status=summary,
+        chart=chart,
+        optional={k: summary[k] for k in OPTIONAL_MEASURES if summary.get(k) is not None},
         summary=summary_lines(summary),
         columns=report_columns(),
         rows=(astuple(row) for row in rows),
@@ -150,7 +163,12 @@ def summary_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
     for channel, counts in (summary.get("channels") or {}).items():
         for name, count in counts.items():
             lines.append((f"{channel} {name}", str(count)))
-    return lines + privacy_lines(summary)
+    return (
+        lines
+        + privacy_lines(summary)
+        + cost_lines(summary.get("cost"))
+        + compliance_lines(summary.get("compliance"))
+    )
 
 
 def privacy_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
@@ -169,3 +187,51 @@ def privacy_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
     kept = "kept (no RECALL_RETENTION_DAYS)" if days is None else f"purged {days} days after close"
     lines.append(("personal data", f"{kept}; purged at {purged}" if purged else kept))
     return lines
+
+
+def cost_lines(cost: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """Money spent, per channel and per case, and the budget, in the prices' currency."""
+    if not cost:
+        return []
+    currency = cost.get("currency", "")
+    lines = [("cost total", f"{cost.get('total', 0):.2f} {currency}")]
+    for channel, amount in (cost.get("per_channel") or {}).items():
+        lines.append((f"cost {channel}", f"{amount:.2f} {currency}"))
+    for name in ("per_case_reached", "per_completed_case", "per_answer", "budget"):
+        value = cost.get(name)
+        shown = "" if value is None else f"{value:.4f} {currency}"
+        lines.append((f"cost {name.replace('_', ' ')}", shown))
+    if cost.get("budget_used") is not None:
+        lines.append(("budget used", f"{cost['budget_used']:.1%}"))
+    return lines
+
+
+def compliance_lines(figures: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The compliance figures, one line each (counts, seconds, the audit's last result)."""
+    if not figures:
+        return []
+    notices = figures.get("notices") or {}
+    quiet = figures.get("quiet_hours_sends") or {}
+    stop = figures.get("stop_to_suppression") or {}
+    audit = figures.get("audit") or {}
+    return [
+        (
+            "notices stating every required part",
+            f"{notices.get('complete', 0)} of {notices.get('sent', 0)}",
+        ),
+        ("sends inside quiet hours", str(quiet.get("count", 0))),
+        ("quiet hours overrides", "; ".join(quiet.get("overrides") or []) or "none"),
+        ("sends after an opt-out", str(figures.get("sends_after_opt_out", 0))),
+        ("opt-outs", str(stop.get("count", 0))),
+        ("STOP to suppression, max seconds", _shown(stop.get("max_seconds"))),
+        ("sends over frequency caps", str(figures.get("over_frequency_caps", 0))),
+        ("audit last verified", _shown(audit.get("verified_at"), "never")),
+        ("audit last result", _shown(audit.get("result"), "never verified")),
+        ("erasures done in time", _shown(figures.get("erasures_in_time"))),
+        ("complaints handled in time", _shown(figures.get("complaints_in_time"))),
+        ("risk events", str(len(figures.get("risk_events") or []))),
+    ]
+
+
+def _shown(value: object, missing: str = "not measured") -> str:
+    return missing if value is None else str(value)

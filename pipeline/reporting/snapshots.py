@@ -28,7 +28,7 @@ def take_snapshots(session: Session, now: datetime) -> list[MetricSnapshot]:
 
 
 def snapshot_of(session: Session, campaign_id: int, now: datetime) -> MetricSnapshot:
-    status = campaign_status(session, campaign_id)
+    status = campaign_status(session, campaign_id, compliance=False)  # not kept: not read
     counts = {key: status.get(key) for key in ("cases", "states", "rates", "responses", "channels")}
     return MetricSnapshot(
         campaign_id=campaign_id,

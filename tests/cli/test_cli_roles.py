@@ -127,7 +127,8 @@ def test_the_status_table_shows_the_purpose_as_plain_text() -> None:
         "states": {},
         "responses": {},
         "channels": {},
-        "cost": {},
+        "cost_units": {},
+        "cost": {"currency": "USD", "total": 0.0},
         "purpose": "Replace [bold]kettles[/bold]",
     }
     console = Console(record=True, width=120)

@@ -72,10 +72,26 @@ def test_deadline_closes_campaign_and_expires_open_cases(
     assert expiring.final_report["state"] == "closed"
     assert "campaign.deadline_closed" in session.scalars(select(AuditEvent.action)).all()
     written = sorted(path.name for path in (tmp_path / "reports").iterdir())
-    assert written == [f"campaign-{expiring.id}-final.csv", f"campaign-{expiring.id}-final.html"]
+    assert written == [f"campaign-{expiring.id}-final.{fmt}" for fmt in ("csv", "html", "json")]
 
     with time_machine.travel(DEADLINE + timedelta(hours=1), tick=False):
         assert deadline_job.close_expired_campaigns(session, utcnow()) == []  # once
+
+
+def test_a_cancelled_campaign_gets_its_final_report_at_the_next_check(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reports = tmp_path / "reports"
+    monkeypatch.setattr(get_settings(), "report_dir", str(reports))
+    cancelled = data.campaign(session, deadline=DEADLINE + timedelta(days=9), state="cancelled")
+    running = data.campaign(session, deadline=DEADLINE + timedelta(days=9))
+    session.commit()
+    assert deadline_job.close_expired_campaigns(session, DEADLINE) == []
+    written = sorted(path.name for path in reports.iterdir())
+    assert written == [f"campaign-{cancelled.id}-final.{fmt}" for fmt in ("csv", "html", "json")]
+    assert json.loads((reports / written[2]).read_text())["campaign"]["state"] == "cancelled"
+    assert running.id not in deadline_job.write_missing_final_reports(session)
+    assert deadline_job.write_missing_final_reports(session) == []  # written once
 
 
 def test_paused_campaign_closes_cancelled_does_not(session: Session) -> None:

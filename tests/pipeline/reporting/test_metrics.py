@@ -110,7 +110,7 @@ def test_counts_follow_cases_attempts_and_responses(engine: Engine) -> None:
         {"step": 0, "channel": "sms", "answers": 2},
         {"step": 1, "channel": "email", "answers": 2},
     ]
-    assert status["cost"] == {"sms": 4.0, "email": 0.0, "voice": 0.0, "total": 4.0}
+    assert status["cost_units"] == {"sms": 4.0, "email": 0.0, "voice": 0.0, "total": 4.0}
     # PostgreSQL reads it from the tallies' histogram: within 2.2% by construction.
     exact = engine.dialect.name == "sqlite"
     assert status["median_seconds_to_answer"] == pytest.approx(210, rel=1e-6 if exact else 0.022)

@@ -1,0 +1,1 @@
+"""Legal compliance per campaign, measured: the status JSON's ``compliance``."""
