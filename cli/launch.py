@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from cli._console import campaign_id_argument, database_hint, err, fail, fail_input, out
+from cli._remedies_view import remedy_lines
 from pipeline.campaigns.file import CampaignSpec, load_campaign_file
 from pipeline.campaigns.launch import files_fingerprint, launch
 from pipeline.campaigns.users import check_users_path
@@ -188,7 +189,7 @@ def status_view(status: dict[str, Any]) -> Group:
         channels.add_row(name, str(row["sent"]), str(row["delivered"]), str(row["failed"]), cost)
     grid = Table.grid(padding=(0, 3))
     grid.add_row(states, answers)
-    return Group(title, grid, channels)
+    return Group(title, grid, channels, *remedy_lines(status))
 
 
 def cost_with_unit(channel: str, amount: float) -> str:

@@ -63,7 +63,7 @@ from pipeline.inbound.payloads import (
     payload_text,
     required_field,
 )
-from pipeline.inbound.replies import ReplyKind, classify_reply
+from pipeline.inbound.replies import ReplyKind, classify_reply, parse_score
 from pipeline.inbound.status_callbacks import (
     attempt_by_provider_id,
     call_status,
@@ -74,6 +74,7 @@ from pipeline.inbound.status_callbacks import (
 from pipeline.models import Attempt, Case, InboundEvent, Recipient, Response
 from pipeline.privacy import audit
 from pipeline.privacy.masking import log_event
+from pipeline.satisfaction.ask import pending_question, record_score
 from pipeline.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -229,14 +230,33 @@ def _sms(session: Session, event: InboundEvent, now: datetime) -> HandlerResult:
     channel, address = kind_for_sender(required_field(event.payload, "From"))
     sender = sender_e164(address)
     body = payload_text(event.payload.get("Body"))
-    kind = classify_reply(body)
     case = lock_case(session, _match_sms_case(session, sender))
+    scored = _satisfaction_score(session, event, sender, case, body, now)
+    if scored is not None:
+        return scored
+    kind = classify_reply(body)
     outcome = _answer(
         session, event, case, kind, channel=channel, raw_text=body, sender=sender, now=now
     )
     if kind in (ReplyKind.OPT_OUT, ReplyKind.OPT_IN):
         _suppress_contact(session, event, channel, sender, suppressed=kind is ReplyKind.OPT_OUT)
     return outcome
+
+
+def _satisfaction_score(
+    session: Session, event: InboundEvent, sender: str, case: Case | None, body: str,
+    now: datetime,
+) -> HandlerResult | None:  # fmt: skip
+    """A 1-5 reply to a pending satisfaction question (``pipeline.satisfaction.ask`` says
+    which reply counts); None when the reply is something else."""
+    score = parse_score(body)
+    if score is None:
+        return None
+    question = pending_question(session, sender, case)
+    if question is None:
+        return None
+    record_score(session, question, score, via="sms", actor=f"inbound:{event.provider}", now=now)
+    return f"satisfaction:{score}", []
 
 
 def _suppress_contact(

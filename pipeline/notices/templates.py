@@ -46,6 +46,8 @@ FOLLOWUP_KINDS = (
     "opt_in_confirmation",
     "help",
     "agent_answer",
+    "remedy_reminder",
+    "satisfaction_question",
 )
 NOTICE_PARTS = ("sms", "email_subject", "email_text", "email_html", "voice", "voice_machine")
 TEMPLATE_PARTS = (*NOTICE_PARTS, "followup_subject", *FOLLOWUP_KINDS)

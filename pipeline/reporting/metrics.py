@@ -26,7 +26,9 @@ from pipeline.channel_port import channel_kinds
 from pipeline.db import seconds_between
 from pipeline.errors import NotFound
 from pipeline.models import Attempt, Campaign, Case, Response
+from pipeline.remedies.funnel import remedy_funnel
 from pipeline.reporting import tallies
+from pipeline.satisfaction.summary import satisfaction_summary
 
 RESPONSE_KINDS = ("agree", "refuse", "query", "opt_out", "help", "unknown")
 # The kinds that are a case's answer (``recall_case.last_response``).
@@ -120,6 +122,8 @@ def campaign_status(session: Session, campaign_id: int) -> dict[str, Any]:
         "steps": counts.steps(),
         "cost": cost,
         "median_seconds_to_answer": counts.median_seconds_to_answer,
+        "remedies": remedy_funnel(session, campaign.id, counts.states),
+        "satisfaction": satisfaction_summary(session, campaign.id),
     }
 
 
