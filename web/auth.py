@@ -291,3 +291,16 @@ def install(app: FastAPI) -> None:
     )
     app.add_exception_handler(LoginRequired, _to_login)
     app.include_router(router)
+
+
+def operator_api_user(user: str = Depends(api_user)) -> str:
+    """Dependency for ``/api`` routes that change a recall's data (remedies): the operator
+    role. Roles are slice 17a's: this is the one place that will check it, and until then
+    it accepts any logged-in user."""
+    return user
+
+
+def operator_page_user(user: str = Depends(page_user)) -> str:
+    """Dependency for dashboard actions that change a recall's data (remedy done): the
+    operator role, as ``operator_api_user``; today any logged-in user."""
+    return user
