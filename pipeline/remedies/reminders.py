@@ -90,11 +90,13 @@ def _stage_for(
 def _claim(session: Session, case_id: int, channel: str | None, now: datetime) -> bool:
     """Write the reminder's outbox row; False when another run wrote it first. A person
     no channel can reach gets a ``dropped`` row: looked at once, not at every run."""
-    inserted = session.execute(
-        insert_or_ignore(FollowUpSend, dialect_of(session), ["key"]).values(
+    inserted = session.scalar(
+        insert_or_ignore(FollowUpSend, dialect_of(session), ["key"])
+        .values(
             key=f"{KIND}:{case_id}", case_id=case_id, channel=channel or "", kind=KIND,
             status="claimed" if channel else "dropped", claimed_at=now, tries=0,
             cost_units=0.0,
         )
+        .returning(FollowUpSend.id)
     )  # fmt: skip
-    return bool(inserted.rowcount)  # type: ignore[attr-defined]
+    return inserted is not None

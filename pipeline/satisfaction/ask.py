@@ -48,13 +48,16 @@ def ask_satisfaction(
     if not wants_satisfaction(case.campaign):
         return None
     channel = follow_up_channel(case.recipient, case.answered_channel)
-    inserted = session.execute(
-        insert_or_ignore(SatisfactionAnswer, dialect_of(session), ["case_id"]).values(
+    # RETURNING, not rowcount: an ORM-enabled insert does not report a conflict's 0 rows.
+    inserted = session.scalar(
+        insert_or_ignore(SatisfactionAnswer, dialect_of(session), ["case_id"])
+        .values(
             case_id=case.id, campaign_id=case.campaign_id, subject=subject[:16],
             channel=channel or "", asked_at=now,
         )
+        .returning(SatisfactionAnswer.id)
     )  # fmt: skip
-    if not inserted.rowcount or channel is None:  # type: ignore[attr-defined]
+    if inserted is None or channel is None:
         return None
     key = f"satisfaction:{case.id}"
     session.execute(
