@@ -140,3 +140,39 @@ def test_remedy_done_on_the_case_page(
     with Session(web_env) as session:
         row = session.scalars(select(RemedyConfirmation)).one()
     assert (row.source, row.actor, row.note) == ("dashboard", "user:ann", "at the counter")
+
+
+def test_the_campaign_page_report_and_metrics_show_the_figures(
+    login: Callable[..., str], client: TestClient, seeded: Any, web_env: Engine
+) -> None:
+    from pipeline.clock import utcnow
+    from pipeline.models import SatisfactionAnswer
+    from pipeline.reporting.report import render_report
+
+    items = [{"external_id": "u2", "completed_at": "2026-01-05"}]
+    assert client.post(_url(seeded), json=items, auth=AUTH).status_code == 200
+    with Session(web_env) as session:
+        for external_id, score in (("u0", 5), ("u1", None)):
+            case = session.scalars(
+                select(Case).join(Recipient).where(Recipient.external_id == external_id)
+            ).one()
+            session.add(SatisfactionAnswer(
+                case_id=case.id, campaign_id=case.campaign_id, channel="sms",
+                asked_at=utcnow(), score=score, answered_at=utcnow() if score else None,
+            ))  # fmt: skip
+        session.commit()
+    login(client)
+    page = client.get(f"/dashboard/campaigns/{seeded.campaign_id}").text
+    assert '<b data-remedies="remedied_without_agreement">1</b>' in page
+    assert '<b data-satisfaction="mean">5.00</b>' in page
+    assert '<b data-satisfaction="rate">50.0%</b>' in page
+    metrics = client.get("/metrics", auth=AUTH).text
+    assert f'recall_satisfaction_mean{{campaign="{seeded.campaign_id}"}} 5.0' in metrics
+    assert (
+        f'recall_remedies{{campaign="{seeded.campaign_id}",stage="remedied_without_agreement"}} 1.0'
+        in metrics
+    )
+    with Session(web_env) as session:
+        report = render_report(session, seeded.campaign_id, "csv")
+    assert "# remedies remedied_without_agreement: 1" in report
+    assert "# satisfaction mean: 5.0" in report and "# satisfaction score 5: 1" in report
