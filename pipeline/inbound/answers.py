@@ -74,7 +74,7 @@ from pipeline.inbound.status_callbacks import (
 from pipeline.models import Attempt, Case, InboundEvent, Recipient, Response
 from pipeline.privacy import audit
 from pipeline.privacy.masking import log_event
-from pipeline.satisfaction.ask import pending_question, record_score
+from pipeline.satisfaction.ask import pending_question, question_for_case, record_score
 from pipeline.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -372,6 +372,20 @@ def _link(session: Session, event: InboundEvent, now: datetime) -> HandlerResult
     return outcome[0], []
 
 
+def _satisfaction_link(session: Session, event: InboundEvent, now: datetime) -> HandlerResult:
+    """A score chosen on the satisfaction page (``web.satisfaction_links``): the case's
+    question, answered once."""
+    case_id = parse_case_id(required_field(event.payload, "case_id"))
+    score = event.payload.get("score")
+    if not isinstance(score, int) or isinstance(score, bool):
+        raise MalformedEvent("score is not a number from 1 to 5")
+    question = question_for_case(session, case_id)
+    if question is None:
+        return "satisfaction:not_asked", []
+    taken = record_score(session, question, score, via="link", actor="link", now=now)
+    return (f"satisfaction:{score}" if taken else "satisfaction:already_answered"), []
+
+
 # --- email events --------------------------------------------------------------------------
 
 
@@ -458,4 +472,5 @@ _HANDLERS: dict[tuple[str, str], Callable[[Session, InboundEvent, datetime], Han
     ("sendgrid", "email_event"): _email_event,
     ("link", "link_answer"): _link,
     ("link", "link"): _link,
+    ("link", "satisfaction"): _satisfaction_link,
 }
