@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from cli._console import campaign_id_argument, database_hint, err, fail, fail_input, out
+from cli._remedies_view import remedy_lines
 from cli._roles import require_cli_role
 from pipeline.campaigns.file import CampaignSpec, load_campaign_file
 from pipeline.campaigns.launch import files_fingerprint, launch
@@ -196,7 +197,7 @@ def status_view(status: dict[str, Any]) -> Group:
     if status.get("purpose"):
         # Text, not markup: the purpose is the campaign file's free text.
         parts.append(Text(f"Purpose: {status['purpose']}"))
-    return Group(*parts, grid, channels, money_line(status["cost"]))
+    return Group(*parts, grid, channels, *remedy_lines(status), money_line(status["cost"]))
 
 
 def money_line(cost: dict[str, Any]) -> str:

@@ -464,3 +464,48 @@ class AuditVerification(Base):
     first_bad_id: Mapped[int | None] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(Text)
     head_hash: Mapped[str] = mapped_column(String(64), default="")
+
+
+class RemedyConfirmation(Base):
+    """A remedy the service centre (or another system, or an operator) says is done for a
+    case: at most one per case, so a repeated confirmation is a no-op. ``without_agreement``
+    marks a case that completed this way without ever having agreed (counted apart)."""
+
+    __tablename__ = "remedy_confirmation"
+    __table_args__ = (Index("ix_remedy_campaign", "campaign_id", "without_agreement"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("recall_case.id", ondelete="CASCADE"), unique=True
+    )
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    # When the remedy was done, as the confirmation says (not when we heard of it).
+    completed_at: Mapped[datetime]
+    note: Mapped[str] = mapped_column(Text, default="")
+    # import | api | dashboard
+    source: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(128))
+    without_agreement: Mapped[bool] = mapped_column(Boolean, default=False)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SatisfactionAnswer(Base):
+    """The one satisfaction question a case is asked (``satisfaction: true``) and its 1-5
+    score once answered. One row per case: the question is never asked twice."""
+
+    __tablename__ = "satisfaction_answer"
+    __table_args__ = (Index("ix_satisfaction_campaign", "campaign_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("recall_case.id", ondelete="CASCADE"), unique=True
+    )
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    # What the question was asked about: "case" (a completed case) or "complaint".
+    subject: Mapped[str] = mapped_column(String(16), default="case")
+    channel: Mapped[str] = mapped_column(String(8))
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    score: Mapped[int | None] = mapped_column(SmallInteger)
+    answered_at: Mapped[datetime | None]
+    # sms | link | keypress
+    answered_via: Mapped[str | None] = mapped_column(String(16))

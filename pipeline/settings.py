@@ -228,6 +228,10 @@ class Settings(BaseSettings):
         parse_holidays(value)
         return value
 
+    # A completed case of a `satisfaction: true` campaign is asked its 1-5 question this
+    # long after it completed, so the thank-you confirmation arrives first.
+    satisfaction_delay_seconds: float = Field(default=60, ge=0)
+
 
 SEGMENTS_PER_SECOND = {"long_code": 1, "toll_free": 3, "short_code": 100}
 

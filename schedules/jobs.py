@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,7 +25,9 @@ from pipeline.cases import broker_loss, sweep
 from pipeline.clock import utcnow
 from pipeline.followups import outbox as followups
 from pipeline.privacy import retention
+from pipeline.remedies import reminders as remedy_reminders
 from pipeline.reporting import snapshots, tallies
+from pipeline.satisfaction import ask as satisfaction
 from pipeline.settings import get_settings
 from schedules import deadlines as deadline_job
 from schedules.broker_watch import BrokerWatch, DeadWorkerSweep
@@ -197,6 +200,26 @@ class Jobs:
         with self.sessions.begin() as session:
             return len(snapshots.take_snapshots(session, utcnow()))
 
+    def send_remedy_reminders(self) -> int:
+        """Stage the one reminder of each agreed case whose remedy is late (the outbox row
+        is its once), then hand them to ``channel.send_followup`` after commit."""
+        with self.sessions.begin() as session:
+            staged = remedy_reminders.stage_due_reminders(session, utcnow(), self.batch_size)
+        for follow_up in staged:
+            self.send_followup(follow_up)
+        return len(staged)
+
+    def ask_satisfaction(self) -> int:
+        """Ask completed cases their one satisfaction question (``satisfaction: true``)."""
+        delay = timedelta(seconds=get_settings().satisfaction_delay_seconds)
+        with self.sessions.begin() as session:
+            staged = satisfaction.stage_due_questions(
+                session, utcnow(), self.batch_size, delay=delay
+            )
+        for follow_up in staged:
+            self.send_followup(follow_up)
+        return len(staged)
+
     def fold_tallies(self) -> int:
         """Fold the campaign counters' deltas (PostgreSQL only; SQLite keeps none)."""
         with self.sessions.begin() as session:
@@ -231,4 +254,6 @@ def standard_jobs(jobs: Jobs) -> list[JobSpec]:
         JobSpec("metric_snapshots", jobs.take_snapshots, settings.snapshot_interval),
         JobSpec("tally_folding", jobs.fold_tallies, settings.tally_fold_interval),
         JobSpec("retention", jobs.purge_expired_data, settings.check_interval),
+        JobSpec("remedy_reminders", jobs.send_remedy_reminders, settings.check_interval),
+        JobSpec("satisfaction", jobs.ask_satisfaction, settings.check_interval),
     ]

@@ -18,6 +18,7 @@ from web.errors import install_error_handlers
 from web.ingest import close_ingestor
 from web.limits import RequestLimitsMiddleware
 from web.rate_limits import SourceRateLimitMiddleware
+from web.satisfaction_links import router as satisfaction_router
 from web.security_headers import SecurityHeadersMiddleware
 
 
@@ -77,6 +78,7 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
     dashboard.install(app)
     for router in (links.router, health.router, api.router, prometheus.router, docs.router):
         app.include_router(router)
+    app.include_router(satisfaction_router)
     # The last added runs first: headers on every answer, then timing, then the size limits
     # before anything (sessions included) reads the request.
     app.add_middleware(RequestLimitsMiddleware)

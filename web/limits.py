@@ -23,6 +23,7 @@ BODY_LIMITS: tuple[tuple[str, int], ...] = (
     ("/webhooks/sendgrid/", 8 * KIB * KIB),
     ("/webhooks/", 64 * KIB),
     ("/r/", 16 * KIB),
+    ("/s/", 4 * KIB),
     ("/login", 4 * KIB),
     ("/api/", KIB * KIB),
 )

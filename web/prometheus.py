@@ -50,6 +50,7 @@ from pipeline.reporting.metrics import states_by_campaign
 from web.asgi import StatusCapture
 from web.dashboard.deps import broker_redis, namespace
 from web.deps import engine_of
+from web.prometheus_satisfaction import policy_metrics
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ def _database_metrics(session: Session) -> Iterator[Metric]:
     yield errors
     yield from _incident_metrics(session)
     yield from _cost_metrics(session)
+    yield from policy_metrics(session)
 
 
 def _cost_metrics(session: Session) -> Iterator[Metric]:

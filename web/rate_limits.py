@@ -90,7 +90,7 @@ class SourceRateLimitMiddleware:
         if _loopback(source):
             await self.app(scope, receive, send)
             return
-        if path.startswith("/r/"):
+        if path.startswith(("/r/", "/s/")):  # response and satisfaction links
             if wait := self.links.wait(source):
                 await _too_many(send, wait)
                 return

@@ -144,6 +144,8 @@ class TemplateParts(_Strict):
     agent_answer: str | None = None
     # The acknowledgement of a complaint (pipeline.complaints); may name {{ expected }}.
     complaint_ack: str | None = None
+    remedy_reminder: str | None = None
+    satisfaction_question: str | None = None
 
 
 Deadline = Annotated[datetime, BeforeValidator(deadline_moment)]
@@ -170,6 +172,11 @@ class CampaignSpec(_Strict):
     purpose: str | None = Field(default=None, max_length=2000)
     # Money the campaign may spend (in RECALL_CURRENCY); passing it raises an incident.
     budget: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    # Remind an agreed case whose remedy is not confirmed this long after it agreed (once,
+    # before the deadline; pipeline.remedies.reminders).
+    remedy_reminder: Duration | None = None
+    # Ask each completed case one 1-5 satisfaction question (pipeline.satisfaction).
+    satisfaction: bool = False
 
     @field_validator("deadline", "follow_up")
     @classmethod
@@ -181,6 +188,13 @@ class CampaignSpec(_Strict):
         if now is not None and moment is not None and moment <= now:
             raise ValueError(f"must be in the future (it is {moment.isoformat()})")
         return value
+
+    @field_validator("remedy_reminder")
+    @classmethod
+    def _reminder_positive(cls, wait: timedelta | None) -> timedelta | None:
+        if wait is not None and wait <= timedelta(0):
+            raise ValueError("must be longer than zero")
+        return wait
 
     @model_validator(mode="after")
     def _override_only_for_security(self) -> CampaignSpec:

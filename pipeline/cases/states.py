@@ -167,7 +167,14 @@ def _help(state: CaseState, _: bool) -> Transition:
 
 
 def _remedy_confirmed(state: CaseState, _: bool) -> Transition:
-    return Transition(S.COMPLETED) if state is S.AGREED else ignored(state)
+    # The remedy done is the recall done, whatever the person said or did not say before:
+    # a case that never agreed completes too (pipeline.remedies marks it so). Only a
+    # cancelled case (out of scope) or a completed one (a repeat) is left as it is.
+    if state in (S.CANCELLED, S.COMPLETED):
+        return ignored(state)
+    if state is S.AGREED:
+        return Transition(S.COMPLETED)
+    return Transition(S.COMPLETED, (F.STOP_LADDER, F.CLOSE_QUERY_CLOCK))
 
 
 def _deadline(state: CaseState, _: bool) -> Transition:

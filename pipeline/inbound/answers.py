@@ -64,7 +64,7 @@ from pipeline.inbound.payloads import (
     payload_text,
     required_field,
 )
-from pipeline.inbound.replies import ReplyKind, classify_reply
+from pipeline.inbound.replies import ReplyKind, classify_reply, parse_score
 from pipeline.inbound.status_callbacks import (
     attempt_by_provider_id,
     call_status,
@@ -75,6 +75,7 @@ from pipeline.inbound.status_callbacks import (
 from pipeline.models import Attempt, Case, InboundEvent, Recipient, Response
 from pipeline.privacy import audit
 from pipeline.privacy.masking import log_event
+from pipeline.satisfaction.ask import pending_question, question_for_case, record_score
 from pipeline.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -235,14 +236,33 @@ def _sms(session: Session, event: InboundEvent, now: datetime) -> HandlerResult:
     channel, address = kind_for_sender(required_field(event.payload, "From"))
     sender = sender_e164(address)
     body = payload_text(event.payload.get("Body"))
-    kind = classify_reply(body)
     case = lock_case(session, _match_sms_case(session, sender))
+    scored = _satisfaction_score(session, event, sender, case, body, now)
+    if scored is not None:
+        return scored
+    kind = classify_reply(body)
     outcome = _answer(
         session, event, case, kind, channel=channel, raw_text=body, sender=sender, now=now
     )
     if kind in (ReplyKind.OPT_OUT, ReplyKind.OPT_IN):
         _suppress_contact(session, event, channel, sender, suppressed=kind is ReplyKind.OPT_OUT)
     return outcome
+
+
+def _satisfaction_score(
+    session: Session, event: InboundEvent, sender: str, case: Case | None, body: str,
+    now: datetime,
+) -> HandlerResult | None:  # fmt: skip
+    """A 1-5 reply to a pending satisfaction question (``pipeline.satisfaction.ask`` says
+    which reply counts); None when the reply is something else."""
+    score = parse_score(body)
+    if score is None:
+        return None
+    question = pending_question(session, sender, case)
+    if question is None:
+        return None
+    record_score(session, question, score, via="sms", actor=f"inbound:{event.provider}", now=now)
+    return f"satisfaction:{score}", []
 
 
 def _suppress_contact(
@@ -358,6 +378,20 @@ def _link(session: Session, event: InboundEvent, now: datetime) -> HandlerResult
     return outcome[0], []
 
 
+def _satisfaction_link(session: Session, event: InboundEvent, now: datetime) -> HandlerResult:
+    """A score chosen on the satisfaction page (``web.satisfaction_links``): the case's
+    question, answered once."""
+    case_id = parse_case_id(required_field(event.payload, "case_id"))
+    score = event.payload.get("score")
+    if not isinstance(score, int) or isinstance(score, bool):
+        raise MalformedEvent("score is not a number from 1 to 5")
+    question = question_for_case(session, case_id)
+    if question is None:
+        return "satisfaction:not_asked", []
+    taken = record_score(session, question, score, via="link", actor="link", now=now)
+    return (f"satisfaction:{score}" if taken else "satisfaction:already_answered"), []
+
+
 # --- email events --------------------------------------------------------------------------
 
 
@@ -444,4 +478,5 @@ _HANDLERS: dict[tuple[str, str], Callable[[Session, InboundEvent, datetime], Han
     ("sendgrid", "email_event"): _email_event,
     ("link", "link_answer"): _link,
     ("link", "link"): _link,
+    ("link", "satisfaction"): _satisfaction_link,
 }

@@ -155,3 +155,16 @@ def _conflicts(kind: ReplyKind, rest: str) -> bool:
     cjk = {word for word in cjk if not any(word != other and word in other for other in cjk)}
     found = (words & _CONFLICT_WORDS) | cjk
     return any(KEYWORDS[word] is not kind for word in found)
+
+
+# A satisfaction score: the digit alone, or with "/5", "stars", "分" or "星" after it
+# (``4``, ``５``, ``4/5``, ``5 stars``, ``4分``). Anything more is not a score.
+_SCORE = re.compile(r"^([1-5])\s*(?:/\s*5|out of 5|stars?|分|星)?$")
+
+
+def parse_score(text: str) -> int | None:
+    """A 1-5 satisfaction score, or None. Only ever asked when a satisfaction question is
+    pending for the case (``pipeline.satisfaction.ask``): on its own a ``1`` is an agreement."""
+    normal = normalise(text).strip(" .!。！")
+    match = _SCORE.match(normal)
+    return int(match.group(1)) if match else None

@@ -19,5 +19,7 @@ RECALL_FOLLOWUPS = {
     "opt_in_confirmation": "confirms recall messages resume after an opt-in",
     "help": "answers HELP with the recall's contact details",
     "agent_answer": "an agent's answer to the person's question about the recall",
+    "remedy_reminder": "reminds a person who agreed to have the recall's remedy done",
+    "satisfaction_question": "asks once how satisfied the person is with the recall's handling",
     "complaint_ack": "acknowledges a complaint about the recall, with when to expect an answer",
 }

@@ -30,6 +30,7 @@ from jinja2 import Environment, StrictUndefined, Template
 from markupsafe import escape
 
 from pipeline.privacy.tokens import make_response_token
+from pipeline.satisfaction.links import satisfaction_url
 from pipeline.settings import get_settings
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ FOLLOWUP_KINDS = (
     "help",
     "agent_answer",
     "complaint_ack",
+    "remedy_reminder",
+    "satisfaction_question",
 )
 NOTICE_PARTS = ("sms", "email_subject", "email_text", "email_html", "voice", "voice_machine")
 TEMPLATE_PARTS = (*NOTICE_PARTS, "followup_subject", *FOLLOWUP_KINDS)
@@ -269,7 +272,9 @@ def render_followup(kind: str, case: Case, text: str | None = None) -> str:
         raise ValueError(f"unknown follow-up kind {kind!r}; expected one of {FOLLOWUP_KINDS}")
     if kind == "agent_answer" and not text:
         raise ValueError("an agent_answer follow-up needs the agent's text")
-    return _render_part(case, kind, {**case_context(case), "text": text})
+    asks = kind == "satisfaction_question"
+    extra = {"satisfaction_url": satisfaction_url(case.id)} if asks else {}
+    return _render_part(case, kind, {**case_context(case), "text": text, **extra})
 
 
 def render_followup_subject(case: Case) -> str:
@@ -283,7 +288,7 @@ def voice_prompt(locale: str | None, name: str) -> str:
 
 BASE_VARIABLES = frozenset(
     {"name", "campaign", "reason", "reason_title", "reason_intro", "description", "remedy"}
-    | {"deadline", "help_text", "callback_number", "text"}
+    | {"deadline", "help_text", "callback_number", "text", "satisfaction_url"}
 )
 EMAIL_VARIABLES = frozenset({"agree_url", "refuse_url", "query_url", "unsubscribe_url"})
 # The complaint's expected answer (pipeline.complaints) means something only in its ack.

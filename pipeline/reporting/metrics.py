@@ -31,7 +31,9 @@ from pipeline.db import seconds_between
 from pipeline.errors import NotFound
 from pipeline.models import Attempt, Campaign, Case, Response
 from pipeline.privacy.figures import privacy_figures
+from pipeline.remedies.funnel import remedy_funnel
 from pipeline.reporting import tallies
+from pipeline.satisfaction.summary import satisfaction_summary
 
 RESPONSE_KINDS = ("agree", "refuse", "query", "opt_out", "help", "unknown")
 # The kinds that are a case's answer (``recall_case.last_response``).
@@ -141,6 +143,8 @@ def campaign_status(
             completed=counts.states[CaseState.COMPLETED.value],
             answered=counts.answered,
         ),
+        "remedies": remedy_funnel(session, campaign.id, counts.states),
+        "satisfaction": satisfaction_summary(session, campaign.id),
     } | ({"compliance": campaign_compliance(session, campaign)} if compliance else {})
 
 

@@ -163,6 +163,18 @@ def summary_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
     for channel, counts in (summary.get("channels") or {}).items():
         for name, count in counts.items():
             lines.append((f"{channel} {name}", str(count)))
+    for name, value in (summary.get("remedies") or {}).items():
+        shown = f"{float(value):.1%}" if name == "rate" else str(value)
+        lines.append((f"remedies {name}", shown))
+    satisfaction = summary.get("satisfaction") or {}
+    for name in ("asked", "answers", "mean", "rate"):
+        if name in satisfaction:
+            value = satisfaction[name]
+            shown = "" if value is None else str(value)
+            shown = f"{float(value):.1%}" if name == "rate" else shown
+            lines.append((f"satisfaction {name}", shown))
+    for score, count in (satisfaction.get("distribution") or {}).items():
+        lines.append((f"satisfaction score {score}", str(count)))
     return (
         lines
         + privacy_lines(summary)

@@ -20,7 +20,9 @@ from pipeline.cases.states import CaseState
 from pipeline.clock import utcnow
 from pipeline.db import seconds_between
 from pipeline.models import Campaign, Case, MetricSnapshot
+from pipeline.remedies.funnel import remedy_funnel
 from pipeline.reporting import metrics
+from pipeline.satisfaction.summary import satisfaction_summary
 
 AGREED_STATES = (CaseState.AGREED.value, CaseState.COMPLETED.value)
 
@@ -65,6 +67,9 @@ class CampaignDetail:
     slowest: list[SlowAnswer]
     # (unix seconds, completion fraction), oldest first; the last point is "now".
     completion_series: list[tuple[float, float]] = field(default_factory=list)
+    # The remedy funnel and the satisfaction figures, as in ``recall status`` (issue 15).
+    remedies: dict[str, Any] = field(default_factory=dict)
+    satisfaction: dict[str, Any] = field(default_factory=dict)
 
 
 def campaign_rows(session: Session) -> list[CampaignRow]:
@@ -109,6 +114,8 @@ def campaign_detail(session: Session, campaign_id: int) -> CampaignDetail | None
         steps=step_results(counts),
         slowest=slowest_answers(session, campaign_id),
         completion_series=completion_series(session, row),
+        remedies=remedy_funnel(session, campaign_id, counts.states),
+        satisfaction=satisfaction_summary(session, campaign_id),
     )
 
 

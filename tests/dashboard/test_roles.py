@@ -24,7 +24,7 @@ Login = Callable[..., str]
 PASSWORD = "correct horse battery staple"  # tests/dashboard/conftest.py's, for HTTP Basic
 
 # Open to the internet by design: each checks a provider signature or a signed link instead.
-PUBLIC_PREFIXES = ("/webhooks/", "/r/", "/login", "/logout")
+PUBLIC_PREFIXES = ("/webhooks/", "/r/", "/s/", "/login", "/logout")
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 # The role each state-changing route needs: a route missing here fails the test below, so
 # whoever adds one decides its role on purpose.
@@ -39,6 +39,7 @@ EXPECTED = {
     "/dashboard/inbox/{case_id}/complaint": "agent",
     "/dashboard/complaints/{complaint_id}/stage": "agent",
     "/api/campaigns/{campaign_id}/remedies": "operator",
+    "/dashboard/remedies/case/{case_id}": "operator",
 }
 
 

@@ -14,9 +14,19 @@ def install(app: FastAPI) -> None:
     """Mount the vendored static files and every dashboard page."""
     # Imported here: the route modules import web.auth, which imports this package's
     # templating module, so importing them at the top would be circular.
-    from web.dashboard import campaigns, complaints, inbox, incidents, overview, queues, report
+    from web.dashboard import (
+        campaigns,
+        complaints,
+        inbox,
+        incidents,
+        overview,
+        queues,
+        remedies,
+        report,
+    )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (overview, queues, report, campaigns, inbox, complaints, incidents):
+    for module in (overview, queues, report, campaigns, inbox, complaints, incidents, remedies):
         app.include_router(module.router)
     app.include_router(incidents.api_router)
+    app.include_router(remedies.api_router)

@@ -27,8 +27,9 @@ REFLECTS = {
 }
 # Events that come from the user (an answer in the wide sense) rather than the system.
 USER_EVENTS = ANSWER_EVENTS | {E.OPT_OUT, E.OPT_IN}
-# Events that may legitimately move a case off the state its latest answer put it in.
-ANSWER_CHANGERS = USER_EVENTS | {E.CANCEL, E.QUERY_ANSWERED}
+# Events that may legitimately move a case off the state its latest answer put it in
+# (a remedy confirmed completes even a case that refused: the asset was recalled).
+ANSWER_CHANGERS = USER_EVENTS | {E.CANCEL, E.QUERY_ANSWERED, E.REMEDY_CONFIRMED}
 
 
 def test_agree_completes_when_campaign_completes_on_agree() -> None:
@@ -165,7 +166,9 @@ def test_a_final_state_is_left_only_by_a_newer_answer_or_a_wave(
             # The one operator-driven exit: a follow-up wave gives unreachable cases one
             # more round when a campaign misses its completion target (issue 6).
             wave = event is E.FOLLOW_UP_WAVE and state is S.UNREACHABLE
-            assert event in USER_EVENTS or wave, (state, event, result.state)
+            # The other: the remedy done completes a case that never agreed (issue 15).
+            remedied = event is E.REMEDY_CONFIRMED and result.state is S.COMPLETED
+            assert event in USER_EVENTS or wave or remedied, (state, event, result.state)
         state = result.state
 
 
@@ -175,6 +178,10 @@ def test_opt_out_is_sticky_except_start(sequence: list[CaseEvent], on_agree: boo
     state = S.OPTED_OUT
     for event in sequence:
         result = transition(state, event, complete_on_agree=on_agree)
+        if event is E.REMEDY_CONFIRMED:
+            # The remedy was done all the same: the case completes, still suppressed.
+            assert result.state is S.COMPLETED
+            break
         if event is not E.OPT_IN:
             assert result.state is S.OPTED_OUT
         else:
