@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -31,6 +32,7 @@ from pipeline.channel_port import channel_kinds
 from pipeline.clock import utcnow
 from pipeline.durations import format_duration, parse_duration
 from pipeline.errors import InputError, InputErrors
+from pipeline.refusals.spec import RefusalReasonEntry, check_reasons
 
 Duration = Annotated[
     timedelta,
@@ -164,6 +166,10 @@ class CampaignSpec(_Strict):
     help_text: str = ""
     follow_up: FollowUp | None = None
     query_sla: Duration | None = None
+    # Why people refuse, as the refusal follow-up lists them (pipeline.refusals.spec).
+    refusal_reasons: Annotated[list[RefusalReasonEntry] | None, AfterValidator(check_reasons)] = (
+        None
+    )
 
     @field_validator("deadline", "follow_up")
     @classmethod
@@ -263,6 +269,7 @@ _HINTS = {
     "quiet_hours": 'write {start: "21:00", end: "08:00"}, or null for none',
     "follow_up": 'write {target: 0.9, check_at: "2027-06-01"}',
     "completion": "write on_agree or on_remedy",
+    "refusal_reasons": "write a list like - {code: dealer_too_far, label: {en: ...}}",
     "reason": "write product_quality, rule_change, security_incident, regulatory or other",
 }
 
