@@ -26,6 +26,7 @@ from pipeline.channel_port import channel_kinds
 from pipeline.db import seconds_between
 from pipeline.errors import NotFound
 from pipeline.models import Attempt, Campaign, Case, Response
+from pipeline.refusals.breakdown import refusal_breakdown
 from pipeline.reporting import tallies
 
 RESPONSE_KINDS = ("agree", "refuse", "query", "opt_out", "help", "unknown")
@@ -120,6 +121,7 @@ def campaign_status(session: Session, campaign_id: int) -> dict[str, Any]:
         "steps": counts.steps(),
         "cost": cost,
         "median_seconds_to_answer": counts.median_seconds_to_answer,
+        "refusals": refusal_breakdown(session, campaign),
     }
 
 

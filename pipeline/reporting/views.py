@@ -20,6 +20,7 @@ from pipeline.cases.states import CaseState
 from pipeline.clock import utcnow
 from pipeline.db import seconds_between
 from pipeline.models import Campaign, Case, MetricSnapshot
+from pipeline.refusals.breakdown import refusal_breakdown
 from pipeline.reporting import metrics
 
 AGREED_STATES = (CaseState.AGREED.value, CaseState.COMPLETED.value)
@@ -65,6 +66,8 @@ class CampaignDetail:
     slowest: list[SlowAnswer]
     # (unix seconds, completion fraction), oldest first; the last point is "now".
     completion_series: list[tuple[float, float]] = field(default_factory=list)
+    # Why people refused: {reason: cases} (``pipeline.refusals.breakdown``).
+    refusals: dict[str, int] = field(default_factory=dict)
 
 
 def campaign_rows(session: Session) -> list[CampaignRow]:
@@ -109,6 +112,7 @@ def campaign_detail(session: Session, campaign_id: int) -> CampaignDetail | None
         steps=step_results(counts),
         slowest=slowest_answers(session, campaign_id),
         completion_series=completion_series(session, row),
+        refusals=refusal_breakdown(session, campaign),
     )
 
 

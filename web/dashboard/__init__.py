@@ -14,9 +14,10 @@ def install(app: FastAPI) -> None:
     """Mount the vendored static files and every dashboard page."""
     # Imported here: the route modules import web.auth, which imports this package's
     # templating module, so importing them at the top would be circular.
-    from web.dashboard import campaigns, inbox, incidents, overview, queues
+    from web.dashboard import campaigns, demands, inbox, incidents, overview, queues
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (overview, queues, campaigns, inbox, incidents):
+    # demands before inbox: /dashboard/inbox/demands is not a case id.
+    for module in (overview, queues, campaigns, demands, inbox, incidents):
         app.include_router(module.router)
     app.include_router(incidents.api_router)
