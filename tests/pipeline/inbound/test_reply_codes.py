@@ -61,7 +61,7 @@ def test_split_code(text: str, code: str | None, rest: str) -> None:
 
 @given(st.text(max_size=200))
 def test_split_code_never_raises(text: str) -> None:
-    code, rest = split_code(text)
+    code, _rest = split_code(text)
     assert code is None or (code.isdigit() and 2 <= len(code) <= 3)
 
 
@@ -74,7 +74,7 @@ def test_codes_are_unique_among_active_campaigns(session: Session) -> None:
 
 
 def test_the_notice_carries_the_code_only_when_another_case_is_open(session: Session) -> None:
-    person, kettle, heater = _two(session)
+    _person, _kettle, heater = _two(session)
     code = heater.campaign.reply_code
     assert f"add {code} to your reply (YES {code})" in render_notice(heater, "sms").text
     alone = rows.case(session, rows.campaign(session), rows.recipient(session))
@@ -113,7 +113,7 @@ def test_a_bare_answer_is_held_then_applied_with_the_code(session: Session) -> N
 
 
 def test_stop_and_help_need_no_code(session: Session) -> None:
-    person, kettle, heater = _two(session)
+    person, _kettle, _heater = _two(session)
     assert _reply(session, person, "HELP")[0].kind == "help"
     _reply(session, person, "STOP")
     assert person.sms_opted_out and not list(session.scalars(select(PendingReply)))
