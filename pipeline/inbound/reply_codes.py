@@ -23,6 +23,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session, object_session
@@ -125,31 +126,57 @@ _WHICH_LINE = {"en": "{name}: reply YES {code}, NO {code} or your question with 
                "zh-CN": "{name}：回复“同意 {code}”或“不同意 {code}”"}  # fmt: skip
 
 
+# The code a notice must carry, read while the sender's session was open (the notice is
+# rendered after it closed, outside the transaction): case → code, or None for no code.
+_NOTED: WeakKeyDictionary[Case, str | None] = WeakKeyDictionary()
+
+
+def code_needed(session: Session, case: Case) -> str | None:
+    """The campaign's code when the case's phone has another case open for an answer."""
+    phone = case.recipient.phone
+    if not phone or not any(c.id != case.id for c in open_cases(session, phone)):
+        return None
+    return code_of(session, case.campaign)
+
+
+def note_code_needed(session: Session, case: Case) -> None:
+    """Read now, for a notice rendered once ``session`` has closed (``notice_hint``)."""
+    _NOTED[case] = code_needed(session, case)
+
+
 def notice_hint(case: Case, locale: str) -> str:
     """What an SMS notice adds when the phone has another open case: the campaign's code."""
     session = object_session(case)
+    code = code_needed(session, case) if session is not None else _NOTED.get(case)
+    return _HINT.get(locale, _HINT["en"]).format(code=code) if code else ""
+
+
+# The recalls a "which one?" follow-up lists, read while the sender's session was open.
+_LISTED: WeakKeyDictionary[Case, list[tuple[str, str]]] = WeakKeyDictionary()
+
+
+def open_recalls(session: Session, case: Case) -> list[tuple[str, str]]:
+    """(name, code) of each recall open for an answer on the case's phone."""
     phone = case.recipient.phone
-    if session is None or not phone:
-        return ""
-    others = [c for c in open_cases(session, phone) if c.id != case.id]
-    if not others:
-        return ""
-    return _HINT.get(locale, _HINT["en"]).format(code=code_of(session, case.campaign))
+    if not phone:
+        return []
+    return [(c.campaign.name, code_of(session, c.campaign)) for c in open_cases(session, phone)]
+
+
+def note_open_recalls(session: Session, case: Case, kind: str) -> None:
+    """Read now, for a ``which_campaign`` follow-up rendered once ``session`` has closed."""
+    if kind == "which_campaign":
+        _LISTED[case] = open_recalls(session, case)
 
 
 def which_recalls(case: Case, locale: str) -> str:
     """The recalls open for the case's phone, each with its code (the ``which_campaign``
     follow-up's list)."""
     session = object_session(case)
-    phone = case.recipient.phone
-    if session is None or not phone:
-        return ""
+    listed = open_recalls(session, case) if session is not None else _LISTED.get(case, [])
     line = _WHICH_LINE.get(locale, _WHICH_LINE["en"])
     separator = "；" if locale == "zh-CN" else "; "
-    return separator.join(
-        line.format(name=c.campaign.name, code=code_of(session, c.campaign))
-        for c in open_cases(session, phone)
-    )
+    return separator.join(line.format(name=name, code=code) for name, code in listed)
 
 
 def hold_reply(
