@@ -138,6 +138,8 @@ class TemplateParts(_Strict):
     voice_machine: str | None = None
     followup_subject: str | None = None
     confirmation: str | None = None
+    refusal_reason_ack: str | None = None
+    which_campaign: str | None = None
     refusal_followup: str | None = None
     query_ack: str | None = None
     opt_out_confirmation: str | None = None

@@ -4,7 +4,8 @@ What goes: the name, phone, email and external id on the recipient row; the raw 
 sender of every response from them (matched to their cases, or unmatched but sent from their
 phone or email); the raw payload of every stored webhook about them (linked to those
 responses, or mentioning their phone or email); provider error texts on their attempts and
-follow-ups, which can quote an address; agents' replies to them.
+follow-ups, which can quote an address; agents' replies to them; the words of their
+refusal reasons and demands, and answers held from their phone until they named a recall.
 
 What stays, so metrics and reports stay right: the recipient row itself (anonymous, with an
 ``erased-<id>`` external id and every channel suppressed), their cases with states and
@@ -23,21 +24,36 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Text, cast, func, or_, select, text, update
+from sqlalchemy import Engine, Text, cast, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from pipeline.clock import utcnow
 from pipeline.db import lock_rows
 from pipeline.errors import NotFound
-from pipeline.models import Attempt, Base, Case, InboundEvent, Recipient, Response
+from pipeline.models import (
+    Attempt,
+    Base,
+    Case,
+    InboundEvent,
+    PendingReply,
+    Recipient,
+    Response,
+)
 from pipeline.privacy import audit
 
 # Attempt history keys that carry only statuses and codes, never an address.
 _SAFE_HISTORY_KEYS = ("status", "at", "code", "raw")
 # Other tables keyed by case whose free text may quote a person (an agent's reply, a
 # provider's error on a follow-up). Looked up by name: a table not in this build is skipped.
-CASE_TEXT_COLUMNS = {"followup_send": ("error_reason",), "agent_reply": ("text",)}
-_PURGED_TABLES = ("recipient", "response", "inbound_event", "attempt", *CASE_TEXT_COLUMNS)
+CASE_TEXT_COLUMNS = {
+    "followup_send": ("error_reason",),
+    "agent_reply": ("text",),
+    "refusal_demand": ("text",),
+}
+_PURGED_TABLES = (
+    "recipient", "response", "inbound_event", "attempt", *CASE_TEXT_COLUMNS,
+    "recall_case", "pending_reply",
+)  # fmt: skip
 
 
 class RecipientNotFound(NotFound):
@@ -71,6 +87,7 @@ def erase_recipient(
     events = _scrub_inbound_events(session, responses, contacts)
     attempts = _scrub_attempts(session, case_ids)
     _scrub_case_texts(session, case_ids)
+    _scrub_refusals_and_held(session, case_ids, person.phone)
     _anonymise(person, now or utcnow())
     summary = ErasureSummary(person.id, len(case_ids), len(responses), events, attempts)
     audit.record(
@@ -144,6 +161,15 @@ def _scrub_case_texts(session: Session, case_ids: Sequence[int]) -> None:
             continue
         blank = {c: (None if table.c[c].nullable else "") for c in columns}
         session.execute(update(table).where(table.c.case_id.in_(case_ids)).values(blank))
+
+
+def _scrub_refusals_and_held(session: Session, case_ids: Sequence[int], phone: str | None) -> None:
+    """The words of a refusal's reason (the reason's code stays, a count); answers held
+    from their phone until they named a recall (pipeline.inbound.reply_codes) go whole."""
+    if case_ids:
+        session.execute(update(Case).where(Case.id.in_(case_ids)).values(refusal_text=None))
+    if phone:
+        session.execute(delete(PendingReply).where(PendingReply.phone == phone))
 
 
 def purge_residue(engine: Engine) -> None:

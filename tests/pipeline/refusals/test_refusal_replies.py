@@ -14,7 +14,7 @@ from pipeline.clock import utcnow
 from pipeline.db import session_scope
 from pipeline.followups.demands import close_demand, open_demands
 from pipeline.inbound.answers import process_inbound_event
-from pipeline.models import AuditEvent, Case, RefusalDemand, Response
+from pipeline.models import AuditEvent, Case, PendingReply, RefusalDemand, Response
 from pipeline.notices.templates import render_followup
 from pipeline.privacy import audit
 from pipeline.reporting.metrics import campaign_status
@@ -118,3 +118,20 @@ def test_status_counts_reasons_and_refusals_without_one(session: Session) -> Non
         "not_given": 2,
     }
     assert status["responses"]["refuse"] == 5
+
+
+def test_erasure_removes_the_words_of_a_reason_a_demand_and_a_held_answer(
+    session: Session,
+) -> None:
+    from pipeline.privacy.erasure import erase_recipient
+
+    case = _refused(session)
+    _reply(session, case, "refund to Zelda Quixote please")
+    rows.case(session, rows.campaign(session), case.recipient)  # a second open case
+    _reply(session, case, "yes, Zelda Quixote agrees")  # held: which recall?
+    erase_recipient(session, case.recipient.external_id, actor="test")
+    session.flush()
+    assert case.refusal_text is None and case.refusal_reason == "want_compensation"
+    assert session.scalars(select(RefusalDemand.text)).one() == ""
+    held = session.execute(select(PendingReply.id)).all()
+    assert held == []
