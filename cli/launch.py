@@ -191,8 +191,9 @@ def status_view(status: dict[str, Any]) -> Group:
     for name, row in status["channels"].items():
         cost = cost_with_unit(name, status["cost_units"].get(name, 0.0))
         channels.add_row(name, str(row["sent"]), str(row["delivered"]), str(row["failed"]), cost)
+    refusals = _table("Refusal reason", "Cases", (status.get("refusals") or {}).items())
     grid = Table.grid(padding=(0, 3))
-    grid.add_row(states, answers)
+    grid.add_row(states, answers, refusals)
     parts: list[Any] = [title]
     if status.get("purpose"):
         # Text, not markup: the purpose is the campaign file's free text.

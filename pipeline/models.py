@@ -99,6 +99,9 @@ class Campaign(Base):
     final_report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # When the retention purge (pipeline.privacy.retention) cleared this closed campaign.
     purged_at: Mapped[datetime | None]
+    # The short code a reply names this campaign by ("YES 42") when one phone has open
+    # cases in several campaigns (pipeline.inbound.reply_codes); unique among active ones.
+    reply_code: Mapped[str | None] = mapped_column(String(8))
 
 
 class Case(Base):
@@ -136,6 +139,12 @@ class Case(Base):
     closed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Why the person refused (pipeline.refusals): the reason's code, their own words (kept
+    # for the agent, masked in logs) and when; a reason older than the latest answer
+    # belongs to an earlier refusal, so the next reply is asked for again.
+    refusal_reason: Mapped[str | None] = mapped_column(String(32))
+    refusal_text: Mapped[str | None] = mapped_column(Text)
+    refusal_reason_at: Mapped[datetime | None]
 
     campaign: Mapped[Campaign] = relationship(lazy="joined")
     recipient: Mapped[Recipient] = relationship(lazy="joined")
@@ -373,6 +382,50 @@ class Incident(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
+class RefusalDemand(Base):
+    """A refusal whose reason is a demand (compensation, another remedy): an item in the
+    agents' inbox until an agent closes it (pipeline.followups.demands)."""
+
+    __tablename__ = "refusal_demand"
+    __table_args__ = (Index("ix_refusal_demand_open", "closed_at", "opened_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("recall_case.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text, default="")
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class PendingReply(Base):
+    """A bare SMS answer that could belong to several open cases of one phone: held, not
+    guessed, until the person names the campaign by its reply code
+    (pipeline.inbound.reply_codes)."""
+
+    __tablename__ = "pending_reply"
+    __table_args__ = (Index("ix_pending_reply_phone", "phone", "received_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(16))
+    raw_text: Mapped[str] = mapped_column(Text, default="")
+    inbound_event_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_event.id"))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("recall_case.id", ondelete="SET NULL"))
+
+
+# The refusal breakdown (``recall status``'s ``refusals``) reads only the cases with a reason.
+Index(
+    "ix_case_refusal_reason",
+    Case.campaign_id,
+    Case.refusal_reason,
+    postgresql_where=text("refusal_reason IS NOT NULL"),
+    sqlite_where=text("refusal_reason IS NOT NULL"),
+)
 # The failed-send spike check reads the attempts finished in its window (pipeline.incidents).
 Index("ix_attempt_completed_at", Attempt.completed_at)
 

@@ -100,6 +100,11 @@ class SandboxConfig(BaseModel):
         default_factory=lambda: ["reply yes", "text yes", "回复“同意”", "回复同意", '回复"同意"']
     )
     max_replies: int = Field(default=3, ge=0)
+    # Scripted users, by phone number as sent to: each message that asks for an answer gets
+    # the script's next line instead of a random answer ("" stays silent); "{code}" is the
+    # reply code the message asks for, "{code:NAME}" the code it lists for recall NAME
+    # (channels/sandbox/users.py: scripted_reply).
+    scripts: dict[str, list[str]] = Field(default_factory=dict)
     faults: Faults = Field(default_factory=Faults)
     number_faults: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_NUMBER_FAULTS))
     machine_suffixes: list[str] = Field(default_factory=lambda: ["9977"])

@@ -43,6 +43,7 @@ class SandboxState:
         self.callbacks: deque[dict[str, Any]] = deque(maxlen=size)
         self._by_sid: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.replies_sent: Counter[str] = Counter()
+        self.script_lines: Counter[str] = Counter()
         # Numbers whose user replied STOP: Twilio refuses further SMS to them (21610).
         self.stopped: set[str] = set()
         self._lock = threading.Lock()
@@ -89,6 +90,7 @@ class SandboxState:
             self.messages.clear()
             self.callbacks.clear()
             self.replies_sent.clear()
+            self.script_lines.clear()
             self.stopped.clear()
             self._by_sid.clear()
 
@@ -177,6 +179,14 @@ class SandboxState:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 8.0)
         return await self.post(kind, target, headers=headers, data=params)
+
+    def next_script_line(self, who: str) -> str | None:
+        """The scripted user's next line (None once the script is done)."""
+        script = self.config.scripts.get(who) or []
+        with self._lock:
+            position = self.script_lines[who]
+            self.script_lines[who] += 1
+        return script[position] if position < len(script) else None
 
     def may_answer(self, who: str, body: str) -> bool:
         """A user answers a message that asks for an answer, a bounded number of times."""

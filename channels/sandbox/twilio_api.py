@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 
 from channels.sandbox.config import API_ERROR_CODES
 from channels.sandbox.state import SandboxState, twilio_sid
-from channels.sandbox.users import KEYPRESSES, language_of, sms_reply
+from channels.sandbox.users import KEYPRESSES, language_of, scripted_reply, sms_reply
 from channels.segments import count_segments
 from pipeline.clock import utcnow
 
@@ -281,12 +281,16 @@ def _chance(state: SandboxState, rate: float) -> bool:
 
 
 async def user_replies_by_sms(state: SandboxState, account: str, form: dict[str, Any]) -> None:
-    answer = state.config.shares.pick(state.rng)
-    if answer == "silence":
+    user, received = form["To"], message_text(form)
+    if user in state.config.scripts:
+        line = state.next_script_line(user)
+        answer, body = "scripted", scripted_reply(line or "", received)
+    else:
+        answer = state.config.shares.pick(state.rng)
+        body = sms_reply(answer, received) if answer != "silence" else ""
+    if not body:
         return
     await state.pause(state.config.reply_delay)
-    user, received = form["To"], message_text(form)
-    body = sms_reply(answer, received)
     sid = twilio_sid("SM")
     params = {
         "AccountSid": account,

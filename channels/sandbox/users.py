@@ -37,6 +37,21 @@ def sms_reply(answer: str, received: str) -> str:
     return SMS_REPLIES[language_of(received)][answer]
 
 
+_ASKED_CODE = re.compile(r"(?:add|编号)\s*(\d{2,3})")
+
+
+def scripted_reply(line: str, received: str) -> str:
+    """A scripted line with its reply code filled in: ``{code}`` is the code the received
+    notice asks for ("add 42 to your reply"), ``{code:NAME}`` the code the "which recall?"
+    message lists for recall NAME ("NAME: reply YES 42")."""
+    asked = _ASKED_CODE.search(received)
+    line = line.replace("{code}", asked.group(1) if asked else "")
+    for name in re.findall(r"\{code:([^}]+)\}", line):
+        listed = re.search(re.escape(name) + r"\s*[:：]\s*\D*(\d{2,3})", received)
+        line = line.replace(f"{{code:{name}}}", listed.group(1) if listed else "")
+    return line
+
+
 def token_answer(token: str) -> str | None:
     """The answer a response-link token stands for. A person reads it off the button's label;
     the sandbox reads the token's payload (signed, not secret), without checking it."""

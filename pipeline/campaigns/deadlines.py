@@ -107,6 +107,8 @@ def overdue_queries(session: Session, now: datetime) -> list[OverdueQuery]:
         Case.query_due_at <= as_utc(now),
         or_(Case.query_overdue_at.is_(None), Case.query_overdue_at < Case.query_due_at),
     )
+    # A stable order for the alert, whatever plan the database picks.
+    stale = stale.order_by(Case.id)
     found = []
     for case in session.scalars(lock_rows(session, stale, of=Case, skip_locked=True)).all():
         case.query_overdue_at = as_utc(now)

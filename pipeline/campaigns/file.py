@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -31,6 +32,7 @@ from pipeline.channel_port import channel_kinds
 from pipeline.clock import utcnow
 from pipeline.durations import format_duration, parse_duration
 from pipeline.errors import InputError, InputErrors
+from pipeline.refusals.spec import RefusalReasonEntry, check_reasons
 
 Duration = Annotated[
     timedelta,
@@ -136,6 +138,8 @@ class TemplateParts(_Strict):
     voice_machine: str | None = None
     followup_subject: str | None = None
     confirmation: str | None = None
+    refusal_reason_ack: str | None = None
+    which_campaign: str | None = None
     refusal_followup: str | None = None
     query_ack: str | None = None
     opt_out_confirmation: str | None = None
@@ -177,6 +181,10 @@ class CampaignSpec(_Strict):
     remedy_reminder: Duration | None = None
     # Ask each completed case one 1-5 satisfaction question (pipeline.satisfaction).
     satisfaction: bool = False
+    # Why people refuse, as the refusal follow-up lists them (pipeline.refusals.spec).
+    refusal_reasons: Annotated[list[RefusalReasonEntry] | None, AfterValidator(check_reasons)] = (
+        None
+    )
 
     @field_validator("deadline", "follow_up")
     @classmethod
@@ -283,6 +291,7 @@ _HINTS = {
     "quiet_hours": 'write {start: "21:00", end: "08:00"}, or null for none',
     "follow_up": 'write {target: 0.9, check_at: "2027-06-01"}',
     "completion": "write on_agree or on_remedy",
+    "refusal_reasons": "write a list like - {code: dealer_too_far, label: {en: ...}}",
     "reason": "write product_quality, rule_change, security_incident, regulatory or other",
 }
 

@@ -37,6 +37,7 @@ from pipeline.campaigns.users import (
 )
 from pipeline.clock import utcnow
 from pipeline.errors import InputError, InputErrors
+from pipeline.inbound.reply_codes import free_reply_code
 from pipeline.models import Campaign, UTCDateTime
 from pipeline.settings import get_settings
 
@@ -254,6 +255,8 @@ def _insert_campaign(
             fan_out_cursor=0,
             created_at=now,
             launched_at=now,
+            # The code replies name it by when a phone has several recalls open.
+            reply_code=free_reply_code(conn),
         )
     )
     key = result.inserted_primary_key

@@ -35,6 +35,7 @@ from pipeline.cases.states import LADDER_STATES
 from pipeline.channel_port import Channel, ChannelError, SendResult
 from pipeline.clock import utcnow
 from pipeline.db import session_scope
+from pipeline.inbound.reply_codes import note_code_needed
 from pipeline.models import Attempt, Case
 from pipeline.notices.outbound import notice_message
 from pipeline.settings import Settings
@@ -266,6 +267,9 @@ def deliver_attempt(
     """Send one attempt exactly once (see the module docstring)."""
     with session_scope(engine) as session:
         taken = begin_send(session, attempt_id, clock(), settings)
+        if not isinstance(taken, SendOutcome):
+            # Whether the notice must carry a reply code is read here, in the session.
+            note_code_needed(session, taken.case)
     if isinstance(taken, SendOutcome):
         return taken
     kind = taken.attempt.channel

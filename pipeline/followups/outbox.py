@@ -32,6 +32,7 @@ from pipeline.cases.sweep import claim_rows
 from pipeline.channel_port import Channel, ChannelError, SendFailure, SendResult
 from pipeline.clock import utcnow
 from pipeline.db import dialect_of, insert_or_ignore, session_scope
+from pipeline.inbound.reply_codes import note_open_recalls
 from pipeline.models import Case, FollowUpSend
 from pipeline.notices.outbound import followup_message
 from pipeline.notices.templates import render_followup
@@ -182,6 +183,9 @@ def deliver_followup(
     """Render and send one follow-up at most once (see the module docstring)."""
     with session_scope(engine) as session:
         taken = begin_followup(session, key, case_id, channel_kind, kind, clock(), settings)
+        if not isinstance(taken, SendOutcome):
+            # A "which recall?" question lists the open recalls: read here, in the session.
+            note_open_recalls(session, taken[1], kind)
     if isinstance(taken, SendOutcome):
         return taken
     _, case = taken

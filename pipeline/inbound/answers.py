@@ -26,7 +26,10 @@ custom argument), ``link/link_answer`` (case_id, answer, text from a verified to
 unknown kind is marked ``unsupported``; a payload missing what its kind needs, ``malformed``.
 Neither raises: a stored event is never retried forever.
 
-**Which case an SMS reply belongs to.** One phone can have cases in several campaigns. The
+**Which case an SMS reply belongs to.** One phone can have cases in several campaigns. A
+reply that names a campaign's reply code goes to that campaign's case, and a bare answer
+that could belong to several open cases is held and the person asked which recall they
+mean (``pipeline.inbound.sms_routing``, ``reply_codes``). Otherwise the
 reply goes to the recipient's *open* case (not completed, opted out, unreachable or
 cancelled) that was *most recently notified* — the message the person is most likely
 answering; ties go to the newest case. With no open case, it goes to the most recently
@@ -64,7 +67,8 @@ from pipeline.inbound.payloads import (
     payload_text,
     required_field,
 )
-from pipeline.inbound.replies import ReplyKind, classify_reply, parse_score
+from pipeline.inbound.replies import ReplyKind, parse_score
+from pipeline.inbound.sms_routing import route_sms
 from pipeline.inbound.status_callbacks import (
     attempt_by_provider_id,
     call_status,
@@ -236,13 +240,22 @@ def _sms(session: Session, event: InboundEvent, now: datetime) -> HandlerResult:
     channel, address = kind_for_sender(required_field(event.payload, "From"))
     sender = sender_e164(address)
     body = payload_text(event.payload.get("Body"))
-    case = lock_case(session, _match_sms_case(session, sender))
-    scored = _satisfaction_score(session, event, sender, case, body, now)
-    if scored is not None:
-        return scored
-    kind = classify_reply(body)
-    outcome = _answer(
-        session, event, case, kind, channel=channel, raw_text=body, sender=sender, now=now
+    if parse_score(body) is not None:
+        # A 1-5 reply may answer a pending satisfaction question before anything else.
+        case = lock_case(session, _match_sms_case(session, sender))
+        scored = _satisfaction_score(session, event, sender, case, body, now)
+        if scored is not None:
+            return scored
+    # Reply codes when the phone has several open cases, and the reason after a refusal.
+    outcome, kind = route_sms(
+        session,
+        event,
+        now,
+        channel=channel,
+        sender=sender,
+        body=body,
+        answer=_answer,
+        default_case=_match_sms_case,
     )
     if kind in (ReplyKind.OPT_OUT, ReplyKind.OPT_IN):
         _suppress_contact(session, event, channel, sender, suppressed=kind is ReplyKind.OPT_OUT)

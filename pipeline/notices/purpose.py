@@ -21,5 +21,7 @@ RECALL_FOLLOWUPS = {
     "agent_answer": "an agent's answer to the person's question about the recall",
     "remedy_reminder": "reminds a person who agreed to have the recall's remedy done",
     "satisfaction_question": "asks once how satisfied the person is with the recall's handling",
+    "refusal_reason_ack": "thanks a person who refused the recall for saying why",
+    "which_campaign": "asks which recall an answer is for when one phone has several open",
     "complaint_ack": "acknowledges a complaint about the recall, with when to expect an answer",
 }

@@ -29,7 +29,9 @@ import yaml
 from jinja2 import Environment, StrictUndefined, Template
 from markupsafe import escape
 
+from pipeline.inbound.reply_codes import notice_hint, which_recalls
 from pipeline.privacy.tokens import make_response_token
+from pipeline.refusals.catalogue import campaign_reasons, choices_text
 from pipeline.satisfaction.links import satisfaction_url
 from pipeline.settings import get_settings
 
@@ -50,6 +52,8 @@ FOLLOWUP_KINDS = (
     "complaint_ack",
     "remedy_reminder",
     "satisfaction_question",
+    "refusal_reason_ack",
+    "which_campaign",
 )
 NOTICE_PARTS = ("sms", "email_subject", "email_text", "email_html", "voice", "voice_machine")
 TEMPLATE_PARTS = (*NOTICE_PARTS, "followup_subject", *FOLLOWUP_KINDS)
@@ -181,6 +185,10 @@ def case_context(case: Case) -> dict[str, Any]:
         "text": None,
         # When a complaint's answer is due (pipeline.complaints), in the person's own time.
         "expected": _expected(case, locale),
+        # Filled only for the follow-ups that show them (render_followup): a query per case
+        # for every notice would be waste.
+        "refusal_choices": "",
+        "recalls": "",
     }
 
 
@@ -243,7 +251,9 @@ def render_notice(case: Case, channel: str) -> Notice:
     context = case_context(case)
     locale = builtin_locale(case.recipient.locale)
     if channel == "sms":
-        return Notice(channel, locale, text=_render_part(case, "sms", context))
+        # One phone with several open recalls: the notice says which code to reply with.
+        text = _render_part(case, "sms", context) + notice_hint(case, locale)
+        return Notice(channel, locale, text=text)
     if channel == "voice":
         return Notice(
             channel,
@@ -274,7 +284,20 @@ def render_followup(kind: str, case: Case, text: str | None = None) -> str:
         raise ValueError("an agent_answer follow-up needs the agent's text")
     asks = kind == "satisfaction_question"
     extra = {"satisfaction_url": satisfaction_url(case.id)} if asks else {}
-    return _render_part(case, kind, {**case_context(case), "text": text, **extra})
+    return _render_part(
+        case, kind, {**case_context(case), "text": text, **extra, **_lists(kind, case)}
+    )
+
+
+def _lists(kind: str, case: Case) -> dict[str, str]:
+    """The numbered reasons a refusal follow-up offers; the recalls a "which one?" lists."""
+    locale = builtin_locale(case.recipient.locale)
+    if kind == "refusal_followup":
+        reasons = campaign_reasons(case.campaign.reason, case.campaign.spec)
+        return {"refusal_choices": choices_text(reasons, locale)}
+    if kind == "which_campaign":
+        return {"recalls": which_recalls(case, locale)}
+    return {}
 
 
 def render_followup_subject(case: Case) -> str:
@@ -289,6 +312,7 @@ def voice_prompt(locale: str | None, name: str) -> str:
 BASE_VARIABLES = frozenset(
     {"name", "campaign", "reason", "reason_title", "reason_intro", "description", "remedy"}
     | {"deadline", "help_text", "callback_number", "text", "satisfaction_url"}
+    | {"refusal_choices", "recalls"}
 )
 EMAIL_VARIABLES = frozenset({"agree_url", "refuse_url", "query_url", "unsubscribe_url"})
 # The complaint's expected answer (pipeline.complaints) means something only in its ack.

@@ -5,7 +5,8 @@ sender of every response from them (matched to their cases, or unmatched but sen
 phone or email); the raw payload of every stored webhook about them (matched to their
 cases, or linked to those responses: found through indexes, not by reading payloads);
 provider error texts on their attempts and follow-ups, which can quote an address; agents'
-replies to them.
+replies to them; the words of their refusal reasons and demands, and answers held from
+their phone until they named a recall.
 
 What stays, so metrics and reports stay right: the recipient row itself (anonymous, with an
 ``erased-<id>`` external id and every channel suppressed), their cases with states and
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, or_, select, text, update
+from sqlalchemy import Engine, delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from pipeline.clock import utcnow
@@ -37,6 +38,7 @@ from pipeline.models import (
     Case,
     ErasureRequest,
     InboundEvent,
+    PendingReply,
     Recipient,
     Response,
 )
@@ -46,8 +48,15 @@ from pipeline.privacy import audit
 _SAFE_HISTORY_KEYS = ("status", "at", "code", "raw")
 # Other tables keyed by case whose free text may quote a person (an agent's reply, a
 # provider's error on a follow-up). Looked up by name: a table not in this build is skipped.
-CASE_TEXT_COLUMNS = {"followup_send": ("error_reason",), "agent_reply": ("text",)}
-_PURGED_TABLES = ("recipient", "response", "inbound_event", "attempt", *CASE_TEXT_COLUMNS)
+CASE_TEXT_COLUMNS = {
+    "followup_send": ("error_reason",),
+    "agent_reply": ("text",),
+    "refusal_demand": ("text",),
+}
+_PURGED_TABLES = (
+    "recipient", "response", "inbound_event", "attempt", *CASE_TEXT_COLUMNS,
+    "recall_case", "pending_reply",
+)  # fmt: skip
 
 
 class RecipientNotFound(NotFound):
@@ -87,6 +96,7 @@ def erase_recipient(
     events = _scrub_inbound_events(session, responses, case_ids)
     attempts = _scrub_attempts(session, case_ids)
     _scrub_case_texts(session, case_ids)
+    _scrub_refusals_and_held(session, case_ids, person.phone)
     done = now or utcnow()
     _anonymise(person, done)
     session.add(
@@ -166,6 +176,15 @@ def _scrub_case_texts(session: Session, case_ids: Sequence[int]) -> None:
             continue
         blank = {c: (None if table.c[c].nullable else "") for c in columns}
         session.execute(update(table).where(table.c.case_id.in_(case_ids)).values(blank))
+
+
+def _scrub_refusals_and_held(session: Session, case_ids: Sequence[int], phone: str | None) -> None:
+    """The words of a refusal's reason (the reason's code stays, a count); answers held
+    from their phone until they named a recall (pipeline.inbound.reply_codes) go whole."""
+    if case_ids:
+        session.execute(update(Case).where(Case.id.in_(case_ids)).values(refusal_text=None))
+    if phone:
+        session.execute(delete(PendingReply).where(PendingReply.phone == phone))
 
 
 def purge_residue(engine: Engine) -> None:

@@ -31,6 +31,7 @@ from pipeline.db import seconds_between
 from pipeline.errors import NotFound
 from pipeline.models import Attempt, Campaign, Case, Response
 from pipeline.privacy.figures import privacy_figures
+from pipeline.refusals.breakdown import refusal_breakdown
 from pipeline.remedies.funnel import remedy_funnel
 from pipeline.reporting import tallies
 from pipeline.satisfaction.summary import satisfaction_summary
@@ -145,6 +146,7 @@ def campaign_status(
         ),
         "remedies": remedy_funnel(session, campaign.id, counts.states),
         "satisfaction": satisfaction_summary(session, campaign.id),
+        "refusals": refusal_breakdown(session, campaign),
     } | ({"compliance": campaign_compliance(session, campaign)} if compliance else {})
 
 

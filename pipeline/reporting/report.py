@@ -160,6 +160,8 @@ def summary_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
         lines.append((f"cases {name}", str(count)))
     for name, count in (summary.get("responses") or {}).items():
         lines.append((f"responses {name}", str(count)))
+    for reason, count in (summary.get("refusals") or {}).items():
+        lines.append((f"refusal reason {reason}", str(count)))
     for channel, counts in (summary.get("channels") or {}).items():
         for name, count in counts.items():
             lines.append((f"{channel} {name}", str(count)))

@@ -20,6 +20,7 @@ from pipeline.cases.states import CaseState
 from pipeline.clock import utcnow
 from pipeline.db import seconds_between
 from pipeline.models import Campaign, Case, MetricSnapshot
+from pipeline.refusals.breakdown import refusal_breakdown
 from pipeline.remedies.funnel import remedy_funnel
 from pipeline.reporting import metrics
 from pipeline.satisfaction.summary import satisfaction_summary
@@ -70,6 +71,8 @@ class CampaignDetail:
     # The remedy funnel and the satisfaction figures, as in ``recall status`` (issue 15).
     remedies: dict[str, Any] = field(default_factory=dict)
     satisfaction: dict[str, Any] = field(default_factory=dict)
+    # Why people refused: {reason: cases} (``pipeline.refusals.breakdown``).
+    refusals: dict[str, int] = field(default_factory=dict)
 
 
 def campaign_rows(session: Session) -> list[CampaignRow]:
@@ -116,6 +119,7 @@ def campaign_detail(session: Session, campaign_id: int) -> CampaignDetail | None
         completion_series=completion_series(session, row),
         remedies=remedy_funnel(session, campaign_id, counts.states),
         satisfaction=satisfaction_summary(session, campaign_id),
+        refusals=refusal_breakdown(session, campaign),
     )
 
 

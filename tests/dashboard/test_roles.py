@@ -38,6 +38,7 @@ EXPECTED = {
     "/dashboard/inbox/{case_id}/release": "agent",
     "/dashboard/inbox/{case_id}/complaint": "agent",
     "/dashboard/complaints/{complaint_id}/stage": "agent",
+    "/dashboard/inbox/demands/{demand_id}/close": "agent",
     "/api/campaigns/{campaign_id}/remedies": "operator",
     "/dashboard/remedies/case/{case_id}": "operator",
 }

@@ -17,6 +17,7 @@ def install(app: FastAPI) -> None:
     from web.dashboard import (
         campaigns,
         complaints,
+        demands,
         inbox,
         incidents,
         overview,
@@ -26,7 +27,9 @@ def install(app: FastAPI) -> None:
     )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (overview, queues, report, campaigns, inbox, complaints, incidents, remedies):
+    # demands before inbox: /dashboard/inbox/demands is not a case id.
+    modules = (overview, queues, report, campaigns, demands, inbox, complaints, incidents, remedies)
+    for module in modules:
         app.include_router(module.router)
     app.include_router(incidents.api_router)
     app.include_router(remedies.api_router)

@@ -108,15 +108,21 @@ def test_unmatched_answer_is_stored(session: Session) -> None:
     assert event.outcome == "unmatched:agree"
 
 
-def test_reply_goes_to_the_most_recently_notified_open_case(session: Session) -> None:
+def test_a_bare_answer_with_two_open_cases_is_held_not_guessed(session: Session) -> None:
+    # Issue 15: the most recently notified open case is no longer guessed; the person is
+    # asked which recall they mean (tests/pipeline/inbound/test_reply_codes.py goes on).
     person = rows.recipient(session)
     now = utcnow()
     older = rows.case(session, rows.campaign(session), person, notified_at=now - timedelta(days=2))
     newer = rows.case(session, rows.campaign(session), person, notified_at=now - timedelta(days=1))
     closed = rows.case(session, rows.campaign(session), person, state="completed", notified_at=now)
     follow = process_inbound_event(session, rows.sms(session, person.phone or "", "no").id)
-    assert follow == [FollowUp(newer.id, "sms", "refusal_followup")]
-    assert (older.state, newer.state, closed.state) == ("awaiting_response", "refused", "completed")
+    assert follow == [FollowUp(newer.id, "sms", "which_campaign")]
+    assert (older.state, newer.state, closed.state) == (
+        "awaiting_response",
+        "awaiting_response",
+        "completed",
+    )
 
 
 def test_stop_holds_across_campaigns(session: Session) -> None:

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from pipeline.db import session_scope
 from pipeline.inbound.answers import process_inbound_event
+from pipeline.inbound.reply_codes import code_of
 from pipeline.models import AuditEvent, Base, Case, FollowUpSend, Recipient, Response
 from pipeline.privacy import audit
 from pipeline.privacy.erasure import RecipientNotFound, erase_recipient
@@ -54,7 +55,8 @@ def _history(engine: Engine) -> dict[str, int]:
         unsubscribe = {"event": "unsubscribe", "email": EMAIL}
         events = [
             rows.inbound(session, "twilio", "sms_status", delivered),
-            rows.sms(session, PHONE, f"Yes. {NAME}"),
+            # Two open cases: the reply names the second's campaign by its code (issue 15).
+            rows.sms(session, PHONE, f"{code_of(session, second.campaign)} Yes. {NAME}"),
             rows.inbound(session, "sendgrid", "email_event", unsubscribe),
             rows.sms(session, rows.recipient(session).phone or "", "no"),
         ]

@@ -1,0 +1,1 @@
+"""Refusals understood: why a person refused, asked, classified and stored on the case."""
