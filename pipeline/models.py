@@ -112,12 +112,14 @@ class Case(Base):
             "ix_case_due_free",
             "campaign_id",
             "next_due_at",
+            "id",  # the claim's order, ties included: no sort of every due row
             postgresql_where=text("enqueued_at IS NULL AND next_due_at IS NOT NULL"),
             sqlite_where=text("enqueued_at IS NULL AND next_due_at IS NOT NULL"),
         ),
         Index(
             "ix_case_claimed",
             "enqueued_at",
+            "id",
             postgresql_where=text("enqueued_at IS NOT NULL"),
             sqlite_where=text("enqueued_at IS NOT NULL"),
         ),

@@ -29,14 +29,14 @@ def upgrade() -> None:
     with op.batch_alter_table("recall_case", schema=None) as batch_op:
         batch_op.create_index(
             "ix_case_due_free",
-            ["campaign_id", "next_due_at"],
+            ["campaign_id", "next_due_at", "id"],
             unique=False,
             postgresql_where=_FREE,
             sqlite_where=_FREE,
         )
         batch_op.create_index(
             "ix_case_claimed",
-            ["enqueued_at"],
+            ["enqueued_at", "id"],
             unique=False,
             postgresql_where=_CLAIMED,
             sqlite_where=_CLAIMED,
