@@ -203,6 +203,7 @@ def main() -> None:
             "RECALL_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
         ),
     )
+    parser.add_argument("--database", default=f"recall_bench_launch_{os.getpid()}")
     args = parser.parse_args()
     OUTPUT.mkdir(parents=True, exist_ok=True)
     users = OUTPUT / f"users_{args.rows}.csv"
@@ -211,7 +212,7 @@ def main() -> None:
         generate(users, args.rows)
         print(f"generated {users} in {time.perf_counter() - started:.1f}s")
     print(f"load average before the run : {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPU(s)")
-    name = f"recall_bench_launch_{os.getpid()}"
+    name = args.database
     with admin(args.admin_url) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = database_url(args.admin_url, name)

@@ -30,7 +30,7 @@ from datetime import timedelta
 from typing import Any
 
 from _support import drop_database, fresh_database
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, event, or_, select, text
 from sqlalchemy.orm import Session
 
 from pipeline.campaigns import deadlines, waves
@@ -38,6 +38,7 @@ from pipeline.cases import sweep
 from pipeline.clock import utcnow
 from pipeline.db import make_engine
 from pipeline.followups import outbox
+from pipeline.models import Campaign, Case
 from pipeline.reporting import snapshots, tallies
 from pipeline.settings import get_settings
 
@@ -118,11 +119,33 @@ FROM recall_case ORDER BY id LIMIT 1000;
 """
 
 
+def due_query_before(session: Session, batch: int) -> list[int]:
+    """The same-run baseline: the due-work query as main ran it before issue 16 (read
+    only), which wades through every due case a fan-out has already claimed."""
+    stale = NOW - timedelta(seconds=get_settings().requeue_after_seconds)
+    # Main's schema: without the partial indexes of 0004 (rolled back with the round).
+    session.execute(text("DROP INDEX ix_case_due_free, ix_case_claimed"))
+    query = (
+        select(Case.id)
+        .join(Campaign, Campaign.id == Case.campaign_id)
+        .where(
+            Campaign.state == "running",
+            Case.state.in_(sweep.LADDER),
+            Case.next_due_at <= NOW,
+            or_(Case.enqueued_at.is_(None), Case.enqueued_at < stale),
+        )
+        .order_by(Case.next_due_at)
+        .limit(batch)
+    )
+    return list(session.scalars(query))
+
+
 def jobs() -> dict[str, Callable[[Session], Any]]:
     """One round of each scheduler job's database work (as schedules.jobs calls it)."""
     batch = get_settings().due_batch_size
     return {
         "due_work": lambda s: sweep.claim_due_cases(s, NOW, batch),
+        "due_work (before)": lambda s: due_query_before(s, batch),
         "lost_webhooks": lambda s: sweep.claim_unhandled_events(s, NOW, batch),
         "lost_follow_ups": lambda s: outbox.claim_stranded_followups(s, NOW, batch),
         "query_deadlines": lambda s: deadlines.overdue_queries(s, NOW),
@@ -170,19 +193,22 @@ class Plan:
 
 
 def explain(engine: Engine, statements: list[tuple[str, Any]], show: bool = False) -> Plan:
-    """EXPLAIN ANALYZE each statement (rolled back); ``show`` prints the plans as text."""
+    """EXPLAIN ANALYZE each statement in turn, in one transaction rolled back at the end (so
+    a claim sees what the release before it did); ``show`` prints the plans as text."""
     plan = Plan()
-    for statement, params in statements:
-        if not statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "WITH")):
-            continue
-        with engine.connect() as conn:
+    with engine.connect() as conn:
+        for statement, params in statements:
+            if not statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "WITH")):
+                conn.exec_driver_sql(statement, params)  # e.g. the baseline's DROP INDEX
+                continue
+            if show:
+                with conn.begin_nested() as inner:
+                    lines = conn.exec_driver_sql("EXPLAIN ANALYZE " + statement, params).scalars()
+                    print(" ".join(statement.split())[:160] + "\n  " + "\n  ".join(lines))
+                    inner.rollback()
             raw = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
             _walk(raw_plan(raw), plan)
-            conn.rollback()
-            if show:
-                lines = conn.exec_driver_sql("EXPLAIN ANALYZE " + statement, params).scalars()
-                print(" ".join(statement.split())[:160] + "\n  " + "\n  ".join(lines))
-                conn.rollback()
+        conn.rollback()
     return plan
 
 
