@@ -5,7 +5,10 @@ next to PostgreSQL's own COPY of the same file into a plain table in the same ru
 
     .venv/bin/python bench/launch.py [--rows 1000000] [--admin-url postgresql://...]
 
-Targets (issue 2): ≥ 20,000 rows/s and < 300 MB peak for a million rows.
+Targets (issue 2): ≥ 20,000 rows/s and < 300 MB peak for a million rows; issue 16: a
+million rows in under 30 s on a 2-core machine. The load average before the run is printed
+too: on a shared machine the wall time says more about the neighbours than about recall,
+while rows per CPU-second (launch tree + PostgreSQL backend) do not.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "bench" / "output"
 TARGET_ROWS_PER_SECOND = 20_000
 TARGET_PEAK_MB = 300
+TARGET_SECONDS_PER_MILLION = 30
 ZONES = ["America/New_York", "Europe/London", "Asia/Shanghai", "America/Los_Angeles"]
 
 
@@ -199,6 +203,7 @@ def main() -> None:
             "RECALL_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
         ),
     )
+    parser.add_argument("--database", default=f"recall_bench_launch_{os.getpid()}")
     args = parser.parse_args()
     OUTPUT.mkdir(parents=True, exist_ok=True)
     users = OUTPUT / f"users_{args.rows}.csv"
@@ -206,7 +211,8 @@ def main() -> None:
         started = time.perf_counter()
         generate(users, args.rows)
         print(f"generated {users} in {time.perf_counter() - started:.1f}s")
-    name = f"recall_bench_launch_{os.getpid()}"
+    print(f"load average before the run : {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPU(s)")
+    name = args.database
     with admin(args.admin_url) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = database_url(args.admin_url, name)
@@ -230,6 +236,12 @@ def report(rows: int, cases: int, launch_s: float, copy_s: float, memory: dict[s
     print(
         f"launch rate / target rate   : {launch_rate / TARGET_ROWS_PER_SECOND:8.2f}"
         f" (target {TARGET_ROWS_PER_SECOND:,} rows/s)"
+    )
+    million_s = launch_s * 1_000_000 / rows
+    print(
+        f"time per million rows       : {million_s:8.1f} s"
+        f" (target < {TARGET_SECONDS_PER_MILLION} s; ratio "
+        f"{million_s / TARGET_SECONDS_PER_MILLION:.2f})"
     )
     print(
         f"peak PSS, launch + workers  : {peak:8.0f} MB"

@@ -113,6 +113,31 @@ class Case(Base):
         Index("ix_case_campaign_state", "campaign_id", "state"),
         Index("ix_case_due", "next_due_at"),
         Index("ix_case_recipient_notified", "recipient_id", "last_notified_at"),
+        # The due-work sweep reads only what is due (pipeline.cases.sweep): unclaimed cases
+        # by due time per campaign, and claims by age to find the expired ones. A fan-out's
+        # fresh claims leave the first index, so a round never wades through them.
+        Index(
+            "ix_case_due_free",
+            "campaign_id",
+            "next_due_at",
+            "id",  # the claim's order, ties included: no sort of every due row
+            postgresql_where=text("enqueued_at IS NULL AND next_due_at IS NOT NULL"),
+            sqlite_where=text("enqueued_at IS NULL AND next_due_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_case_claimed",
+            "enqueued_at",
+            "id",
+            postgresql_where=text("enqueued_at IS NOT NULL"),
+            sqlite_where=text("enqueued_at IS NOT NULL"),
+        ),
+        # The query-deadline check reads only open queries, by answer-by time.
+        Index(
+            "ix_case_query_due",
+            "query_due_at",
+            postgresql_where=text("state = 'query_open'"),
+            sqlite_where=text("state = 'query_open'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

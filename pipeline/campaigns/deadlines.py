@@ -102,10 +102,15 @@ def _expire_open_cases(session: Session, campaign_id: int, now: datetime) -> int
 def overdue_queries(session: Session, now: datetime) -> list[OverdueQuery]:
     """Flag open queries past their answer-by time that are not flagged yet; returns them.
     A flag older than the current ``query_due_at`` belongs to an earlier query of the case."""
-    stale = select(Case).where(
-        Case.state == CaseState.QUERY_OPEN.value,
-        Case.query_due_at <= as_utc(now),
-        or_(Case.query_overdue_at.is_(None), Case.query_overdue_at < Case.query_due_at),
+    # Read through ix_case_query_due (open queries only); case order, whatever the plan.
+    stale = (
+        select(Case)
+        .where(
+            Case.state == CaseState.QUERY_OPEN.value,
+            Case.query_due_at <= as_utc(now),
+            or_(Case.query_overdue_at.is_(None), Case.query_overdue_at < Case.query_due_at),
+        )
+        .order_by(Case.id)
     )
     # A stable order for the alert, whatever plan the database picks.
     stale = stale.order_by(Case.id)

@@ -31,7 +31,6 @@ from pipeline.campaigns.staging import STAGING_COLUMNS, stage_users
 from pipeline.campaigns.users import (
     RejectsWriter,
     check_users_path,
-    count_users,
     file_columns,
     rejects_path_for,
 )
@@ -132,14 +131,18 @@ def launch(
     checked = _Checked(
         path, rejects=rejects, run_key=run_key, consent=consent_rule(spec.reason.value)
     )
+    region = default_region or settings.default_region
     try:
-        with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as staging:
-            _validate(checked, staging, default_region or settings.default_region, progress)
-            staging.seek(0)
-            with engine.begin() as conn:
-                campaign_id = _stage_and_store(
-                    conn, checked, staging, spec, now or utcnow(), batch, progress
-                )
+        if engine.dialect.name == "postgresql":
+            campaign_id = _launch_streamed(engine, checked, spec, region, now, batch, progress)
+        else:
+            with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as staging:
+                _validate(checked, staging, region, progress)
+                staging.seek(0)
+                with engine.begin() as conn:
+                    campaign_id = _stage_and_store(
+                        conn, checked, staging, spec, now or utcnow(), batch, progress
+                    )
     finally:
         if checked.rejects is not None:
             checked.rejects.close()
@@ -148,6 +151,39 @@ def launch(
     )
     cases = checked.staged - checked.duplicates
     return LaunchReport(campaign_id, cases, checked.rejected, rejects_path, checked.errors)
+
+
+class _CopyOut:
+    """The staging file's ``write`` for ``stage_users``: each validated chunk goes straight
+    into PostgreSQL's COPY, so the server loads while the workers validate the next ones."""
+
+    def __init__(self, copy: Any) -> None:
+        self.copy = copy
+
+    def write(self, chunk: str) -> int:
+        self.copy.write(chunk)
+        return len(chunk)
+
+
+def _launch_streamed(
+    engine: Engine,
+    checked: _Checked,
+    spec: CampaignSpec,
+    region: str,
+    now: datetime | None,
+    batch: int,
+    progress: Progress,
+) -> int:
+    """PostgreSQL: validate (in worker processes) and COPY into the staging table in one
+    pass, inside the launch transaction; a bad row found at the end still rolls it all back."""
+    with engine.begin() as conn:
+        conn.execute(text(_CREATE_STAGING + " ON COMMIT DROP"))
+        columns = ", ".join(STAGING_COLUMNS)
+        statement = f"COPY launch_staging ({columns}) FROM STDIN (FORMAT csv)"
+        with _driver(conn).cursor() as cursor, cursor.copy(statement) as copy:
+            _validate(checked, _CopyOut(copy), region, progress)  # type: ignore[arg-type]
+        progress("loading", checked.staged, checked.staged)
+        return _check_and_store(conn, checked, spec, now or utcnow(), batch, progress)
 
 
 def _stage_and_store(
@@ -161,6 +197,18 @@ def _stage_and_store(
 ) -> int:
     """Inside the launch transaction: any exception rolls every row back."""
     _load_staging(conn, staging, checked.staged, batch, progress)
+    return _check_and_store(conn, checked, spec, now, batch, progress)
+
+
+def _check_and_store(
+    conn: Connection,
+    checked: _Checked,
+    spec: CampaignSpec,
+    now: datetime,
+    batch: int,
+    progress: Progress,
+) -> int:
+    """With the staging table loaded: reject repeats, then store (or raise every error)."""
     checked.duplicates = _reject_duplicates(conn, checked)
     if checked.errors and checked.rejects is None:
         checked.errors.sort(key=lambda error: error.line or 0)
@@ -187,7 +235,9 @@ def _in_users(progress: Progress, users: int) -> Progress:
 
 def _validate(checked: _Checked, staging: IO[str], default_region: str, progress: Progress) -> None:
     """Stream the file once: good rows (normalised) to ``staging``, bad ones to ``checked``."""
-    total = count_users(checked.path)
+    # The bar's total: file lines less the header, a near-exact count read at disk speed
+    # (a parse of the whole file, as count_users does, costs seconds on a million rows).
+    total = estimate_users(checked.path)
     # Worker processes pay off only on big files; they start in a fraction of a second.
     workers = (get_settings().import_workers or os.cpu_count() or 1) if total > 20000 else 1
     chunks = stage_users(
@@ -200,6 +250,16 @@ def _validate(checked: _Checked, staging: IO[str], default_region: str, progress
             checked.reject(line, record, errors)
         progress("validating", checked.staged + checked.rejected, total)
     progress("validating", checked.staged + checked.rejected, checked.staged + checked.rejected)
+
+
+def estimate_users(path: Path) -> int:
+    """Lines after the header: the users, give or take blank lines and quoted line breaks."""
+    lines, last = 0, b"\n"
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return max(lines + (last != b"\n") - 1, 0)
 
 
 def _reject_duplicates(conn: Connection, checked: _Checked) -> int:

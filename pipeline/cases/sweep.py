@@ -45,22 +45,45 @@ def claim_rows(
     return session.execute(statement)
 
 
-def _due_query(
-    now: datetime, limit: int, stale_before: datetime, campaign_id: int | None
-) -> Select[Any]:
-    query = (
+def release_expired_leases(session: Session, limit: int, stale_before: datetime) -> int:
+    """Forget up to ``limit`` claims older than ``stale_before``: their message is taken to
+    be lost, so the case is free again and the due pass below finds it when it is due.
+    Reads only expired claims (``ix_case_claimed``, ordered by ``enqueued_at``), however
+    many fresh ones a fan-out just made. Returns how many were released."""
+    expired = (
         select(Case.id)
-        .join(Campaign, Campaign.id == Case.campaign_id)
-        .where(
-            Campaign.state == "running",
-            Case.state.in_(LADDER),
-            Case.next_due_at <= now,
-            or_(Case.enqueued_at.is_(None), Case.enqueued_at < stale_before),
-        )
-        .order_by(Case.next_due_at)
+        .where(Case.enqueued_at.is_not(None), Case.enqueued_at < stale_before)
+        .order_by(Case.enqueued_at, Case.id)
         .limit(limit)
     )
-    return query if campaign_id is None else query.where(Case.campaign_id == campaign_id)
+    return len(claim_rows(session, Case, expired, {"enqueued_at": None}, Case.id).all())
+
+
+def _free_due_query(campaign_id: int, now: datetime, limit: int) -> Select[Any]:
+    # Exactly the predicate of ix_case_due_free, so the scan reads only due, unclaimed cases
+    # of this campaign, oldest first, and stops at ``limit``: cases already enqueued (a
+    # fan-out's hundreds of thousands) are not in that index at all.
+    return (
+        select(Case.id)
+        .where(
+            Case.campaign_id == campaign_id,
+            Case.enqueued_at.is_(None),
+            Case.next_due_at.is_not(None),
+            Case.next_due_at <= now,
+            Case.state.in_(LADDER),
+        )
+        .order_by(Case.next_due_at, Case.id)
+        .limit(limit)
+    )
+
+
+def running_campaign_ids(session: Session, campaign_id: int | None = None) -> list[int]:
+    """The running campaigns (a handful of rows): due work is claimed campaign by campaign,
+    so the due cases of a paused campaign are never read."""
+    query = select(Campaign.id).where(Campaign.state == "running").order_by(Campaign.id)
+    if campaign_id is not None:
+        query = query.where(Campaign.id == campaign_id)
+    return list(session.scalars(query))
 
 
 def claim_due_cases(
@@ -72,11 +95,33 @@ def claim_due_cases(
     settings: Settings | None = None,
 ) -> list[int]:
     """Claim up to ``limit`` due cases (setting ``enqueued_at = now``) and return their ids;
-    the caller enqueues ``case.notify`` for each after committing."""
+    the caller enqueues ``case.notify`` for each after committing.
+
+    Two index range scans, each reading only what is due: expired claims are released
+    first (their message is presumed lost), then each running campaign's due, unclaimed
+    cases are claimed. Every running campaign gets an equal share of ``limit`` first, and
+    what a small campaign leaves goes to the others, so a big fan-out starves no one."""
     settings = settings or get_settings()
     stale_before = now - timedelta(seconds=settings.requeue_after_seconds)
-    due = _due_query(now, limit, stale_before, campaign_id)
-    return sorted(claim_rows(session, Case, due, {"enqueued_at": now}, Case.id).scalars())
+    release_expired_leases(session, limit, stale_before)
+    campaigns = running_campaign_ids(session, campaign_id)
+    claimed: list[int] = []
+    hungry = campaigns
+    share = -(-limit // max(len(campaigns), 1))
+    while hungry and len(claimed) < limit:
+        still_hungry = []
+        for campaign in hungry:
+            want = min(share, limit - len(claimed))
+            if want <= 0:
+                break
+            due = _free_due_query(campaign, now, want)
+            got = list(claim_rows(session, Case, due, {"enqueued_at": now}, Case.id).scalars())
+            claimed += got
+            if len(got) == want:
+                still_hungry.append(campaign)
+        hungry = still_hungry
+        share = -(-(limit - len(claimed)) // max(len(hungry), 1))
+    return sorted(claimed)
 
 
 def claim_fan_out_chunk(session: Session, campaign_id: int, now: datetime, limit: int) -> list[int]:

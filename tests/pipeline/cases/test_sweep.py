@@ -117,3 +117,42 @@ def test_webhooks_whose_message_was_lost_are_handed_on_again(engine: Engine) -> 
         assert claim_unhandled_events(session, soon, 10, settings=settings) == []
         later = NOW + timedelta(seconds=121)
         assert stuck in claim_unhandled_events(session, later, 10, settings=settings)
+
+
+def test_a_lost_message_is_found_again_once_its_claim_expires(engine: Engine) -> None:
+    """A fan-out's fresh claims are not read by the sweep, but a claim whose message was
+    lost (no case.notify cleared it) comes back once it is older than requeue_after."""
+    with Session(engine) as session:
+        campaign = make_campaign(session)
+        ids = [make_case(session, campaign, n).id for n in range(4)]
+        session.commit()
+        assert claim_fan_out_chunk(session, campaign.id, NOW, 10) == ids
+        session.commit()
+        # case.notify handled the first two: one is due later, one stopped.
+        handled = session.get(Case, ids[0])
+        handled.enqueued_at, handled.next_due_at = None, NOW + timedelta(hours=1)  # type: ignore[union-attr]
+        stopped = session.get(Case, ids[1])
+        stopped.enqueued_at, stopped.next_due_at = None, None  # type: ignore[union-attr]
+        session.commit()
+        assert claim_due_cases(session, NOW + timedelta(seconds=600), 10, settings=SETTINGS) == []
+        later = NOW + timedelta(seconds=601)
+        assert claim_due_cases(session, later, 10, settings=SETTINGS) == ids[2:]
+        assert {session.get(Case, i).enqueued_at for i in ids[2:]} == {later}  # type: ignore[union-attr]
+        # Claimed again: not handed out a second time until this claim expires too.
+        assert claim_due_cases(session, later + timedelta(seconds=599), 10, settings=SETTINGS) == []
+
+
+def test_a_paused_campaign_keeps_its_due_cases_until_it_runs(engine: Engine) -> None:
+    with Session(engine) as session:
+        small = make_campaign(session)
+        big = make_campaign(session)
+        paused = make_campaign(session, state="paused")
+        few = [make_case(session, small, n).id for n in range(2)]
+        many = [make_case(session, big, 100 + n).id for n in range(10)]
+        make_case(session, paused, 200)
+        session.commit()
+        # Equal shares first; what the small campaign leaves goes to the big one.
+        first = claim_due_cases(session, NOW, 6, settings=SETTINGS)
+        assert set(few) <= set(first) and len(first) == 6
+        rest = claim_due_cases(session, NOW, 100, settings=SETTINGS)
+        assert sorted(first + rest) == sorted(few + many)
