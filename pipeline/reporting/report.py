@@ -241,10 +241,14 @@ def compliance_lines(figures: dict[str, Any] | None) -> list[tuple[str, str]]:
         ("sends over frequency caps", str(figures.get("over_frequency_caps", 0))),
         ("audit last verified", _shown(audit.get("verified_at"), "never")),
         ("audit last result", _shown(audit.get("result"), "never verified")),
-        ("erasures done in time", _shown(figures.get("erasures_in_time"))),
-        ("complaints handled in time", _shown(figures.get("complaints_in_time"))),
+        ("erasures done in time", _in_time(figures.get("erasures_in_time"), "in_time", "done")),
+        ("complaints handled in time", _in_time(figures.get("complaints_in_time"), "met", "due")),
         ("risk events", str(len(figures.get("risk_events") or []))),
     ]
+
+
+def _in_time(figure: dict[str, Any] | None, kept: str, of: str) -> str:
+    return "not measured" if not figure else f"{figure[kept]} of {figure[of]}"
 
 
 def _shown(value: object, missing: str = "not measured") -> str:

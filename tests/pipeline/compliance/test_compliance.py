@@ -25,7 +25,14 @@ from pipeline.compliance import records
 from pipeline.compliance.sends import _over_cap, in_window
 from pipeline.db import session_scope
 from pipeline.inbound.answers import process_inbound_event
-from pipeline.models import Attempt, AuditEvent, Campaign, FollowUpSend, Incident
+from pipeline.models import (
+    Attempt,
+    AuditEvent,
+    Campaign,
+    ErasureRequest,
+    FollowUpSend,
+    Incident,
+)
 from pipeline.privacy import audit
 from pipeline.reporting.metrics import campaign_status
 from pipeline.settings import Settings
@@ -191,9 +198,28 @@ def test_risk_events_while_the_campaign_ran(session: Session) -> None:
     ]
 
 
-def test_records_this_database_does_not_keep_are_null(session: Session) -> None:
+def test_erasures_done_within_a_month_of_the_request_count_as_in_time(session: Session) -> None:
+    camp = rows.campaign(session)
+    camp.launched_at = utcnow() - timedelta(days=60)
+    done = utcnow() - timedelta(days=1)
+    session.add_all([
+        ErasureRequest(recipient_id=1, asked_at=done - timedelta(days=3), done_at=done),
+        ErasureRequest(recipient_id=2, asked_at=done - timedelta(days=45), done_at=done),
+        # Done before the campaign ran: not this campaign's.
+        ErasureRequest(recipient_id=3, asked_at=done - timedelta(days=90),
+                       done_at=done - timedelta(days=80)),
+    ])  # fmt: skip
+    session.flush()
+    assert compliance(session, camp)["erasures_in_time"] == {
+        "done": 2,
+        "in_time": 1,
+        "deadline_days": 30,
+    }
+
+
+def test_without_complaints_no_deadline_fell_due(session: Session) -> None:
     figures = compliance(session, rows.campaign(session))
-    assert figures["erasures_in_time"] is None and figures["complaints_in_time"] is None
+    assert figures["complaints_in_time"] == {"due": 0, "met": 0, "share": None}
 
 
 @given(
