@@ -201,7 +201,10 @@ def run_pipeline(
         spec, people = write_inputs(logs, args.users)
         roles = {"web": processes[0].pid, "sandbox + launch + bench": os.getpid()}
         roles |= {f"worker {i}": p.pid for i, p in enumerate(processes[1:])}
-        servers = {"redis": "redis-server"}
+        # The Redis server the bench uses, by its port: others (a test's private one) may
+        # come and go meanwhile, and must not be counted.
+        servers: dict[str, str] = {}
+        roles["redis"] = _redis_pid(args.redis_url)
         postgres = PostgresShare(database_url.rsplit("/", 1)[1])
         # What each role burns doing nothing (idle consumers poll Redis; the neighbours of a
         # shared box use the same Redis and PostgreSQL): subtracted per second of the run,
@@ -250,6 +253,10 @@ def run_pipeline(
         stop(processes)
         sandbox.stop()
         engine.dispose()
+
+
+def _redis_pid(redis_url: str) -> int:
+    return int(redis.Redis.from_url(redis_url).info("server")["process_id"])
 
 
 def _postgres_roles(postgres: PostgresShare) -> dict[str, float]:
