@@ -89,3 +89,42 @@ def cpu_seconds(roots: dict[str, int], commands: dict[str, str]) -> dict[str, fl
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     used["machine"] = (sum(values) - values[3] - values[4]) / _TICKS  # all but idle, iowait
     return used
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+class PostgresShare:
+    """CPU of the PostgreSQL processes that work for one database, apart from the rest of a
+    server other programs share: its backends (their title names the database) and the
+    server's background writers (checkpointer, WAL and background writer: shared, counted
+    whole so recall's own figure errs high). A backend that exits takes its CPU into the
+    postmaster's reaped-children total, where it cannot be told apart, so ``sample`` keeps
+    the last reading of every backend seen; call it now and then during the run."""
+
+    BACKGROUND = ("checkpointer", "walwriter", "background writer")
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self._seen: dict[int, tuple[str, float]] = {}
+
+    def sample(self) -> None:
+        for pid, _, command, cpu in _processes():
+            if command != "postgres":
+                continue
+            title = _cmdline(pid)
+            if f" {self.database} " in title:
+                self._seen[pid] = ("ours", cpu)
+            elif any(name in title for name in self.BACKGROUND):
+                self._seen[pid] = ("background", cpu)
+
+    def seconds(self) -> dict[str, float]:
+        self.sample()
+        used = {"ours": 0.0, "background": 0.0}
+        for kind, cpu in self._seen.values():
+            used[kind] += cpu
+        return used

@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,13 +33,19 @@ from typing import Any
 import dramatiq
 import httpx
 import redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _support import cpu_seconds, drop_database, free_port, fresh_database  # noqa: E402
+from _support import (  # noqa: E402
+    PostgresShare,
+    cpu_seconds,
+    drop_database,
+    free_port,
+    fresh_database,
+)
 
 from actors.batch import enqueue_messages  # noqa: E402
 from channels.sandbox.config import SandboxConfig  # noqa: E402
@@ -194,8 +201,21 @@ def run_pipeline(
         spec, people = write_inputs(logs, args.users)
         roles = {"web": processes[0].pid, "sandbox + launch + bench": os.getpid()}
         roles |= {f"worker {i}": p.pid for i, p in enumerate(processes[1:])}
-        servers = {"postgresql": "postgres", "redis": "redis-server"}
-        cpu_before = cpu_seconds(roles, servers)
+        # The Redis server the bench uses, by its port: others (a test's private one) may
+        # come and go meanwhile, and must not be counted.
+        servers: dict[str, str] = {}
+        roles["redis"] = _redis_pid(args.redis_url)
+        postgres = PostgresShare(database_url.rsplit("/", 1)[1])
+        # What each role burns doing nothing (idle consumers poll Redis; the neighbours of a
+        # shared box use the same Redis and PostgreSQL): subtracted per second of the run,
+        # so runs of different lengths compare. Busy workers poll less, so it errs low.
+        idle_from = cpu_seconds(roles, servers) | _postgres_roles(postgres)
+        time.sleep(IDLE_SECONDS)
+        cpu_before = cpu_seconds(roles, servers) | _postgres_roles(postgres)
+        idle_rate = {r: (cpu_before[r] - idle_from[r]) / IDLE_SECONDS for r in cpu_before}
+        sampling = threading.Event()
+        sampler = threading.Thread(target=_sample_until, args=(postgres, sampling), daemon=True)
+        sampler.start()
         started = time.perf_counter()
         launched = subprocess.run(
             [str(BIN / "recall"), "launch", str(spec), "--users", str(people), "--json"],
@@ -211,13 +231,18 @@ def run_pipeline(
             lambda: _answered(engine, campaign_id) >= args.users, 1800, "every answer recorded", 0.2
         )
         elapsed = time.perf_counter() - started
-        cpu_after = cpu_seconds(roles, servers)
+        sampling.set()
+        sampler.join()
+        cpu_after = cpu_seconds(roles, servers) | _postgres_roles(postgres)
+        footprint = _footprint(engine)
         result = {
+            "footprint": footprint,
             "users": args.users,
             "seconds": elapsed,
             "launch_seconds": launch_seconds,
             **_stages(engine, campaign_id),
             "cpu_seconds": {role: cpu_after[role] - cpu_before[role] for role in cpu_after},
+            "idle_cpu_per_second": idle_rate,
         }
         return result
     finally:
@@ -230,17 +255,59 @@ def run_pipeline(
         engine.dispose()
 
 
-def print_cpu(used: dict[str, float], cases: int, seconds: float) -> None:
-    """Where the CPU went: per role, per case, and the rate the machine's cores would allow
-    if nothing but CPU limited it."""
+def _redis_pid(redis_url: str) -> int:
+    return int(redis.Redis.from_url(redis_url).info("server")["process_id"])
+
+
+def _postgres_roles(postgres: PostgresShare) -> dict[str, float]:
+    used = postgres.seconds()
+    return {"postgresql": used["ours"], "postgresql background": used["background"]}
+
+
+def _sample_until(postgres: PostgresShare, done: threading.Event) -> None:
+    """Read our PostgreSQL backends' CPU now and then, so one that exits stays counted."""
+    while not done.wait(0.5):
+        postgres.sample()
+
+
+# recall's own processes: what a deployment runs (the sandbox and the bench stand in for
+# Twilio and the users). PostgreSQL's background writers and Redis are shared with whatever
+# else uses those servers meanwhile, so this errs high on a busy machine.
+def is_recall(role: str) -> bool:
+    return role == "web" or role.startswith(("worker", "scheduler", "postgresql", "redis"))
+
+
+IDLE_SECONDS = 5.0
+
+
+def print_cpu(
+    used: dict[str, float], cases: int, seconds: float, idle: dict[str, float] | None = None
+) -> None:
+    """Where the CPU went: per role, per case (also net of what the role used idle, per
+    second of the run), and the rate the machine's cores would allow if nothing but CPU
+    limited it."""
+    idle = idle or {}
     machine = used["machine"]
     cores = os.cpu_count() or 1
     print(f"CPU while the campaign ran ({cores} cores, {machine / seconds / cores:.0%} busy):")
-    print(f"  {'role':<26} {'CPU s':>7} {'ms/case':>8} {'share':>6}")
+    print(f"  {'role':<26} {'CPU s':>7} {'ms/case':>8} {'net':>6} {'share':>6}")
     rows = sorted(((r, v) for r, v in used.items() if r != "machine"), key=lambda rv: -rv[1])
     rows.append(("(everything else)", machine - sum(v for _, v in rows)))
+    net: dict[str, float] = {}
     for role, value in rows:
-        print(f"  {role:<26} {value:7.1f} {value / cases * 1000:8.1f} {value / machine:6.0%}")
+        net[role] = max(value - idle.get(role, 0.0) * seconds, 0.0)
+        print(
+            f"  {role:<26} {value:7.1f} {value / cases * 1000:8.1f} "
+            f"{net[role] / cases * 1000:6.1f} {value / machine:6.0%}"
+        )
+    own = sum(v for r, v in used.items() if is_recall(r))
+    own_net = sum(v for r, v in net.items() if is_recall(r))
+    stand_in = used.get("sandbox + launch + bench", 0.0)
+    print(
+        f"  recall's own (web + workers + PostgreSQL + Redis): {own / cases * 1000:.1f} ms of "
+        f"CPU per case ({own_net / cases * 1000:.1f} net of idle); the sandbox, launch and "
+        f"bench: {stand_in / cases * 1000:.1f} ms"
+    )
     per_case = machine / cases
     print(
         f"  machine: {per_case * 1000:.1f} ms of CPU per case, so at most "
@@ -265,6 +332,55 @@ def _answered(engine: Any, campaign_id: int) -> int:
             )
             or 0
         )
+
+
+def _footprint(engine: Any) -> dict[str, tuple[int, int]]:
+    """Rows and bytes (heap + indexes + TOAST) of every table the campaign wrote to."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT relname, n_live_tup, pg_total_relation_size(relid) "
+                "FROM pg_stat_user_tables ORDER BY relname"
+            )
+        ).all()
+        sizes = {name: int(size) for name, _, size in rows}
+        counts = {}
+        for name in sizes:  # n_live_tup lags; count for real
+            counts[name] = int(conn.execute(text(f'SELECT count(*) FROM "{name}"')).scalar() or 0)
+    return {name: (counts[name], sizes[name]) for name in sizes if counts[name]}
+
+
+def print_footprint(footprint: dict[str, tuple[int, int]], cases: int) -> None:
+    print("what a case leaves in PostgreSQL (rows and bytes incl. indexes, per case):")
+    total_rows = total_bytes = 0
+    for name, (rows, size) in sorted(footprint.items(), key=lambda kv: -kv[1][1]):
+        total_rows, total_bytes = total_rows + rows, total_bytes + size
+        print(f"  {name:<20} {rows / cases:6.2f} rows {size / cases:8,.0f} bytes")
+    print(f"  {'all':<20} {total_rows / cases:6.2f} rows {total_bytes / cases:8,.0f} bytes")
+
+
+def redis_bytes_per_message(redis_url: str, count: int = 5000) -> float:
+    """Redis memory one queued ``case.notify`` message takes (message hash + queue entry)."""
+    from dramatiq.brokers.redis import RedisBroker
+
+    broker = RedisBroker(url=redis_url, namespace="recall-bench-size")
+    client = redis.Redis.from_url(redis_url)
+    messages: list[dramatiq.Message[Any]] = [
+        dramatiq.Message(
+            queue_name="case", actor_name="case.notify", args=(10_000_000 + n,), kwargs={},
+            options={},
+        )
+        for n in range(count)
+    ]  # fmt: skip
+    enqueue_messages(broker, messages)
+    keys = list(client.scan_iter("recall-bench-size*"))
+    # The queue's own keys (its list and its messages hash), not the whole server: other
+    # programs may use this Redis meanwhile.
+    used = sum(int(client.memory_usage(key, samples=0) or 0) for key in keys)
+    for key in keys:
+        client.delete(key)
+    broker.close()
+    return used / count
 
 
 def _stages(engine: Any, campaign_id: int) -> dict[str, Any]:
@@ -423,9 +539,15 @@ def main() -> None:
         f"pipeline: {result['users']} cases, launch → every answer recorded in "
         f"{result['seconds']:.1f}s = {rate:,.1f} cases/s"
     )
-    print(f"ratio: cases/s ÷ no-op messages/s = 1/{noop / rate:.1f} (target: at least 1/20)")
-    print_cpu(result["cpu_seconds"], result["users"], result["seconds"])
-    print(json.dumps({k: v for k, v in result.items() if k != "cpu_seconds"}, indent=2))
+    print(f"ratio: cases/s ÷ no-op messages/s = 1/{noop / rate:.1f} (target: at least 1/60)")
+    print_cpu(
+        result["cpu_seconds"], result["users"], result["seconds"], result["idle_cpu_per_second"]
+    )
+    print_footprint(result["footprint"], result["users"])
+    print(f"Redis: {redis_bytes_per_message(args.redis_url):,.0f} bytes per queued case.notify")
+    hidden = ("cpu_seconds", "footprint", "idle_cpu_per_second")
+    shown = {k: v for k, v in result.items() if k not in hidden}
+    print(json.dumps(shown, indent=2))
     if args.profile:
         summarise_profiles(logs)
     print(f"logs: {logs}")

@@ -18,7 +18,7 @@ from channels.base import (
     SendFailure,
     SendResult,
 )
-from channels.callbacks import twilio_callback_url
+from channels.callbacks import status_callback_url
 from channels.clients import twilio_client
 from channels.errors import NETWORK_ERRORS, classify_network_error, classify_twilio_error
 from channels.segments import count_segments
@@ -91,7 +91,7 @@ class SmsChannel(Channel):
     def send_text(self, message: Outbound) -> SendResult:
         if not message.address:
             return no_address("phone number on file")
-        callback = twilio_callback_url(STATUS_PATH)
+        callback = status_callback_url(STATUS_PATH, message)
         created = call_twilio(
             twilio_client().messages.create,
             message.case_id,

@@ -17,7 +17,7 @@ import logging
 from typing import Any
 
 from channels.base import Channel, ChannelKind, ChannelSpec, Outbound, SendFailure, SendResult
-from channels.callbacks import twilio_callback_url
+from channels.callbacks import status_callback_url
 from channels.clients import twilio_client
 from channels.sms import STATUS_PATH, call_twilio, no_address, validity_seconds
 from pipeline.clock import utcnow
@@ -73,7 +73,7 @@ class WhatsAppChannel(Channel):
             message.case_id,
             to=whatsapp_address(message.address),
             from_=sender(),
-            status_callback=twilio_callback_url(STATUS_PATH),
+            status_callback=status_callback_url(STATUS_PATH, message),
             validity_period=validity_seconds(message, utcnow()),
             **content,
         )

@@ -107,6 +107,11 @@ class ChannelSpec:
         return self.opt_out_flag or f"{self.kind}_opted_out"
 
 
+# The query parameter a follow-up's status callback URL carries (``?followup=1``): its
+# delivery statuses change no case, so the web stores them as handled and no worker sees them.
+FOLLOWUP_CALLBACK_MARK = "followup"
+
+
 @dataclass(frozen=True)
 class Outbound:
     """One message as the core hands it to an adapter: rendered, addressed, no ORM rows.

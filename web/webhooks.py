@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -27,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from twilio.twiml.messaging_response import MessagingResponse
 
+from pipeline.channel_port import FOLLOWUP_CALLBACK_MARK
 from pipeline.inbound.attempt_status import can_change_anything
 from pipeline.inbound.event_store import NewEvent
 from pipeline.models import Case
@@ -129,6 +131,11 @@ async def _record_status(
     sid = id_part(params.get(sid_field), sid_field)
     status = id_part(params.get(status_field), status_field)
     event = _progress_event(kind, f"{sid}:{status}", status, _payload(params, request))
+    if request.query_params.get(FOLLOWUP_CALLBACK_MARK) == "1":
+        # A follow-up's status (its URL says so, and the URL is signed): it changes no case,
+        # so it is stored as handled, as ``response.process`` would record it, and no
+        # worker, transaction or retry is spent on it.
+        event = replace(event, outcome=f"followup:{status.lower()[:32]}")
     await record(request, [event])
     return Response(status_code=204)
 

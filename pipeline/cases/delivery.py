@@ -263,8 +263,10 @@ def deliver_attempt(
     *,
     engine: Engine | None = None,
     clock: Callable[[], datetime] = utcnow,
+    on_sent: Callable[[float], None] | None = None,
 ) -> SendOutcome:
-    """Send one attempt exactly once (see the module docstring)."""
+    """Send one attempt exactly once (see the module docstring). ``on_sent`` is told the
+    billed units of a send this call recorded, so the caller needs no query of its own."""
     with session_scope(engine) as session:
         taken = begin_send(session, attempt_id, clock(), settings)
         if not isinstance(taken, SendOutcome):
@@ -289,7 +291,10 @@ def deliver_attempt(
             give_up_unknown(session, attempt_id, error, clock())
         raise
     with session_scope(engine) as session:
-        return record_result(session, attempt_id, result, clock(), taken.case.id)
+        outcome = record_result(session, attempt_id, result, clock(), taken.case.id)
+    if outcome is SendOutcome.SENT and on_sent is not None:
+        on_sent(result.cost_units)
+    return outcome
 
 
 def sent_units(attempt_id: int, engine: Engine | None = None) -> int:

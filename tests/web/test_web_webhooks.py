@@ -212,6 +212,33 @@ def test_each_message_status_is_stored_once(client: TestClient, engine: Engine) 
     assert enqueued() == [[delivered.id]]
 
 
+def test_a_followups_statuses_are_stored_handled_and_not_enqueued(
+    client: TestClient, engine: Engine
+) -> None:
+    sid = "SMffff0000ffff0000ffff0000ffff0000"
+    for status in ["sent", "delivered", "undelivered"]:
+        params = {"MessageSid": sid, "MessageStatus": status, "To": "+15551230001"}
+        response = post_twilio(client, "/webhooks/twilio/status?followup=1", params)
+        assert response.status_code == 204  # type: ignore[attr-defined]
+    events = stored(engine)
+    assert [e.outcome for e in events] == [
+        "followup:sent",
+        "followup:delivered",
+        "followup:undelivered",
+    ]
+    assert all(e.handled_at is not None for e in events)
+    assert enqueued() == []
+
+
+def test_a_followup_mark_on_a_forged_url_is_refused(client: TestClient, engine: Engine) -> None:
+    """The mark is part of the signed URL: moved onto a notice's callback it fails the check."""
+    params = {"MessageSid": "SM1", "MessageStatus": "undelivered"}
+    headers = twilio_headers(PUBLIC_URL + "/webhooks/twilio/status", params)
+    response = client.post("/webhooks/twilio/status?followup=1", data=params, headers=headers)
+    assert response.status_code == 403
+    assert stored(engine) == [] and enqueued() == []
+
+
 def test_status_without_status_field_is_400(client: TestClient, engine: Engine) -> None:
     response = post_twilio(client, "/webhooks/twilio/status", {"MessageSid": "SM1"})
     assert response.status_code == 400  # type: ignore[attr-defined]
