@@ -21,12 +21,10 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, StrictUndefined, TemplateSyntaxError, UndefinedError, meta
 
 from pipeline.notices.templates import (
-    BASE_VARIABLES,
-    COMPLAINT_VARIABLES,
-    EMAIL_VARIABLES,
     TEMPLATE_PARTS,
     campaign_part,
     case_context,
+    part_variables,
     render_source,
     response_links,
     sentence,
@@ -132,8 +130,7 @@ def part_given(templates: Mapping[str, Any], locale: str, part: str) -> bool:
 
 
 def allowed_variables(part: str) -> frozenset[str]:
-    allowed = BASE_VARIABLES | (EMAIL_VARIABLES if part.startswith("email") else frozenset())
-    return allowed | (COMPLAINT_VARIABLES if part == "complaint_ack" else frozenset())
+    return part_variables(part)
 
 
 _ENVIRONMENT = Environment(undefined=StrictUndefined)

@@ -311,12 +311,26 @@ def voice_prompt(locale: str | None, name: str) -> str:
 
 BASE_VARIABLES = frozenset(
     {"name", "campaign", "reason", "reason_title", "reason_intro", "description", "remedy"}
-    | {"deadline", "help_text", "callback_number", "text", "satisfaction_url"}
-    | {"refusal_choices", "recalls"}
+    | {"deadline", "help_text", "callback_number", "text"}
 )
 EMAIL_VARIABLES = frozenset({"agree_url", "refuse_url", "query_url", "unsubscribe_url"})
-# The complaint's expected answer (pipeline.complaints) means something only in its ack.
-COMPLAINT_VARIABLES = frozenset({"expected"})
+# Variables that mean something in one message only: the complaint's expected answer in its
+# ack, the satisfaction link in the question, the numbered reasons in the refusal
+# follow-up, the list of open recalls in "which one did you mean?".
+PART_VARIABLES: dict[str, frozenset[str]] = {
+    "complaint_ack": frozenset({"expected"}),
+    "satisfaction_question": frozenset({"satisfaction_url"}),
+    "refusal_followup": frozenset({"refusal_choices"}),
+    "which_campaign": frozenset({"recalls"}),
+}
+
+
+def part_variables(part: str) -> frozenset[str]:
+    """The variables a template for ``part`` may name."""
+    allowed = BASE_VARIABLES | (EMAIL_VARIABLES if part.startswith("email") else frozenset())
+    return allowed | PART_VARIABLES.get(part, frozenset())
+
+
 KNOWN_PARTS = frozenset({*TEMPLATE_PARTS, "email_body"})
 
 
@@ -343,8 +357,5 @@ def _source_problems(environment: Environment, where: str, part: str, source: st
         parsed = environment.parse(source)
     except TemplateSyntaxError as error:
         return [f"{where}: line {error.lineno}: {error.message}"]
-    allowed = BASE_VARIABLES | (EMAIL_VARIABLES if part.startswith("email") else frozenset())
-    if part == "complaint_ack":
-        allowed |= COMPLAINT_VARIABLES
-    unknown = sorted(meta.find_undeclared_variables(parsed) - allowed)
+    unknown = sorted(meta.find_undeclared_variables(parsed) - part_variables(part))
     return [f"{where}: unknown variable {name!r}" for name in unknown]
