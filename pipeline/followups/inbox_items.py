@@ -1,10 +1,12 @@
-"""The inbox a team works from: questions and complaints (and, once slice 15b lands,
-refusal demands), pageable and filterable, each with its own deadline and its owner.
+"""The inbox a team works from: questions, complaints and refusal demands, pageable and
+filterable, each with its own deadline and its owner.
 
-An item is a case that waits for an agent: an open query, or an open complaint (a
-complaint stays in the inbox through its stages, after its question was answered). Its
-deadline is the complaint stage's when there is a complaint, else the query's own clock
-(each campaign has its own ``query_sla``). Most urgent first.
+An item is a case that waits for an agent: an open query, an open complaint (a complaint
+stays in the inbox through its stages, after its question was answered), or an open
+refusal demand (``pipeline.followups.demands``: a refusal that asks for compensation or
+another remedy). Its deadline is the complaint stage's when there is a complaint, else the
+demand's, else the query's own clock (each campaign has its own ``query_sla``). Most
+urgent first.
 """
 
 from __future__ import annotations
@@ -13,18 +15,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from pipeline.cases.states import CaseState
+from pipeline.clock import as_utc
 from pipeline.complaints.stages import CLOSED, STAGES
 from pipeline.errors import InputError
 from pipeline.followups.inbox import Contact, contact_of
-from pipeline.models import Campaign, Case, Complaint, InboxClaim, Recipient
+from pipeline.models import Campaign, Case, Complaint, InboxClaim, Recipient, RefusalDemand
 
 QUESTION = "question"
 COMPLAINT = "complaint"
-REFUSAL_DEMAND = "refusal_demand"  # slice 15b's kind: accepted as a filter value
+REFUSAL_DEMAND = "refusal_demand"
 KINDS = (QUESTION, COMPLAINT, REFUSAL_DEMAND)
 QUESTION_STAGE = "open"
 PER_PAGE = 50
@@ -86,16 +89,37 @@ def _open_complaint() -> Any:
     return and_(Complaint.case_id == Case.id, Complaint.stage != CLOSED)
 
 
+def _open_demands() -> Any:
+    """One row per case with an open refusal demand: the earliest deadline among them."""
+    return (
+        select(
+            RefusalDemand.case_id.label("case_id"),
+            func.min(RefusalDemand.due_at).label("due_at"),
+        )
+        .where(RefusalDemand.closed_at.is_(None))
+        .group_by(RefusalDemand.case_id)
+        .subquery()
+    )
+
+
 def _base(now: datetime) -> tuple[Any, dict[str, Any]]:
-    due = func.coalesce(Complaint.due_at, Case.query_due_at)
+    demand = _open_demands()
+    due = func.coalesce(Complaint.due_at, demand.c.due_at, Case.query_due_at)
     channel = func.coalesce(Complaint.channel, Case.answered_channel)
-    columns = {"due": due, "channel": channel}
+    columns = {"due": due, "channel": channel, "demand": demand.c.case_id}
     query = (
-        select(Case, Complaint, InboxClaim.agent, due.label("due"))
+        select(Case, Complaint, InboxClaim.agent, due.label("due"), demand.c.case_id)
         .join(Recipient, Recipient.id == Case.recipient_id)
         .outerjoin(Complaint, _open_complaint())
+        .outerjoin(demand, demand.c.case_id == Case.id)
         .outerjoin(InboxClaim, InboxClaim.case_id == Case.id)
-        .where(or_(Case.state == CaseState.QUERY_OPEN.value, Complaint.id.is_not(None)))
+        .where(
+            or_(
+                Case.state == CaseState.QUERY_OPEN.value,
+                Complaint.id.is_not(None),
+                demand.c.case_id.is_not(None),
+            )
+        )
     )
     return query, columns
 
@@ -106,9 +130,9 @@ def _filtered(query: Any, f: InboxFilter, now: datetime, cols: dict[str, Any]) -
     if f.kind == COMPLAINT:
         query = query.where(Complaint.id.is_not(None))
     elif f.kind == QUESTION:
-        query = query.where(Complaint.id.is_(None))
+        query = query.where(Complaint.id.is_(None), cols["demand"].is_(None))
     elif f.kind == REFUSAL_DEMAND:
-        query = query.where(literal(False))  # none recorded until slice 15b's demands land
+        query = query.where(Complaint.id.is_(None), cols["demand"].is_not(None))
     if f.stage == QUESTION_STAGE:
         query = query.where(Complaint.id.is_(None))
     elif f.stage is not None:
@@ -149,20 +173,29 @@ def inbox_page(
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
-    items = [_item(case, complaint, owner, due, now) for case, complaint, owner, due in rows]
+    items = [
+        _item(case, complaint, owner, due, demand is not None, now)
+        for case, complaint, owner, due, demand in rows
+    ]
     return InboxPage(items, int(total), page, per_page, filters)
 
 
 def _item(
-    case: Case, complaint: Complaint | None, owner: str | None, due: Any, now: datetime
+    case: Case,
+    complaint: Complaint | None,
+    owner: str | None,
+    due: Any,
+    demanded: bool,
+    now: datetime,
 ) -> InboxItem:
     campaign: Campaign = case.campaign
-    due_at = complaint.due_at if complaint else case.query_due_at
+    due_at = as_utc(due) if due is not None else None
+    kind = COMPLAINT if complaint else REFUSAL_DEMAND if demanded else QUESTION
     return InboxItem(
         case_id=case.id,
         campaign_id=case.campaign_id,
         campaign_name=campaign.name,
-        kind=COMPLAINT if complaint else QUESTION,
+        kind=kind,
         stage=complaint.stage if complaint else QUESTION_STAGE,
         complaint_id=complaint.id if complaint else None,
         complaint_type=complaint.type if complaint else None,

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from pipeline.clock import as_utc
 from pipeline.complaints import records
 from pipeline.complaints.stages import INVESTIGATING
 from pipeline.db import session_factory
@@ -148,3 +149,30 @@ def test_two_agents_racing_for_one_item_on_postgresql(pg_engine: Engine) -> None
     assert results == {"user:ann": winner, "user:bob": winner}
     with factory() as session:
         assert claims.owner_of(session, ids[0]) == winner
+
+
+def test_a_refusal_demand_is_an_inbox_item_with_its_own_deadline_until_closed(
+    session: Session,
+) -> None:
+    from pipeline.followups.demands import close_demand, open_demand
+
+    _fill(session)
+    campaign = make_campaign(session)
+    refuser = make_case(session, campaign, 20)
+    refuser.state = "refused"
+    demand = open_demand(session, refuser, "want_compensation", "pay me back", NOW)
+    session.flush()
+
+    demands = inbox_page(session, NOW, InboxFilter(kind="refusal_demand")).items
+    assert [(item.case_id, item.kind) for item in demands] == [(refuser.id, "refusal_demand")]
+    assert demands[0].due_at is not None and demand.due_at is not None
+    assert as_utc(demands[0].due_at) == as_utc(demand.due_at)  # the demand's own deadline
+    assert inbox_page(session, NOW).total == 6
+    assert refuser.id not in [
+        i.case_id for i in inbox_page(session, NOW, InboxFilter(kind="question")).items
+    ]
+
+    close_demand(session, demand.id, "ann", NOW)
+    session.flush()
+    assert inbox_page(session, NOW, InboxFilter(kind="refusal_demand")).items == []
+    assert inbox_page(session, NOW).total == 5
