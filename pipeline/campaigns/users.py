@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -202,19 +202,33 @@ class RowValidator:
 
 
 def read_header(path: str, reader: Iterator[list[str]]) -> list[str]:
-    """The lower-cased column names, or every problem with them (reported on line 1)."""
+    """The users file's lower-cased column names, or every problem with them (line 1)."""
+    return read_csv_header(
+        path, reader, COLUMNS, required=("external_id",), one_of=("phone", "email")
+    )
+
+
+def read_csv_header(
+    path: str,
+    reader: Iterator[list[str]],
+    columns: Sequence[str],
+    *,
+    required: Sequence[str],
+    one_of: Sequence[str] = (),
+) -> list[str]:
+    """A CSV's lower-cased column names, checked against ``columns`` (the known ones),
+    ``required`` and ``one_of`` (at least one needed); every problem located on line 1."""
     try:
         header = [name.strip().lower() for name in next(csv_records(path, reader))]
     except StopIteration:
         raise InputError("the file is empty; expected a header row", path=path, line=1) from None
     problems = []
-    unknown = [name for name in header if name not in COLUMNS]
+    unknown = [name for name in header if name not in columns]
     if unknown:
-        problems.append(f"unknown column(s) {', '.join(unknown)}; allowed: {', '.join(COLUMNS)}")
-    if "external_id" not in header:
-        problems.append("the external_id column is required")
-    if "phone" not in header and "email" not in header:
-        problems.append("a phone or an email column is required")
+        problems.append(f"unknown column(s) {', '.join(unknown)}; allowed: {', '.join(columns)}")
+    problems += [f"the {name} column is required" for name in required if name not in header]
+    if one_of and not any(name in header for name in one_of):
+        problems.append(f"a {' or an '.join(one_of)} column is required")
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated:
         problems.append(f"column(s) named twice: {', '.join(duplicated)}")

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
-from pipeline.campaigns.users import csv_records, open_users, records_of
-from pipeline.errors import InputError, InputErrors
+from pipeline.campaigns.users import open_users, read_csv_header, records_of
+from pipeline.errors import InputError
 from pipeline.remedies.confirm import MAX_NOTE, Confirmation
 
 COLUMNS = ("external_id", "completed_at", "note")
@@ -67,23 +67,7 @@ def check_item(
 
 
 def read_header(path: str, reader: Iterator[list[str]]) -> list[str]:
-    try:
-        header = [name.strip().lower() for name in next(csv_records(path, reader))]
-    except StopIteration:
-        raise InputError("the file is empty; expected a header row", path=path, line=1) from None
-    problems = []
-    unknown = [name for name in header if name not in COLUMNS]
-    if unknown:
-        problems.append(f"unknown column(s) {', '.join(unknown)}; allowed: {', '.join(COLUMNS)}")
-    for name in REQUIRED:
-        if name not in header:
-            problems.append(f"the {name} column is required")
-    duplicated = sorted({name for name in header if header.count(name) > 1})
-    if duplicated:
-        problems.append(f"column(s) named twice: {', '.join(duplicated)}")
-    if problems:
-        raise InputErrors([InputError(p, path=path, line=1, field="header") for p in problems])
-    return header
+    return read_csv_header(path, reader, COLUMNS, required=REQUIRED)
 
 
 Verdict = Confirmation | list[InputError]
