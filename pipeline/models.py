@@ -71,8 +71,23 @@ class Recipient(Base):
     consent: Mapped[str | None] = mapped_column(String(24))
 
 
+# The campaign states in which a reply code is held (pipeline.inbound.reply_codes).
+_HOLDS_CODE = text("state IN ('draft', 'running', 'paused')")
+
+
 class Campaign(Base):
     __tablename__ = "campaign"
+    __table_args__ = (
+        # Two launches at once can both see a code free: the database keeps one of them
+        # from taking it (the other retries). A closed or cancelled campaign frees it.
+        Index(
+            "uq_campaign_active_reply_code",
+            "reply_code",
+            unique=True,
+            postgresql_where=_HOLDS_CODE,
+            sqlite_where=_HOLDS_CODE,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(256))

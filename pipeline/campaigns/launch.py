@@ -36,7 +36,7 @@ from pipeline.campaigns.users import (
 )
 from pipeline.clock import utcnow
 from pipeline.errors import InputError, InputErrors
-from pipeline.inbound.reply_codes import free_reply_code
+from pipeline.inbound.reply_codes import with_free_code
 from pipeline.models import Campaign, UTCDateTime
 from pipeline.settings import get_settings
 
@@ -299,25 +299,26 @@ def _insert_campaign(
     stored = spec.to_json()
     if run_key is not None:
         stored[RUN_KEY] = run_key
-    result = conn.execute(
-        insert(Campaign).values(
-            name=spec.name,
-            reason=spec.reason.value,
-            description=spec.description,
-            remedy=spec.remedy,
-            help_text=spec.help_text,
-            spec=stored,
-            policy=spec.policy(),
-            quiet_hours=stored["quiet_hours"],
-            completion=spec.completion,
-            deadline=spec.deadline,
-            state="running",
-            fan_out_cursor=0,
-            created_at=now,
-            launched_at=now,
-            # The code replies name it by when a phone has several recalls open.
-            reply_code=free_reply_code(conn),
-        )
+    values = dict(
+        name=spec.name,
+        reason=spec.reason.value,
+        description=spec.description,
+        remedy=spec.remedy,
+        help_text=spec.help_text,
+        spec=stored,
+        policy=spec.policy(),
+        quiet_hours=stored["quiet_hours"],
+        completion=spec.completion,
+        deadline=spec.deadline,
+        state="running",
+        fan_out_cursor=0,
+        created_at=now,
+        launched_at=now,
+    )
+    # The code replies name it by when a phone has several recalls open; a launch racing
+    # this one may take the same code, and then this one retries with another.
+    result = with_free_code(
+        conn, lambda code: conn.execute(insert(Campaign).values(**values, reply_code=code))
     )
     key = result.inserted_primary_key
     if key is None:

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
 from pipeline.cases.states import CaseState
@@ -39,6 +41,10 @@ OPEN_FOR_ANSWER = (
     CaseState.QUERY_OPEN.value,
 )
 FIRST_CODE, LAST_CODE = 10, 999
+# A lost race makes the winner's code visible, so each retry picks another; the bound only
+# stops a loop if something else keeps failing on the same index.
+CODE_TRIES = 20
+T = TypeVar("T")
 # A code is a whole number of 2-3 digits at the start or the end of the reply.
 _LEADING = re.compile(r"^\s*#?(\d{2,3})(?![\d])\s*(.*)$", re.DOTALL)
 _TRAILING = re.compile(r"^(.*?)(?<![\d])#?(\d{2,3})\s*[.!。！]?\s*$", re.DOTALL)
@@ -59,11 +65,33 @@ def free_reply_code(conn: Connection | Session) -> str:
     raise RuntimeError("every reply code 10-999 is held by an active campaign")
 
 
+def with_free_code(conn: Connection | Session, write: Callable[[str], T]) -> T:
+    """``write(code)`` with the smallest free code, in a SAVEPOINT. Two transactions can
+    both see a code free (neither sees the other's uncommitted campaign); the partial unique
+    index on active campaigns' codes (``uq_campaign_active_reply_code``) lets only one
+    keep it, and the other — its savepoint rolled back, its transaction intact — tries the
+    next free code, which now excludes the winner's."""
+    for _ in range(CODE_TRIES):
+        code = free_reply_code(conn)
+        try:
+            with conn.begin_nested():
+                return write(code)
+        except IntegrityError as error:
+            if "reply_code" not in str(error.orig):
+                raise
+    raise RuntimeError(f"no free reply code after {CODE_TRIES} tries")
+
+
 def code_of(session: Session, campaign: Campaign) -> str:
     """The campaign's code, given now if it has none (launched before codes existed)."""
     if campaign.reply_code is None:
-        campaign.reply_code = free_reply_code(session)
-        session.flush()
+
+        def give(code: str) -> str:
+            campaign.reply_code = code
+            session.flush()
+            return code
+
+        return with_free_code(session, give)
     return campaign.reply_code
 
 
