@@ -15,8 +15,8 @@ from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from pipeline.cases.caps import NOT_CONTACTED, WINDOW, daily_cap
 from pipeline.cases.quiet_hours import (
@@ -30,6 +30,7 @@ from pipeline.clock import as_utc
 from pipeline.models import Attempt, Campaign, Case, FollowUpSend, InboundEvent, Recipient, Response
 
 OPT_OUT = "opt_out"
+OPT_IN = "opt_in"  # a START: the person opted back in on that channel
 # The one message that may follow an opt-out on its channel: the confirmation of it.
 CONFIRMATION = "opt_out_confirmation"
 LISTED = 50  # how many quiet-hours sends the figure lists
@@ -81,36 +82,58 @@ def overrides(campaign: Campaign) -> list[str]:
     return found
 
 
-def _first_opt_outs() -> Any:
-    """(recipient, channel) → the first opt-out received from them, in any campaign."""
+def _opted_out_spans() -> Any:
+    """Each opt-out received from a person on a channel (in any campaign), from the moment
+    it came to the first opt-in (START) after it on the same channel; ``until`` is NULL
+    while they are still opted out."""
+    stop, stop_case = aliased(Response), aliased(Case)
+    start, start_case = aliased(Response), aliased(Case)
+    next_start = (
+        select(func.min(start.received_at))
+        .join(start_case, start_case.id == start.case_id)
+        .where(
+            start.kind == OPT_IN,
+            start_case.recipient_id == stop_case.recipient_id,
+            start.channel == stop.channel,
+            start.received_at > stop.received_at,
+        )
+        .scalar_subquery()
+    )
     return (
         select(
-            Case.recipient_id.label("recipient_id"),
-            Response.channel.label("channel"),
-            func.min(Response.received_at).label("at"),
+            stop_case.recipient_id.label("recipient_id"),
+            stop.channel.label("channel"),
+            stop.received_at.label("since"),
+            next_start.label("until"),
         )
-        .join(Case, Case.id == Response.case_id)
-        .where(Response.kind == OPT_OUT)
-        .group_by(Case.recipient_id, Response.channel)
+        .join(stop_case, stop_case.id == stop.case_id)
+        .where(stop.kind == OPT_OUT)
         .subquery()
     )
 
 
 def sends_after_opt_out(session: Session, campaign_id: int) -> int:
-    """The campaign's sends on a channel after the person opted out of it (must be 0);
-    the confirmation of the opt-out is the one allowed."""
+    """The campaign's sends on a channel while the person was opted out of it (must be 0):
+    after a STOP and before the next START on that channel. The confirmation of the opt-out
+    is the one allowed; a send after the person opted back in is legitimate."""
     total = 0
     for model in (Attempt, FollowUpSend):
-        opted = _first_opt_outs()
+        spans = _opted_out_spans()
+        while_out = (
+            select(spans.c.recipient_id)
+            .where(
+                spans.c.recipient_id == Case.recipient_id,
+                spans.c.channel == model.channel,
+                model.sent_at > spans.c.since,
+                or_(spans.c.until.is_(None), model.sent_at < spans.c.until),
+            )
+            .exists()
+        )
         query = (
             select(func.count())
             .select_from(model)
             .join(Case, Case.id == model.case_id)
-            .join(
-                opted,
-                (opted.c.recipient_id == Case.recipient_id) & (opted.c.channel == model.channel),
-            )
-            .where(Case.campaign_id == campaign_id, model.sent_at > opted.c.at)
+            .where(Case.campaign_id == campaign_id, while_out)
         )
         if model is FollowUpSend:
             query = query.where(FollowUpSend.kind != CONFIRMATION)
