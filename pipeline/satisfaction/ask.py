@@ -13,15 +13,17 @@ arrives first), whichever way they completed (agreeing, a confirmed remedy).
 ``5 stars``, ``4分``) is a score only when the case it belongs to has the question
 pending: the case the reply is matched to (``pipeline.inbound.answers``), or, when that
 case is closed or there is none, the phone's case asked most recently. While another
-recall is still open on the same phone, its notice's ``1``/``2`` (agree/refuse) win: a digit
-is never taken away from an open question to guess at a score.
+recall is still open on the same phone, its notice's ``1``/``2`` (agree/refuse) win — unless
+the question was asked after that case's last notice: then the question is the latest
+message that asked for a number, and a ``2`` sent to it is a score, not a refusal of the
+other recall (a phone holding two campaigns, one completed and asked, meets this).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from pipeline.cases.events import follow_up_channel
@@ -106,13 +108,20 @@ def pending_question(
     query = select(SatisfactionAnswer).where(
         SatisfactionAnswer.score.is_(None), SatisfactionAnswer.channel != ""
     )
+    phone_cases = select(Case.id).join(Recipient, Recipient.id == Case.recipient_id)
+    on_phone = SatisfactionAnswer.case_id.in_(phone_cases.where(Recipient.phone == phone))
     if matched is not None and open_case:
-        query = query.where(SatisfactionAnswer.case_id == matched.id)
-    else:
-        phone_cases = select(Case.id).join(Recipient, Recipient.id == Case.recipient_id)
+        # The open case keeps its digit unless the question came after its last notice:
+        # then the question is the last thing that asked for a number.
+        own = SatisfactionAnswer.case_id == matched.id
+        notified = matched.last_notified_at
         query = query.where(
-            SatisfactionAnswer.case_id.in_(phone_cases.where(Recipient.phone == phone))
+            own
+            if notified is None
+            else or_(own, and_(on_phone, SatisfactionAnswer.asked_at > notified))
         )
+    else:
+        query = query.where(on_phone)
     query = query.order_by(SatisfactionAnswer.asked_at.desc(), SatisfactionAnswer.id.desc())
     return session.scalars(query.limit(1).with_for_update()).first()
 

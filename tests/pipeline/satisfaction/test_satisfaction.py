@@ -103,6 +103,22 @@ def test_an_open_case_on_the_same_phone_keeps_its_yes(session: Session) -> None:
     assert _reply(session, "+14155550199", "4").outcome == "satisfaction:4"
 
 
+def test_a_question_asked_after_the_open_cases_notice_takes_the_digit(session: Session) -> None:
+    # One phone, two recalls: the other one's notice came first, then this case completed
+    # and was asked; the "2" answers the question, it does not refuse the other recall.
+    other = rows.campaign(session)
+    asked = _completed(session, phone="+14155550198")
+    open_case = rows.case(
+        session, other, asked.recipient, state="awaiting_response",
+        notified_at=utcnow() - timedelta(minutes=10),
+    )  # fmt: skip
+    ask_satisfaction(session, asked, utcnow())
+    event = _reply(session, "+14155550198", "2")
+    assert event.outcome == "satisfaction:2" and open_case.state == "awaiting_response"
+    # Answered, the next digit is the open recall's again.
+    assert _reply(session, "+14155550198", "1").outcome == "case:agree->completed"
+
+
 def test_the_summary(session: Session) -> None:
     cases = [_completed(session)]
     camp = cases[0].campaign
