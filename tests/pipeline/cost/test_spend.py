@@ -175,3 +175,13 @@ def test_the_campaign_budget_must_be_a_positive_amount() -> None:
     lines = text.count("\n")
     assert f"campaign.yaml:{lines}: budget: Input should be greater than 0" in str(raised.value)
     assert parse_campaign(text.replace("-5", "250"), source="c.yaml").budget == 250.0
+
+
+@given(st.text(max_size=60))
+def test_any_country_price_text_is_read_or_refused_in_one_line(text: str) -> None:
+    try:
+        prices = parse_country_prices(text)
+    except BadPrice as error:
+        assert "RECALL_PRICE_SMS_SEGMENT_BY_COUNTRY" in str(error) and "\n" not in str(error)
+    else:
+        assert all(len(country) == 2 and price >= 0 for country, price in prices.items())

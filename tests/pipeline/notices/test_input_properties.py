@@ -28,6 +28,7 @@ KEYS = [
     *("name", "reason", "description", "remedy", "deadline", "escalation", "tiers"),
     *("quiet_hours", "override_quiet_hours", "completion", "templates", "help_text"),
     *("follow_up", "query_sla", "nonsense"),
+    *("purpose", "budget", "refusal_reasons", "remedy_reminder", "satisfaction", "completion"),
 ]
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
