@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 import pytest
-from sqlalchemy import Engine, select, text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.orm import Session
 
 from pipeline.db import session_factory, session_scope
@@ -190,3 +192,70 @@ def test_a_writer_waits_when_every_chain_is_busy(
     assert not errors, errors
     report = _verify(pg_engine)
     assert report.ok and report.checked == 1
+
+
+# One session living through any mix of records, savepoints (released or rolled back),
+# commits and rollbacks: the head a transaction remembers must never outlive a rollback.
+_OPERATIONS = st.lists(
+    st.sampled_from(["record", "record", "savepoint", "rollback_to", "release", "commit",
+                     "rollback"]),
+    max_size=30,
+)  # fmt: skip
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(operations=_OPERATIONS)
+def test_any_mix_of_savepoints_and_rollbacks_keeps_every_chain_valid(
+    pg_engine: Engine, chains: Callable[[int], None], operations: list[str]
+) -> None:
+    chains(2)
+    with pg_engine.begin() as conn:
+        conn.execute(text("TRUNCATE audit_event RESTART IDENTITY"))
+    kept: list[int] = []  # records committed for good
+    levels: list[list[int]] = [[]]  # records of the transaction, then of each open savepoint
+    savepoints = []
+    with session_factory(pg_engine)() as session:
+        for number, operation in enumerate([*operations, "commit"]):
+            if operation == "record":
+                _record(session, "test", 0, number)
+                levels[-1].append(number)
+            elif operation == "savepoint":
+                savepoints.append(session.begin_nested())
+                levels.append([])
+            elif operation in ("rollback_to", "release") and savepoints:
+                savepoint, written = savepoints.pop(), levels.pop()
+                if operation == "release":
+                    savepoint.commit()
+                    levels[-1].extend(written)
+                else:
+                    savepoint.rollback()
+            elif operation in ("commit", "rollback"):
+                session.commit() if operation == "commit" else session.rollback()
+                if operation == "commit":
+                    kept.extend(number for level in levels for number in level)
+                levels, savepoints = [[]], []
+    report = _verify(pg_engine)
+    assert report.ok, report
+    assert sorted(row.data["n"] for row in _rows(pg_engine)) == sorted(kept)
+
+
+def test_later_records_of_a_transaction_read_no_head(pg_engine: Engine) -> None:
+    """The first record reads its chain's head; the rest append to the head they wrote."""
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(pg_engine, "before_cursor_execute", seen)
+    try:
+        with session_scope(pg_engine) as session:
+            for n in range(5):
+                _record(session, "test", 0, n)
+    finally:
+        event.remove(pg_engine, "before_cursor_execute", seen)
+    head_reads = [s for s in statements if s.lstrip().startswith("SELECT audit_event.hash")]
+    inserts = [s for s in statements if s.lstrip().startswith("INSERT INTO audit_event")]
+    assert len(head_reads) == 1 and len(inserts) == 5
+    assert _verify(pg_engine).ok
