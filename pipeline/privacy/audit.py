@@ -170,7 +170,7 @@ class _Turn:
     """This transaction's turn on its chain: the chain, and the chain's head while it is
     known to be current (this transaction wrote it, under the chain's lock)."""
 
-    transaction: SessionTransaction
+    transaction: SessionTransaction | None
     chain: int
     head: str | None = None
 
