@@ -9,7 +9,7 @@ once, so ``broker_lost_started`` / ``broker_lost_repaired`` bracket that repair 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,6 +36,8 @@ class IncidentWatch:
     sessions: sessionmaker[Session]
     client: redis.Redis | None = None
     namespace: str = "recall"
+    # Remembers how far the audit log was verified, so each run checks only newer rows.
+    audit_watch: incident_checks.AuditWatch = field(default_factory=incident_checks.AuditWatch)
 
     def run(self) -> int:
         """One evaluation; returns how many incidents opened, were re-posted or ended."""
@@ -61,7 +63,7 @@ class IncidentWatch:
                 settings.alert_failure_min,
                 settings.alert_failure_share,
             ),
-            *incident_checks.audit_breaks(session, settings.alert_audit_rows),
+            *self.audit_watch.breaks(session, settings.alert_audit_rows),
             *incident_checks.overdue_queries(session),
             *overdue_complaints(session, utcnow()),
             *budget.over_budget(session),
