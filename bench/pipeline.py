@@ -191,16 +191,21 @@ def run_pipeline(
         )
         for i in range(args.workers)
     ]
+    # The scheduler too: its periodic jobs (the due-work sweep, lost webhooks, tallies,
+    # incidents…) are part of what a case costs recall.
+    processes.append(start([str(BIN / "recall"), "scheduler"], env, logs / "scheduler.log"))
     engine = make_engine(database_url)
     profilers: list[subprocess.Popen[bytes]] = []
     try:
         wait_for(lambda: _up(env["RECALL_PUBLIC_URL"]), 60, "recall web")
         time.sleep(3)  # workers boot
         if args.profile:
-            profilers = _start_profilers(processes, logs)
+            names = ["web", *(f"worker-{i}" for i in range(args.workers)), "scheduler"]
+            profilers = _start_profilers(dict(zip(names, processes, strict=True)), logs)
         spec, people = write_inputs(logs, args.users)
         roles = {"web": processes[0].pid, "sandbox + launch + bench": os.getpid()}
-        roles |= {f"worker {i}": p.pid for i, p in enumerate(processes[1:])}
+        roles |= {f"worker {i}": p.pid for i, p in enumerate(processes[1:-1])}
+        roles["scheduler"] = processes[-1].pid
         # The Redis server the bench uses, by its port: others (a test's private one) may
         # come and go meanwhile, and must not be counted.
         servers: dict[str, str] = {}
@@ -304,7 +309,7 @@ def print_cpu(
     own_net = sum(v for r, v in net.items() if is_recall(r))
     stand_in = used.get("sandbox + launch + bench", 0.0)
     print(
-        f"  recall's own (web + workers + PostgreSQL + Redis): {own / cases * 1000:.1f} ms of "
+        f"  recall's own (web + workers + scheduler + PostgreSQL + Redis): {own / cases * 1000:.1f} ms of "
         f"CPU per case ({own_net / cases * 1000:.1f} net of idle); the sandbox, launch and "
         f"bench: {stand_in / cases * 1000:.1f} ms"
     )
@@ -427,7 +432,7 @@ def _stages(engine: Any, campaign_id: int) -> dict[str, Any]:
 
 
 def _start_profilers(
-    processes: list[subprocess.Popen[bytes]], logs: Path
+    processes: dict[str, subprocess.Popen[bytes]], logs: Path
 ) -> list[subprocess.Popen[bytes]]:
     spy = shutil.which("py-spy") or str(BIN / "py-spy")
     if not Path(spy).exists():
@@ -446,14 +451,14 @@ def _start_profilers(
                 "--rate",
                 "50",
                 "--output",
-                str(logs / f"profile-{i}.txt"),
+                str(logs / f"profile-{name}.txt"),
                 "--nonblocking",
                 "--gil",  # only threads holding the GIL: where Python spends CPU, not waits
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for i, p in enumerate(processes)
+        for name, p in processes.items()
     ]
 
 
@@ -488,7 +493,7 @@ def summarise_profiles(logs: Path, top: int = 15) -> None:
             for frame in set(frames):
                 if any(part in frame for part in OURS):
                     inclusive[frame] += samples
-        name = "web" if path.name == "profile-0.txt" else f"worker {int(path.stem[-1])}"
+        name = path.stem.removeprefix("profile-").replace("-", " ")
         print(f"\n{name}: {total} busy samples")
         print("  our functions (inclusive):")
         for frame, samples in inclusive.most_common(top):
