@@ -6,6 +6,8 @@ Three short transactions and no transaction open across the provider call:
    or the attempt is not ours any more (another worker, already done).
 2. the provider call, retried in-process on transient failures (tenacity: bounded, jittered);
 3. ``record_result`` — sent, or permanently failed (the case moves to its next step).
+A group of sends (``pipeline.cases.delivery_group``) runs the same steps attempt after
+attempt, with 3. of one attempt and 1. of the next in one transaction.
 
 A transient failure that outlives the in-process retries puts the attempt back to claimed
 and re-raises, so Dramatiq retries the message with backoff; after ``max_send_tries`` calls

@@ -4,9 +4,11 @@ Exactly one send per step
 -------------------------
 ``notify_case`` inserts an Attempt keyed (case, channel, step) — "claimed" — in the same
 transaction that moves the case to ``notifying``; the caller enqueues ``channel.send_*``
-only after that commits. The send (``pipeline.cases.delivery``) moves the attempt claimed →
-"sending" with a conditional UPDATE, so exactly one worker wins, and commits that before it
-calls the provider; the outcome is recorded in a second transaction.
+only after that commits (a group of cases, ``pipeline.cases.notify_group``, shares one
+transaction and so one commit). The send (``pipeline.cases.delivery``) moves the attempt
+claimed → "sending" with a conditional UPDATE, so exactly one worker wins, and commits that
+before it calls the provider; the outcome is recorded in a later transaction (for a group
+of sends, ``pipeline.cases.delivery_group``, the one that also takes the next attempt).
 
 A message found "sending" (the stale-sending rule)
 --------------------------------------------------
