@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 import actors.channel
 from actors.broker import broker
 from actors.case import enqueue_notify, notify, notify_group
+from actors.channel import SEND_GROUP_ACTORS
 from actors.limits import limiter_for
 from actors.workers import embedded_worker
+from pipeline.cases.notify import notify_case
 from pipeline.db import engine_for
 from pipeline.models import Attempt, Case
 from pipeline.settings import get_settings
@@ -117,3 +119,26 @@ def test_sends_are_enqueued_after_the_commit(db: Engine, sms: RecordingChannel) 
     with Session(db) as session:
         statuses = set(session.scalars(select(Attempt.status)))
     assert statuses == {"sent"} and len(sms.sent) == 2
+
+
+def test_a_group_out_of_provider_slots_sends_the_rest_later_once(
+    db: Engine,
+    sms: RecordingChannel,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(get_settings(), "rate_limit_wait_seconds", 0.05)
+    ids = seed(db, 3)
+    with Session(db) as session:
+        attempt_ids = []
+        for case_id in ids:  # claim the steps as a notify group would
+            result = notify_case(session, case_id, NOW, get_settings())
+            assert result.attempt_id is not None
+            attempt_ids.append(result.attempt_id)
+        session.commit()
+    monkeypatch.setattr(limiter_for("sms"), "limit", 1)  # one SMS a second
+    caplog.set_level("INFO", logger="actors.channel")
+    SEND_GROUP_ACTORS["sms"].send(attempt_ids)
+    join_all()
+    assert len(sms.sent) == 3 == len(set(sms.sent)) == sent_attempts(db)
+    assert any("deferred=0" not in r.getMessage() for r in caplog.records if "group_sent" in r.msg)
