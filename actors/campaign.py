@@ -1,7 +1,8 @@
-"""``campaign.fan_out``: hand every case of a launched campaign to ``case.notify``.
+"""``campaign.fan_out``: hand every case of a launched campaign to ``case.notify_group``.
 
 Chunks of ``fan_out_chunk`` cases: each chunk is claimed and the campaign's cursor moved in
-one transaction, then (after the commit) enqueued in one pipelined round trip. A fan-out
+one transaction, then (after the commit) enqueued as groups of ``notify_group_size`` cases
+in one pipelined round trip. A fan-out
 that dies part-way resumes from the cursor when redelivered; a chunk committed but never
 enqueued is found by the sweep (its cases are due and their ``enqueued_at`` goes stale).
 """
@@ -13,9 +14,8 @@ import logging
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from actors.batch import enqueue_many
 from actors.broker import broker
-from actors.case import notify
+from actors.case import enqueue_notify
 from actors.retry import retry_options
 from pipeline.cases.sweep import claim_due_cases, claim_fan_out_chunk
 from pipeline.channel_port import queue_names
@@ -30,7 +30,7 @@ __all__ = ["broker", "enqueue_due", "fan_out"]
 
 @dramatiq.actor(actor_name="campaign.fan_out", queue_name="campaign", **retry_options())
 def fan_out(campaign_id: int) -> None:
-    """Enqueue ``case.notify`` for every case of campaign ``campaign_id`` not yet handed on.
+    """Enqueue ``case.notify_group`` for every case of campaign ``campaign_id`` not yet handed on.
 
     While the pipeline's queues hold more than ``fan_out_high_water`` messages, it stops and
     sends itself again a little later (resuming from the cursor): a million-case launch then
@@ -46,19 +46,21 @@ def fan_out(campaign_id: int) -> None:
             ids = claim_fan_out_chunk(session, campaign_id, utcnow(), settings.fan_out_chunk)
         if not ids:
             break
-        total += enqueue_many(notify, [(case_id,) for case_id in ids], batch=len(ids))
+        total += enqueue_notify(ids)
     log.info("campaign.fanned_out campaign=%s cases=%s", campaign_id, total)
 
 
 def backlog() -> int:
-    """Messages waiting in (or being worked on from) the pipeline's queues; 0 off Redis."""
+    """Messages waiting in (or being worked on from) the pipeline's queues, a case queue
+    message counted as a full group (the high water is about cases waiting); 0 off Redis."""
     if not isinstance(broker, RedisBroker):
         return 0
-    return sum(int(broker.do_qsize(queue)) for queue in ("case", *queue_names()))
+    groups = int(broker.do_qsize("case")) * get_settings().notify_group_size
+    return groups + sum(int(broker.do_qsize(queue)) for queue in queue_names())
 
 
 def enqueue_due(*, campaign_id: int | None = None, limit: int = 1000) -> int:
-    """Claim every due case (of one campaign, or all) and enqueue ``case.notify`` for each,
+    """Claim every due case (of one campaign, or all) and enqueue them as ``case.notify_group``,
     batch by batch, each batch after its claim commits. Returns how many were enqueued.
     The scheduler's sweep job and ``recall resume`` call this."""
     total = 0
@@ -67,4 +69,4 @@ def enqueue_due(*, campaign_id: int | None = None, limit: int = 1000) -> int:
             ids = claim_due_cases(session, utcnow(), limit, campaign_id=campaign_id)
         if not ids:
             return total
-        total += enqueue_many(notify, [(case_id,) for case_id in ids], batch=limit)
+        total += enqueue_notify(ids)

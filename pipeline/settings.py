@@ -140,6 +140,12 @@ class Settings(BaseSettings):
     send_max_backoff_ms: int = Field(default=600_000, ge=1)
     # Cases per fan-out chunk (one pipelined round trip to Redis per chunk).
     fan_out_chunk: int = Field(default=1000, ge=1)
+    # Cases per ``case.notify_group`` message, handled in one transaction: fewer messages,
+    # commits and Redis round trips per case, at the price of a longer-held lock set.
+    notify_group_size: int = Field(default=50, ge=1)
+    # Attempts per ``channel.send_<kind>_group`` message, sent in turn by one thread: small
+    # enough that a group's sends still spread over the workers' threads.
+    send_group_size: int = Field(default=10, ge=1)
     # Fan-out waits while the pipeline's queues hold more than this many messages.
     fan_out_high_water: int = Field(default=20_000, ge=1)
     fan_out_pause_ms: int = Field(default=5_000, ge=1)

@@ -15,8 +15,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from actors.batch import enqueue_many
-from actors.case import notify
+from actors.case import enqueue_notify
 from actors.channel import send_followup
 from actors.inbound_buffer import EventBuffer, drain_all
 from actors.response import process
@@ -47,8 +46,8 @@ MAX_BATCHES_PER_SCAN = 20
 
 
 def enqueue_case_notify(case_ids: list[int]) -> None:
-    """Enqueue ``case.notify`` for each case: one pipelined round trip per batch on Redis."""
-    enqueue_many(notify, [(case_id,) for case_id in case_ids])
+    """Enqueue the cases as ``case.notify_group`` messages: one pipelined round trip."""
+    enqueue_notify(case_ids)
 
 
 def send_response_process(event_id: int) -> None:

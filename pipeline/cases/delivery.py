@@ -6,6 +6,8 @@ Three short transactions and no transaction open across the provider call:
    or the attempt is not ours any more (another worker, already done).
 2. the provider call, retried in-process on transient failures (tenacity: bounded, jittered);
 3. ``record_result`` — sent, or permanently failed (the case moves to its next step).
+A group of sends (``pipeline.cases.delivery_group``) runs the same steps attempt after
+attempt, with 3. of one attempt and 1. of the next in one transaction.
 
 A transient failure that outlives the in-process retries puts the attempt back to claimed
 and re-raises, so Dramatiq retries the message with backoff; after ``max_send_tries`` calls
@@ -48,6 +50,7 @@ class SendOutcome(StrEnum):
     NOT_OURS = "not_ours"  # done already, or another worker holds it
     HELD = "held"  # campaign paused: left claimed for resume
     DROPPED = "dropped"  # campaign cancelled or the case left the ladder
+    UNCONFIRMED = "unconfirmed"  # the adapter raised something unknown mid-call
 
 
 @dataclass(frozen=True)
@@ -256,6 +259,45 @@ def give_up_unknown(session: Session, attempt_id: int, error: BaseException, now
         mark_unconfirmed(session, loaded[1], loaded[0], now, f"adapter error: {error!r}"[:500])
 
 
+@dataclass(frozen=True)
+class Called:
+    """What one provider call left to record: its result, or the exception it raised (a
+    ``ChannelError`` is transient; anything else may have come after the provider accepted)."""
+
+    attempt_id: int
+    case_id: int
+    result: SendResult | None = None
+    error: Exception | None = None
+
+
+def call_for(taken: Taken, channel_for: Callable[[str], Channel], settings: Settings) -> Called:
+    """Render the notice and call the provider for an attempt ``begin_send`` took."""
+    attempt, case = taken.attempt, taken.case
+    try:
+        # Rendered once, inside the guard: a template error leaves no attempt "sending".
+        message = notice_message(case, attempt.channel, attempt.step)
+        channel = channel_for(attempt.channel)
+        result = call_provider(lambda: channel.send(message), settings)
+    except Exception as error:
+        return Called(attempt.id, case.id, error=error)
+    return Called(attempt.id, case.id, result=result)
+
+
+def record_called(
+    session: Session, called: Called, now: datetime, settings: Settings
+) -> SendOutcome | None:
+    """Record what the call left: sent or permanently failed; after a transient failure back
+    to claimed (None: to be retried) or failed when out of tries; after any other error
+    unconfirmed (the stale-sending rule at once)."""
+    if called.result is not None:
+        return record_result(session, called.attempt_id, called.result, now, called.case_id)
+    if isinstance(called.error, ChannelError):
+        return release(session, called.attempt_id, called.error, now, settings)
+    assert called.error is not None
+    give_up_unknown(session, called.attempt_id, called.error, now)
+    return SendOutcome.UNCONFIRMED
+
+
 def deliver_attempt(
     attempt_id: int,
     channel_for: Callable[[str], Channel],
@@ -274,31 +316,12 @@ def deliver_attempt(
             note_code_needed(session, taken.case)
     if isinstance(taken, SendOutcome):
         return taken
-    kind = taken.attempt.channel
-    channel = channel_for(kind)
-    try:
-        # Rendered once, inside the guard: a template error leaves no attempt "sending".
-        message = notice_message(taken.case, kind, taken.attempt.step)
-        result = call_provider(lambda: channel.send(message), settings)
-    except ChannelError as error:
-        with session_scope(engine) as session:
-            outcome = release(session, attempt_id, error, clock(), settings)
-        if outcome is not None:
-            return outcome
-        raise
-    except Exception as error:
-        with session_scope(engine) as session:
-            give_up_unknown(session, attempt_id, error, clock())
-        raise
+    called = call_for(taken, channel_for, settings)
     with session_scope(engine) as session:
-        outcome = record_result(session, attempt_id, result, clock(), taken.case.id)
-    if outcome is SendOutcome.SENT and on_sent is not None:
-        on_sent(result.cost_units)
+        outcome = record_called(session, called, clock(), settings)
+    if called.error is not None and (outcome in (None, SendOutcome.UNCONFIRMED)):
+        raise called.error  # Dramatiq retries a transient one; any other is not retried
+    if outcome is SendOutcome.SENT and on_sent is not None and called.result is not None:
+        on_sent(called.result.cost_units)
+    assert outcome is not None
     return outcome
-
-
-def sent_units(attempt_id: int, engine: Engine | None = None) -> int:
-    """The billed units (SMS segments) of a sent attempt; 1 if unknown."""
-    with session_scope(engine) as session:
-        units = session.scalar(select(Attempt.cost_units).where(Attempt.id == attempt_id))
-    return max(int(units or 1), 1)

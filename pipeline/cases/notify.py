@@ -4,9 +4,11 @@ Exactly one send per step
 -------------------------
 ``notify_case`` inserts an Attempt keyed (case, channel, step) — "claimed" — in the same
 transaction that moves the case to ``notifying``; the caller enqueues ``channel.send_*``
-only after that commits. The send (``pipeline.cases.delivery``) moves the attempt claimed →
-"sending" with a conditional UPDATE, so exactly one worker wins, and commits that before it
-calls the provider; the outcome is recorded in a second transaction.
+only after that commits (a group of cases, ``pipeline.cases.notify_group``, shares one
+transaction and so one commit). The send (``pipeline.cases.delivery``) moves the attempt
+claimed → "sending" with a conditional UPDATE, so exactly one worker wins, and commits that
+before it calls the provider; the outcome is recorded in a later transaction (for a group
+of sends, ``pipeline.cases.delivery_group``, the one that also takes the next attempt).
 
 A message found "sending" (the stale-sending rule)
 --------------------------------------------------
@@ -136,6 +138,13 @@ def notify_case(session: Session, case_id: int, now: datetime, settings: Setting
     case = load_case_for_update(session, case_id)
     if case is None:
         return NotifyResult(Outcome.SKIP, "missing")
+    return notify_locked_case(session, case, now, settings)
+
+
+def notify_locked_case(
+    session: Session, case: Case, now: datetime, settings: Settings
+) -> NotifyResult:
+    """``notify_case`` for a case this transaction has locked already (a group's)."""
     case.enqueued_at = None  # this message is being handled; the sweep may hand it on again
     if case.campaign.state != "running":
         return NotifyResult(Outcome.SKIP, f"campaign_{case.campaign.state}")
@@ -242,7 +251,10 @@ def claim_attempt(session: Session, case: Case, channel: str, step: int, now: da
     statement = insert_or_ignore(Attempt, _dialect(session), ["case_id", "channel", "step"]).values(
         **values
     )
-    session.execute(statement)
+    # RETURNING hands back the new row; only a conflict (a redelivery) costs a second read.
+    inserted = session.scalars(statement.returning(Attempt)).one_or_none()
+    if inserted is not None:
+        return inserted
     query = select(Attempt).where(
         Attempt.case_id == case.id, Attempt.channel == channel, Attempt.step == step
     )
