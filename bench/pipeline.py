@@ -309,8 +309,9 @@ def print_cpu(
     own_net = sum(v for r, v in net.items() if is_recall(r))
     stand_in = used.get("sandbox + launch + bench", 0.0)
     print(
-        f"  recall's own (web + workers + scheduler + PostgreSQL + Redis): {own / cases * 1000:.1f} ms of "
-        f"CPU per case ({own_net / cases * 1000:.1f} net of idle); the sandbox, launch and "
+        "  recall's own (web + workers + scheduler + PostgreSQL + Redis): "
+        f"{own / cases * 1000:.1f} ms of CPU per case ({own_net / cases * 1000:.1f} net of idle); "
+        "the sandbox, launch and "
         f"bench: {stand_in / cases * 1000:.1f} ms"
     )
     per_case = machine / cases
