@@ -23,6 +23,8 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from pipeline.campaigns.consent import ConsentRule
+from pipeline.campaigns.phones import is_valid
+from pipeline.campaigns.phones import parse as parse_phone
 from pipeline.errors import InputError, InputErrors
 
 COLUMNS = ("external_id", "name", "phone", "email", "locale", "timezone", "risk_tier", "consent")
@@ -97,10 +99,10 @@ def validated_e164(raw: str, default_region: str) -> str:
     number (strict: a bad number in the file is the operator's to fix, never stored).
     Compare ``pipeline.inbound.answers.sender_e164``, which never refuses a sender."""
     try:
-        number = phonenumbers.parse(raw, default_region)
+        number = parse_phone(raw, default_region)
     except phonenumbers.NumberParseException as error:
         raise ValueError(f"not a phone number ({error})") from None
-    if not phonenumbers.is_valid_number(number):
+    if not is_valid(number):
         hint = "" if raw.startswith("+") else f" in region {default_region}"
         raise ValueError(f"not a valid phone number{hint}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
