@@ -65,29 +65,41 @@ def _desc(number_desc: Any) -> _Desc:
     return lengths, (re.compile(pattern) if pattern else None)
 
 
-def _matches(nsn: str, desc: _Desc) -> bool:
-    if desc is None:
-        return False
-    lengths, pattern = desc
-    if lengths is not None and len(nsn) not in lengths:
-        return False
-    # phonenumbers tests match() and then fullmatch(); a full match is also a match.
-    return pattern is not None and pattern.fullmatch(nsn) is not None
-
-
 def _has_type(metadata: Any) -> Callable[[str], bool]:
     """``_number_type_helper(nsn, metadata) != UNKNOWN`` for one region's metadata."""
-    general = _desc(metadata.general_desc)
+    general_lengths, general_pattern = _desc(metadata.general_desc) or (None, None)
     others = [_desc(getattr(metadata, name)) for name in _OTHER_TYPES]
     fixed_line = _desc(metadata.fixed_line)
     # With the same pattern for both, phonenumbers never tries mobile on its own.
     mobile = None if metadata.same_mobile_and_fixed_line_pattern else _desc(metadata.mobile)
     typed = [*others, fixed_line, mobile]
+    # Per length of number: the patterns left to try once the lengths are checked (None when
+    # even the general description rules the length out), so a number costs a dict lookup
+    # and a few full matches.
+    by_length: dict[int, list[re.Pattern[str]] | None] = {}
+
+    def candidates(length: int) -> list[re.Pattern[str]] | None:
+        if general_pattern is None:
+            return None
+        if general_lengths is not None and length not in general_lengths:
+            return None
+        return [
+            pattern
+            for lengths, pattern in filter(None, typed)
+            if pattern is not None and (lengths is None or length in lengths)
+        ]
 
     def has_type(nsn: str) -> bool:
-        if not _matches(nsn, general):
+        length = len(nsn)
+        if length not in by_length:
+            by_length[length] = candidates(length)
+        patterns = by_length[length]
+        if patterns is None or general_pattern is None:
             return False
-        return any(_matches(nsn, desc) for desc in typed)
+        # phonenumbers tests match() and then fullmatch(); a full match is also a match.
+        if general_pattern.fullmatch(nsn) is None:
+            return False
+        return any(pattern.fullmatch(nsn) for pattern in patterns)
 
     return has_type
 
