@@ -23,6 +23,8 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from pipeline.campaigns.consent import ConsentRule
+from pipeline.campaigns.phones import is_valid
+from pipeline.campaigns.phones import parse as parse_phone
 from pipeline.errors import InputError, InputErrors
 
 COLUMNS = ("external_id", "name", "phone", "email", "locale", "timezone", "risk_tier", "consent")
@@ -97,10 +99,10 @@ def validated_e164(raw: str, default_region: str) -> str:
     number (strict: a bad number in the file is the operator's to fix, never stored).
     Compare ``pipeline.inbound.answers.sender_e164``, which never refuses a sender."""
     try:
-        number = phonenumbers.parse(raw, default_region)
+        number = parse_phone(raw, default_region)
     except phonenumbers.NumberParseException as error:
         raise ValueError(f"not a phone number ({error})") from None
-    if not phonenumbers.is_valid_number(number):
+    if not is_valid(number):
         hint = "" if raw.startswith("+") else f" in region {default_region}"
         raise ValueError(f"not a valid phone number{hint}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
@@ -149,56 +151,61 @@ class RowValidator:
     ) -> None:
         self.path = path
         self.index = {name: i for i, name in enumerate(header)}
+        self._positions = [self.index.get(column) for column in COLUMNS]
         self.width = len(header)
         self.default_region = default_region
         self.consent = consent or ConsentRule()
 
-    def _get(self, record: list[str], column: str) -> str:
-        i = self.index.get(column)
-        return record[i].strip() if i is not None else ""
-
     def validate(self, line: int, record: list[str]) -> UserRow | list[InputError]:
-        def error(column: str | None, reason: str) -> InputError:
-            return InputError(reason, path=self.path, line=line, field=column)
-
+        # Called a million times on a launch: the columns are found once (in __init__), and
+        # error objects are made only for rows that have errors.
         if len(record) != self.width:
-            return [error(None, f"expected {self.width} fields, found {len(record)}")]
-        if any("\ufffd" in value for value in record):
-            return [error(None, "not valid UTF-8 text (save the file as UTF-8)")]
-        if any("\x00" in value for value in record):
-            return [error(None, "contains a NUL byte (is it a text file?)")]
-        errors: list[InputError] = []
-
-        def check(column: str, normalise: Callable[[str], object]) -> object:
-            try:
-                return normalise(self._get(record, column))
-            except ValueError as exc:
-                errors.append(error(column, str(exc)))
-                return None
-
-        external_id = self._get(record, "external_id")
+            return [self._error(line, None, f"expected {self.width} fields, found {len(record)}")]
+        text = "".join(record)  # a character is in some field iff it is in them all joined
+        if "\ufffd" in text:
+            return [self._error(line, None, "not valid UTF-8 text (save the file as UTF-8)")]
+        if "\x00" in text:
+            return [self._error(line, None, "contains a NUL byte (is it a text file?)")]
+        external_id, name, raw_phone, raw_email, locale, zone, tier, consent = (
+            record[i].strip() if i is not None else "" for i in self._positions
+        )
+        problems: list[tuple[str, str]] = []  # (column, reason), in the order checked
         if not external_id:
-            errors.append(error("external_id", "required"))
+            problems.append(("external_id", "required"))
         elif len(external_id) > 128:
-            errors.append(error("external_id", "longer than 128 characters"))
-        name = self._get(record, "name")
+            problems.append(("external_id", "longer than 128 characters"))
         if len(name) > 256:
-            errors.append(error("name", "longer than 256 characters"))
-        raw_phone, raw_email = self._get(record, "phone"), self._get(record, "email")
+            problems.append(("name", "longer than 256 characters"))
         if not raw_phone and not raw_email:
-            errors.append(error("phone", "phone or email is required (both are empty)"))
-        phone = check("phone", self._phone) if raw_phone else None
-        email = check("email", normalise_email) if raw_email else None
-        locale = check("locale", normalise_locale)
-        timezone = check("timezone", normalise_timezone)
-        tier = check("risk_tier", normalise_tier)
-        consent = check("consent", self.consent.apply)
-        if errors:
-            return errors
-        return UserRow(line, external_id, name, phone, email, locale, timezone, tier, consent)  # type: ignore[arg-type]
+            problems.append(("phone", "phone or email is required (both are empty)"))
+        phone = _checked(problems, "phone", self._phone, raw_phone) if raw_phone else None
+        email = _checked(problems, "email", normalise_email, raw_email) if raw_email else None
+        values = (
+            _checked(problems, "locale", normalise_locale, locale),
+            _checked(problems, "timezone", normalise_timezone, zone),
+            _checked(problems, "risk_tier", normalise_tier, tier),
+            _checked(problems, "consent", self.consent.apply, consent),
+        )
+        if problems:
+            return [self._error(line, column, reason) for column, reason in problems]
+        return UserRow(line, external_id, name, phone, email, *values)  # type: ignore[arg-type]
+
+    def _error(self, line: int, column: str | None, reason: str) -> InputError:
+        return InputError(reason, path=self.path, line=line, field=column)
 
     def _phone(self, raw: str) -> str:
         return validated_e164(raw, self.default_region)
+
+
+def _checked(
+    problems: list[tuple[str, str]], column: str, normalise: Callable[[str], Any], raw: str
+) -> Any:
+    """``normalise(raw)``, or None with the reason it gave noted against ``column``."""
+    try:
+        return normalise(raw)
+    except ValueError as error:
+        problems.append((column, str(error)))
+        return None
 
 
 def read_header(path: str, reader: Iterator[list[str]]) -> list[str]:
