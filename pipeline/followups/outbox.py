@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -163,9 +164,10 @@ def _stale(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.sending_stale_seconds)
 
 
-def _finish(engine: Engine | None, key: str, update_row: Callable[[FollowUpSend], None]) -> None:
+def _finish(engine: Engine | None, key: str, values: dict[str, Any]) -> None:
+    """Record how the send ended: one UPDATE by key, no row loaded just to change it."""
     with session_scope(engine) as session:
-        update_row(_row(session, key))
+        session.execute(update(FollowUpSend).where(FollowUpSend.key == key).values(values))
 
 
 def deliver_followup(
@@ -193,7 +195,7 @@ def deliver_followup(
         body = render_followup(kind, case, text)
     except Exception as error:  # bad kind or missing text: a caller's bug, never retried
         reason = repr(error)
-        _finish(engine, key, lambda row: _failed(row, "render", reason))
+        _finish(engine, key, _failed("render", reason))
         raise
     channel = channel_for(channel_kind)
     try:
@@ -201,35 +203,38 @@ def deliver_followup(
         result = call_provider(lambda: channel.send_text(message), settings)
     except ChannelError as error:
         failure = error.failure
-        _finish(engine, key, lambda row: _release(row, failure))
+        _finish(engine, key, _release(failure))
         raise
     except Exception as error:  # may have come after the provider accepted it
         reason = repr(error)
-        _finish(engine, key, lambda row: _failed(row, "unconfirmed", reason))
+        _finish(engine, key, _failed("unconfirmed", reason))
         raise
-    _finish(engine, key, lambda row: _record(row, result, clock()))
+    _finish(engine, key, _record(result, clock()))
     return SendOutcome.SENT if result.ok else SendOutcome.PERMANENT_FAILURE
 
 
-def _release(row: FollowUpSend, failure: SendFailure) -> None:
-    row.status = "claimed"
-    row.error_code = failure.code[:32]
-    row.error_reason = failure.reason
+def _release(failure: SendFailure) -> dict[str, Any]:
+    return {"status": "claimed", "error_code": failure.code[:32], "error_reason": failure.reason}
 
 
-def _failed(row: FollowUpSend, status: str, reason: str) -> None:
-    row.status = "failed" if status == "render" else status
-    row.error_code = status
-    row.error_reason = reason[:500]
+def _failed(status: str, reason: str) -> dict[str, Any]:
+    return {
+        "status": "failed" if status == "render" else status,
+        "error_code": status,
+        "error_reason": reason[:500],
+    }
 
 
-def _record(row: FollowUpSend, result: SendResult, now: datetime) -> None:
+def _record(result: SendResult, now: datetime) -> dict[str, Any]:
     if result.failure is not None:
-        row.status = "permanent_failure"
-        row.error_code = result.failure.code[:32]
-        row.error_reason = result.failure.reason
-        return
-    row.status = "sent"
-    row.provider_id = result.provider_id
-    row.cost_units = result.cost_units
-    row.sent_at = now
+        return {
+            "status": "permanent_failure",
+            "error_code": result.failure.code[:32],
+            "error_reason": result.failure.reason,
+        }
+    return {
+        "status": "sent",
+        "provider_id": result.provider_id,
+        "cost_units": result.cost_units,
+        "sent_at": now,
+    }

@@ -88,13 +88,19 @@ def stub_broker() -> StubBroker:
 
 
 def enqueued(actor_name: str = "response.process") -> list[list[Any]]:
-    """The args of every message waiting on the stub broker for ``actor_name``."""
+    """The args of every message waiting on the stub broker for ``actor_name``. For
+    ``response.process``, an event handed on in a ``response.process_group`` counts as if it
+    had a message of its own: how events are grouped is the sender's business."""
     messages = [
         dramatiq.Message.decode(data)
         for queue in stub_broker().queues.values()
         for data in list(queue.queue)
     ]
-    return [list(m.args) for m in messages if m.actor_name == actor_name]
+    args = [list(m.args) for m in messages if m.actor_name == actor_name]
+    if actor_name == "response.process":
+        groups = [m.args[0] for m in messages if m.actor_name == "response.process_group"]
+        args += [[event_id] for group in groups for event_id in group]
+    return args
 
 
 def stored(engine: Engine) -> list[InboundEvent]:
