@@ -49,13 +49,6 @@ def worker() -> Iterator[dramatiq.Worker]:
     broker.flush_all()
 
 
-@pytest.fixture
-def sms(monkeypatch: pytest.MonkeyPatch) -> RecordingChannel:
-    channel = RecordingChannel()
-    monkeypatch.setattr(actors.channel, "channel_for", lambda kind: channel)
-    return channel
-
-
 def join_all() -> None:
     for _ in range(3):  # a message may enqueue onto a queue already joined
         for queue in QUEUES:

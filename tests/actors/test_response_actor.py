@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-import actors.channel
 from actors.broker import broker
 from actors.response import process
 from pipeline.db import engine_for
@@ -42,13 +41,6 @@ def worker() -> Iterator[dramatiq.Worker]:
     yield running
     running.stop()
     broker.flush_all()
-
-
-@pytest.fixture
-def sms(monkeypatch: pytest.MonkeyPatch) -> RecordingChannel:
-    channel = RecordingChannel()
-    monkeypatch.setattr(actors.channel, "channel_for", lambda kind: channel)
-    return channel
 
 
 def join() -> None:

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-import actors.channel
 from actors.broker import broker
 from actors.response import GROUP_SIZE, enqueue_processing, process, process_group
 from pipeline.db import engine_for
@@ -35,13 +34,6 @@ def db(
     yield engine_for(pg_database_url)
     broker.flush_all()
     get_settings.cache_clear()
-
-
-@pytest.fixture
-def sms(monkeypatch: pytest.MonkeyPatch) -> RecordingChannel:
-    channel = RecordingChannel()
-    monkeypatch.setattr(actors.channel, "channel_for", lambda kind: channel)
-    return channel
 
 
 def answers(engine: Engine, count: int, body: str = "YES") -> list[tuple[int, int]]:
